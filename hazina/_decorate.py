@@ -1,0 +1,160 @@
+"""The decorator core every hazina decorator uses.
+
+It classifies the target once, at decoration time, and returns the cheapest wrapper
+that is still correct:
+
+- a plain function (sync or ``async def``) gets a plain function from the policy's
+  driver factory. Python's own descriptor protocol then binds it as a method exactly
+  as it binds the original, and calling it costs one Python frame. wrapt's
+  ``FunctionWrapper`` would cost 2-6x more per call on this path: its C ``__call__``
+  probes ``wrapped.__self__`` on every call to an unbound function (an
+  AttributeError raised and cleared each time), and method access builds a new
+  ``BoundFunctionWrapper`` on every attribute read. See ``benchmarks/``.
+- ``classmethod`` / ``staticmethod`` objects are unwrapped, their function decorated,
+  and the result rewrapped in the same kind, so decorator order does not matter.
+- anything else (a callable object, a builtin, ``functools.partial``, another library's
+  descriptor) goes through ``wrapt.FunctionWrapper``, which binds exactly as the
+  target itself would: a plain function wrapper would wrongly bind a callable object
+  placed in a class body as if it were a method.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Concatenate,
+    Generic,
+    ParamSpec,
+    Protocol,
+    Self,
+    TypeVar,
+    overload,
+)
+
+import wrapt
+
+if TYPE_CHECKING:
+    from ._policy import Policy
+
+P = ParamSpec("P")
+Q = ParamSpec("Q")
+R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
+S = TypeVar("S")
+T = TypeVar("T")
+PolicyT = TypeVar("PolicyT", bound="Policy[Any, Any]")
+PolicyT_co = TypeVar("PolicyT_co", bound="Policy[Any, Any]", covariant=True)
+
+
+class Decorated(Protocol[P, R_co, PolicyT_co]):
+    """A function decorated by hazina: same parameters and result, plus its ``policy``."""
+
+    @property
+    def policy(self) -> PolicyT_co:
+        """The policy instance this function runs under."""
+        ...
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co: ...
+
+    @overload
+    def __get__(self, instance: None, owner: type[Any] | None = None) -> Self: ...
+
+    @overload
+    def __get__(
+        self: Decorated[Concatenate[S, Q], T, PolicyT_co],
+        instance: S,
+        owner: type[Any] | None = None,
+    ) -> Decorated[Q, T, PolicyT_co]: ...
+
+
+def _is_async(target: object) -> bool:
+    if inspect.iscoroutinefunction(target):
+        return True
+    call = getattr(target, "__call__", None)  # noqa: B004 - the method itself, to inspect
+    return inspect.iscoroutinefunction(call)
+
+
+class _PolicyFunctionWrapper(wrapt.FunctionWrapper[Any, Any]):
+    """wrapt's wrapper, plus the ``policy`` attribute every hazina wrapper carries."""
+
+    @property
+    def policy(self) -> Any:
+        return self._self_policy
+
+
+def apply_policy(policy: Policy[Any, Any], target: Callable[..., Any]) -> Any:
+    """Wrap ``target`` so every call runs under ``policy``."""
+    if isinstance(target, classmethod | staticmethod):
+        return type(target)(apply_policy(policy, target.__func__))
+    if inspect.isgeneratorfunction(target) or inspect.isasyncgenfunction(target):
+        raise TypeError(
+            f"{policy.kind} {policy.name!r} cannot wrap the generator function "
+            f"{target.__qualname__}: it returns before its body runs, so nothing would be "
+            f"protected. Wrap a function that consumes it instead."
+        )
+    if not callable(target):
+        raise TypeError(
+            f"{policy.kind} {policy.name!r} can only decorate callables, got {target!r}"
+        )
+    is_async = _is_async(target)
+    if inspect.isfunction(target):
+        driver = policy._async_driver(target) if is_async else policy._sync_driver(target)
+        functools.update_wrapper(driver, target)
+        # update_wrapper copied an inner hazina layer's `policy`; each layer shows its own.
+        driver.policy = policy  # type: ignore[union-attr]
+        return driver
+
+    make_driver = policy._async_driver if is_async else policy._sync_driver
+
+    def through_policy(
+        wrapped: Callable[..., Any], instance: object, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        # Rare path: the bound callable differs per call, so the driver is built per call.
+        return make_driver(wrapped)(*args, **kwargs)
+
+    wrapper = _PolicyFunctionWrapper(target, through_policy)
+    wrapper._self_policy = policy  # type: ignore[attr-defined]
+    return wrapper
+
+
+class PolicyDecorator(Generic[PolicyT]):
+    """What ``@retry(...)`` and friends return when given a name or options."""
+
+    __slots__ = ("_get_policy",)
+
+    def __init__(self, get_policy: Callable[[Callable[..., Any]], PolicyT]) -> None:
+        self._get_policy = get_policy
+
+    def __call__(self, fn: Callable[P, R], /) -> Decorated[P, R, PolicyT]:
+        return apply_policy(self._get_policy(fn), fn)  # type: ignore[no-any-return]
+
+
+def default_name(target: Callable[..., Any]) -> str:
+    """The name a policy gets when none is given: the target's module and qualified name."""
+    function = getattr(target, "__func__", target)
+    module = getattr(function, "__module__", None)
+    qualname = getattr(function, "__qualname__", None) or repr(function)
+    return f"{module}.{qualname}" if module else qualname
+
+
+def decorator_for(
+    name_or_fn: str | Callable[..., Any] | None,
+    get_policy: Callable[[str], PolicyT],
+) -> Any:
+    """Shared body of every decorator: bare ``@x``, ``@x()``, ``@x("name", ...)``."""
+    if name_or_fn is None or isinstance(name_or_fn, str):
+        name = name_or_fn
+        return PolicyDecorator(
+            lambda fn: get_policy(name if name is not None else default_name(fn))
+        )
+    if callable(name_or_fn):
+        fn = name_or_fn
+        return apply_policy(get_policy(default_name(fn)), fn)
+    raise TypeError(
+        f"the first argument must be a policy name (str) or the function to decorate, "
+        f"got {name_or_fn!r}"
+    )

@@ -1,0 +1,56 @@
+"""The exceptions hazina raises."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+
+
+class HazinaError(Exception):
+    """Base class of every error hazina raises on its own account."""
+
+
+class ConfigurationError(HazinaError, ValueError):
+    """A policy was given a configuration it cannot work with.
+
+    Raised at decoration (or factory) time, naming the policy, the parameter and the
+    offending value, so the mistake surfaces at import rather than at 3 a.m.
+    """
+
+
+class CircuitOpenError(HazinaError):
+    """A circuit breaker refused the call.
+
+    Args:
+        name: The breaker that refused.
+        retry_after: Seconds until the breaker admits a probe, or ``None`` while it is
+            forced open and nobody can say.
+    """
+
+    def __init__(self, name: str, retry_after: float | None) -> None:
+        self.name = name
+        self.retry_after = retry_after
+        when = "forced open" if retry_after is None else f"retry after {retry_after:.3f}s"
+        super().__init__(f"circuit breaker {name!r} is open ({when})")
+
+    def __reduce__(self) -> tuple[type[CircuitOpenError], tuple[str, float | None]]:
+        return (type(self), (self.name, self.retry_after))
+
+
+class RateLimitExceeded(HazinaError):
+    """A rate limiter refused the call.
+
+    Args:
+        name: The limiter that refused.
+        key: The key whose limit was reached (``None`` for a global limit).
+        retry_after: Seconds until enough capacity is back for the call.
+    """
+
+    def __init__(self, name: str, key: Hashable, retry_after: float) -> None:
+        self.name = name
+        self.key = key
+        self.retry_after = retry_after
+        who = "" if key is None else f" for key {key!r}"
+        super().__init__(f"rate limit {name!r} exceeded{who} (retry after {retry_after:.3f}s)")
+
+    def __reduce__(self) -> tuple[type[RateLimitExceeded], tuple[str, Hashable, float]]:
+        return (type(self), (self.name, self.key, self.retry_after))

@@ -1,0 +1,52 @@
+"""What every policy shares: a name, a frozen configuration, a registry to report to."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+
+from ._clock import Clock
+
+if TYPE_CHECKING:
+    from ._registry import Registry
+
+ConfigT = TypeVar("ConfigT")
+StatsT = TypeVar("StatsT")
+
+
+class Policy(abc.ABC, Generic[ConfigT, StatsT]):
+    """A named, configured piece of resilience held by a :class:`~hazina.Registry`.
+
+    A policy decides; the drivers it hands to the decorator core perform the call,
+    the wait or the await. Drivers are built once per decorated function, so the
+    hot path never looks the policy up or inspects the function again.
+    """
+
+    kind: ClassVar[str]
+
+    def __init__(self, name: str, config: ConfigT, registry: Registry) -> None:
+        self.name = name
+        self.config = config
+        self.registry = registry
+        self._clock: Clock = registry.clock
+        self._emit = registry._emit
+
+    @abc.abstractmethod
+    def stats(self) -> StatsT:
+        """A frozen snapshot of the policy's counters."""
+
+    @abc.abstractmethod
+    def reset(self) -> None:
+        """Put the policy's state back to fresh; configuration is kept."""
+
+    @abc.abstractmethod
+    def _sync_driver(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """A plain function that calls ``fn`` under this policy."""
+
+    @abc.abstractmethod
+    def _async_driver(self, fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        """An ``async def`` function that awaits ``fn`` under this policy."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"

@@ -1,0 +1,171 @@
+"""Named policies, their stats and their events, in one place."""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar, Unpack
+
+import attrs
+
+from ._clock import SYSTEM_CLOCK, Clock
+from ._errors import ConfigurationError
+from ._validation import build_config, describe_difference
+
+if TYPE_CHECKING:
+    from ._breaker import CircuitBreaker, CircuitBreakerOptions
+    from ._policy import Policy
+    from ._retry import Retry, RetryOptions
+
+logger = logging.getLogger("hazina")
+
+PolicyT = TypeVar("PolicyT", bound="Policy[Any, Any]")
+Listener = Callable[[Any], object]
+
+#: The kinds of policy, in the order stats are reported.
+KINDS = ("circuit_breaker", "retry", "cache", "rate_limiter", "health_check")
+
+
+class Registry:
+    """Holds named policies: get-or-create, look up, stats, events.
+
+    ``hazina.registry`` is the default one every decorator uses; make your own for
+    isolation (tests, tenants) and pass it as ``registry=``.
+
+    Args:
+        clock: Where every policy of this registry reads time and sleeps.
+    """
+
+    def __init__(self, *, clock: Clock | None = None) -> None:
+        self.clock: Clock = SYSTEM_CLOCK if clock is None else clock
+        # Re-entrant: a factory may be called from a listener it triggers.
+        self._lock = threading.RLock()
+        self._policies: dict[str, dict[str, Policy[Any, Any]]] = {kind: {} for kind in KINDS}
+        # Replaced (never mutated) so _emit can iterate without a lock.
+        self._listeners: tuple[Listener, ...] = ()
+
+    # -- factories ---------------------------------------------------------------
+
+    def circuit_breaker(
+        self, name: str, /, **config: Unpack[CircuitBreakerOptions]
+    ) -> CircuitBreaker:
+        """Get the circuit breaker ``name``, creating it with ``config`` if new."""
+        from ._breaker import CircuitBreaker
+
+        return self._get_or_create(CircuitBreaker, name, config)
+
+    def retry(self, name: str, /, **config: Unpack[RetryOptions]) -> Retry:
+        """Get the retry policy ``name``, creating it with ``config`` if new."""
+        from ._retry import Retry
+
+        return self._get_or_create(Retry, name, config)
+
+    def _get_or_create(
+        self, policy_class: type[PolicyT], name: str, options: Mapping[str, Any]
+    ) -> PolicyT:
+        kind = policy_class.kind
+        if not isinstance(name, str) or not name:
+            raise ConfigurationError(f"{kind} name must be a non-empty string, got {name!r}")
+        config_class = policy_class.config_class  # type: ignore[attr-defined]
+        wanted = build_config(kind, name, config_class, options) if options else None
+        with self._lock:
+            existing = self._policies[kind].get(name)
+            if existing is None:
+                config = (
+                    wanted if wanted is not None else build_config(kind, name, config_class, {})
+                )
+                policy = policy_class(name, config, self)
+                self._policies[kind][name] = policy
+                return policy
+        if wanted is not None and wanted != existing.config:
+            raise ConfigurationError(
+                f"{kind} {name!r} already exists with a different configuration: "
+                f"{describe_difference(existing.config, wanted)}"
+            )
+        return existing  # type: ignore[return-value]
+
+    # -- lookup --------------------------------------------------------------------
+
+    def get(self, kind: str, name: str) -> Policy[Any, Any]:
+        """The policy of ``kind`` called ``name``; ``KeyError`` if there is none."""
+        try:
+            return self._policies[kind][name]
+        except KeyError:
+            raise KeyError(f"no {kind} named {name!r} in this registry") from None
+
+    def remove(self, kind: str, name: str) -> None:
+        """Forget the policy; functions already decorated with it keep using it."""
+        with self._lock:
+            try:
+                del self._policies[kind][name]
+            except KeyError:
+                raise KeyError(f"no {kind} named {name!r} in this registry") from None
+
+    def __iter__(self) -> Iterator[Policy[Any, Any]]:
+        for kind in KINDS:
+            yield from list(self._policies[kind].values())
+
+    def __len__(self) -> int:
+        return sum(len(policies) for policies in self._policies.values())
+
+    def reset(self) -> None:
+        """Put every policy's state back to fresh; configurations are kept."""
+        for policy in self:
+            policy.reset()
+
+    # -- observation -------------------------------------------------------------
+
+    def stats(self) -> dict[str, dict[str, Any]]:
+        """``{kind: {name: stats}}`` for every policy, as frozen snapshots."""
+        return {
+            kind: {name: policy.stats() for name, policy in list(self._policies[kind].items())}
+            for kind in KINDS
+        }
+
+    def snapshot(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """:meth:`stats` as plain JSON-ready data."""
+        return {
+            kind: {name: _plain(stats) for name, stats in by_name.items()}
+            for kind, by_name in self.stats().items()
+        }
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener(event)`` for every event; returns a function that unsubscribes.
+
+        Listeners run synchronously, before the call that caused the event returns. One
+        that raises is logged and does not break that call.
+        """
+        with self._lock:
+            self._listeners = (*self._listeners, listener)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                listeners = list(self._listeners)
+                if listener in listeners:
+                    listeners.remove(listener)
+                self._listeners = tuple(listeners)
+
+        return unsubscribe
+
+    def _emit(self, event: object) -> None:
+        for listener in self._listeners:
+            try:
+                listener(event)
+            except Exception:
+                logger.exception("hazina event listener %r raised on %r", listener, event)
+
+    def __repr__(self) -> str:
+        return f"<Registry with {len(self)} policies>"
+
+
+def _plain(stats: object) -> dict[str, Any]:
+    def serialize(_: object, __: object, value: object) -> object:
+        return value.value if isinstance(value, enum.Enum) else value
+
+    return attrs.asdict(stats, value_serializer=serialize)  # type: ignore[arg-type]
+
+
+#: The registry every decorator uses unless given ``registry=``.
+registry = Registry()

@@ -1,0 +1,112 @@
+"""Turning keyword arguments into a validated configuration, or a clear error.
+
+Validators raise :class:`InvalidValue` because they know the parameter but not the
+policy; :func:`build_config` adds the policy's kind and name so that the
+:class:`~hazina.ConfigurationError` a user sees names all three.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import attrs
+
+from ._errors import ConfigurationError
+
+C = TypeVar("C")
+
+
+class InvalidValue(Exception):
+    """Raised inside a configuration class: ``param`` got ``value``, wanted ``expected``."""
+
+    def __init__(self, param: str, value: object, expected: str) -> None:
+        super().__init__(param, value, expected)
+        self.param = param
+        self.value = value
+        self.expected = expected
+
+
+def _is_number(value: object) -> bool:
+    # bools are ints to Python, but `attempts=True` is a mistake, not a number.
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def positive(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    """A finite number greater than zero."""
+    if not (_is_number(value) and value > 0):  # type: ignore[operator]
+        raise InvalidValue(attribute.name, value, "a number greater than 0")
+
+
+def non_negative(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    """A finite number, zero or more."""
+    if not (_is_number(value) and value >= 0):  # type: ignore[operator]
+        raise InvalidValue(attribute.name, value, "a number of 0 or more")
+
+
+def optional_positive(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    """``None``, or a finite number greater than zero."""
+    if value is not None:
+        positive(instance, attribute, value)
+
+
+def positive_int(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    """A whole number of 1 or more."""
+    if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+        raise InvalidValue(attribute.name, value, "a whole number of 1 or more")
+
+
+def unit_interval(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    """A rate: a number above 0 and at most 1."""
+    if not (_is_number(value) and 0 < value <= 1):  # type: ignore[operator]
+        raise InvalidValue(attribute.name, value, "a number above 0 and at most 1")
+
+
+def optional_unit_interval(
+    instance: object, attribute: attrs.Attribute[Any], value: object
+) -> None:
+    """``None``, or a rate above 0 and at most 1."""
+    if value is not None:
+        unit_interval(instance, attribute, value)
+
+
+def one_of(*choices: object) -> Callable[[object, attrs.Attribute[Any], object], None]:
+    """One of a fixed set of values."""
+    shown = ", ".join(repr(c) for c in choices)
+
+    def validate(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if value not in choices:
+            raise InvalidValue(attribute.name, value, f"one of {shown}")
+
+    return validate
+
+
+def build_config(kind: str, name: str, config_class: type[C], options: Mapping[str, Any]) -> C:
+    """Build ``config_class(**options)`` for the policy ``kind`` ``name``, or explain why not."""
+    known = [field.name for field in attrs.fields(config_class)]  # type: ignore[arg-type]
+    for param in options:
+        if param not in known:
+            close = difflib.get_close_matches(param, known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigurationError(
+                f"{kind} {name!r}: unknown parameter {param!r}{hint} "
+                f"(known: {', '.join(sorted(known))})"
+            )
+    try:
+        return config_class(**options)
+    except InvalidValue as invalid:
+        raise ConfigurationError(
+            f"{kind} {name!r}: {invalid.param} must be {invalid.expected}, got {invalid.value!r}"
+        ) from None
+
+
+def describe_difference(old: object, new: object) -> str:
+    """Name the fields in which two configurations of one class differ."""
+    differences = [
+        f"{field.name}={getattr(old, field.name)!r} (asked for {getattr(new, field.name)!r})"
+        for field in attrs.fields(type(old))  # type: ignore[arg-type]
+        if getattr(old, field.name) != getattr(new, field.name)
+    ]
+    return ", ".join(differences)
