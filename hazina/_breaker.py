@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import enum
+import math
 import threading
 from collections.abc import Awaitable, Callable
+from time import monotonic
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 import attrs
 
 from ._breaker_window import CountWindow, TimeWindow
+from ._clock import is_system_clock
 from ._conditions import ErrorTest, validate_error_test, validate_optional_error_test, when
 from ._counter import new_counter, read_counter
 from ._errors import CircuitOpenError
@@ -319,21 +322,28 @@ class CircuitBreaker(Policy[CircuitBreakerConfig, CircuitBreakerStats]):
         return call_through_breaker
 
     # With a time window or a slow-call rule the breaker needs the time of each call;
-    # the plain drivers above stay free of clock reads.
+    # the plain drivers above stay free of clock reads. A success leaves the hot path
+    # only when it was slow or is the first completion of a new second.
 
     def _timed_sync_driver(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        admit, on_error, on_success = self._admit, self._on_error, self._on_timed_success
-        now = self._clock.now
+        admit, complete, on_error = self._admit, self._complete, self._on_error
+        completions, window, now = self._completions, self._window, self._clock.now
+        real_time = is_system_clock(self._clock)
+        slow_after = self.config.slow_call_duration or math.inf
 
         def call_through_breaker(*args: Any, **kwargs: Any) -> Any:
             probe = None if self._state is CLOSED else admit()
-            started = now()
+            started = monotonic() if real_time else now()
             try:
                 result = fn(*args, **kwargs)
             except BaseException as error:
                 on_error(error, probe, now() - started)
                 raise
-            on_success(probe, started)
+            ended = monotonic() if real_time else now()
+            if probe is None and ended - started < slow_after and ended < window.bucket_end:
+                next(completions)
+            else:
+                complete(_SUCCESS, probe, ended - started)
             return result
 
         return call_through_breaker
@@ -341,34 +351,27 @@ class CircuitBreaker(Policy[CircuitBreakerConfig, CircuitBreakerStats]):
     def _timed_async_driver(
         self, fn: Callable[..., Awaitable[Any]]
     ) -> Callable[..., Awaitable[Any]]:
-        admit, on_error, on_success = self._admit, self._on_error, self._on_timed_success
-        now = self._clock.now
+        admit, complete, on_error = self._admit, self._complete, self._on_error
+        completions, window, now = self._completions, self._window, self._clock.now
+        real_time = is_system_clock(self._clock)
+        slow_after = self.config.slow_call_duration or math.inf
 
         async def call_through_breaker(*args: Any, **kwargs: Any) -> Any:
             probe = None if self._state is CLOSED else admit()
-            started = now()
+            started = monotonic() if real_time else now()
             try:
                 result = await fn(*args, **kwargs)
             except BaseException as error:
                 on_error(error, probe, now() - started)
                 raise
-            on_success(probe, started)
+            ended = monotonic() if real_time else now()
+            if probe is None and ended - started < slow_after and ended < window.bucket_end:
+                next(completions)
+            else:
+                complete(_SUCCESS, probe, ended - started)
             return result
 
         return call_through_breaker
-
-    def _on_timed_success(self, probe: int | None, started: float) -> None:
-        now = self._clock.now()
-        slow_after = self.config.slow_call_duration
-        window = self._window
-        if (
-            probe is None
-            and (slow_after is None or now - started < slow_after)
-            and (not isinstance(window, TimeWindow) or now < window.bucket_end)
-        ):
-            next(self._completions)
-            return
-        self._complete(_SUCCESS, probe, now - started)
 
     # -- decisions (slow path, under the lock) ------------------------------------
 

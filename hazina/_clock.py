@@ -85,3 +85,14 @@ class FakeClock:
 
 
 SYSTEM_CLOCK = SystemClock()
+
+
+def is_system_clock(clock: Clock) -> bool:
+    """Whether ``clock`` is the real one.
+
+    Hot paths then call ``time.monotonic`` through a module global of their own
+    (``from time import monotonic``) instead of ``clock.now()``, saving a Python frame
+    per read; freezegun still moves it, since it patches module globals that hold the
+    real function.
+    """
+    return type(clock) is SystemClock

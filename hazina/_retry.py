@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Awaitable, Callable
+from time import monotonic
 from typing import TYPE_CHECKING, Any, TypedDict
 
 import attrs
 
 from ._backoff import Backoff, Jitter, base_delay, jittered
+from ._clock import is_system_clock
 from ._conditions import ErrorTest, validate_error_test, when
 from ._counter import new_counter, read_counter
 from ._policy import Policy
@@ -157,12 +159,13 @@ class Retry(Policy[RetryConfig, RetryStats]):
 
     def _sync_driver(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         now, first_try = self._clock.now, self._first_try_successes
+        real_time = is_system_clock(self._clock)
         retryable, retry_loop = self._retryable, self._retry_sync
         retry_result = self.config.on_result
 
         def call_with_retry(*args: Any, **kwargs: Any) -> Any:
             # Read before the first attempt: `timeout` and the give-up note count it.
-            started = now()
+            started = monotonic() if real_time else now()
             try:
                 result = fn(*args, **kwargs)
             except BaseException as error:
@@ -178,11 +181,12 @@ class Retry(Policy[RetryConfig, RetryStats]):
 
     def _async_driver(self, fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         now, first_try = self._clock.now, self._first_try_successes
+        real_time = is_system_clock(self._clock)
         retryable, retry_loop = self._retryable, self._retry_async
         retry_result = self.config.on_result
 
         async def call_with_retry(*args: Any, **kwargs: Any) -> Any:
-            started = now()
+            started = monotonic() if real_time else now()
             try:
                 result = await fn(*args, **kwargs)
             except BaseException as error:

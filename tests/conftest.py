@@ -1,0 +1,85 @@
+"""Fixtures shared by the suite.
+
+Every behavioural scenario runs twice, sync and async, through the ``flavor``
+fixture: a test defines its operation once as a plain function body, ``flavor.define``
+turns it into a ``def`` or an ``async def``, and ``flavor.call`` calls it (on one event
+loop per test for the async flavor).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+import hazina
+from hazina.testing import FakeClock
+
+
+class Flavor:
+    """Makes and calls an operation as sync or async code."""
+
+    def __init__(self, is_async: bool, runner: asyncio.Runner | None) -> None:
+        self.is_async = is_async
+        self._runner = runner
+
+    def __repr__(self) -> str:
+        return "async" if self.is_async else "sync"
+
+    def define(self, body: Callable[..., Any]) -> Callable[..., Any]:
+        """A function with ``body``'s behaviour: ``def`` for sync, ``async def`` for async."""
+        if self.is_async:
+
+            async def operation(*args: Any, **kwargs: Any) -> Any:
+                return body(*args, **kwargs)
+
+        else:
+
+            def operation(*args: Any, **kwargs: Any) -> Any:
+                return body(*args, **kwargs)
+
+        operation.__name__ = operation.__qualname__ = getattr(body, "__name__", "operation")
+        return operation
+
+    def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Call ``fn`` (awaiting it for the async flavor) and return its result."""
+        if not self.is_async:
+            return fn(*args, **kwargs)
+        assert self._runner is not None
+
+        async def run() -> Any:
+            return await fn(*args, **kwargs)
+
+        return self._runner.run(run())
+
+
+@pytest.fixture(params=["sync", "async"])
+def flavor(request: pytest.FixtureRequest) -> Iterator[Flavor]:
+    """Run the test once with sync and once with async operations."""
+    if request.param == "sync":
+        yield Flavor(False, None)
+        return
+    with asyncio.Runner() as runner:
+        yield Flavor(True, runner)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A clock that only moves when told (or when something sleeps on it)."""
+    return FakeClock(start=1000.0)
+
+
+@pytest.fixture
+def registry(clock: FakeClock) -> hazina.Registry:
+    """An isolated registry on the fake clock."""
+    return hazina.Registry(clock=clock)
+
+
+@pytest.fixture
+def events(registry: hazina.Registry) -> list[object]:
+    """Every event the registry emits, in order."""
+    received: list[object] = []
+    registry.subscribe(received.append)
+    return received
