@@ -86,20 +86,25 @@ class _PolicyFunctionWrapper(wrapt.FunctionWrapper[Any, Any]):
         return self._self_policy
 
 
-def apply_policy(policy: Policy[Any, Any], target: Callable[..., Any]) -> Any:
-    """Wrap ``target`` so every call runs under ``policy``."""
+def check_target(target: object) -> None:
+    """Raise ``TypeError`` if no hazina decorator can wrap ``target``."""
     if isinstance(target, classmethod | staticmethod):
-        return type(target)(apply_policy(policy, target.__func__))
+        target = target.__func__
     if inspect.isgeneratorfunction(target) or inspect.isasyncgenfunction(target):
         raise TypeError(
-            f"{policy.kind} {policy.name!r} cannot wrap the generator function "
-            f"{target.__qualname__}: it returns before its body runs, so nothing would be "
-            f"protected. Wrap a function that consumes it instead."
+            f"hazina cannot decorate the generator function {target.__qualname__}: it "
+            f"returns before its body runs, so nothing would be protected. Decorate a "
+            f"function that consumes it instead."
         )
     if not callable(target):
-        raise TypeError(
-            f"{policy.kind} {policy.name!r} can only decorate callables, got {target!r}"
-        )
+        raise TypeError(f"hazina decorators apply to callables, got {target!r}")
+
+
+def apply_policy(policy: Policy[Any, Any], target: Callable[..., Any]) -> Any:
+    """Wrap ``target`` so every call runs under ``policy``."""
+    check_target(target)
+    if isinstance(target, classmethod | staticmethod):
+        return type(target)(apply_policy(policy, target.__func__))
     is_async = _is_async(target)
     if inspect.isfunction(target):
         driver = policy._async_driver(target) if is_async else policy._sync_driver(target)
@@ -130,6 +135,9 @@ class PolicyDecorator(Generic[PolicyT]):
         self._get_policy = get_policy
 
     def __call__(self, fn: Callable[P, R], /) -> Decorated[P, R, PolicyT]:
+        # Refuse an unsupported target before the policy is created, so a mistake
+        # leaves nothing behind in the registry.
+        check_target(fn)
         return apply_policy(self._get_policy(fn), fn)  # type: ignore[no-any-return]
 
 
@@ -151,8 +159,9 @@ def decorator_for(
         return PolicyDecorator(
             lambda fn: get_policy(name if name is not None else default_name(fn))
         )
-    if callable(name_or_fn):
+    if callable(name_or_fn) or isinstance(name_or_fn, classmethod | staticmethod):
         fn = name_or_fn
+        check_target(fn)
         return apply_policy(get_policy(default_name(fn)), fn)
     raise TypeError(
         f"the first argument must be a policy name (str) or the function to decorate, "

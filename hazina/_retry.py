@@ -217,7 +217,11 @@ class Retry(Policy[RetryConfig, RetryStats]):
             self._emit(RetryScheduled(self.name, attempts.number, wait, error))
             attempts.previous_wait = wait
             if wait > 0 and not WAITS.instant:
-                clock.sleep(wait)
+                try:
+                    clock.sleep(wait)
+                except BaseException:
+                    self._count(attempts.number, succeeded=False)  # interrupted mid-wait
+                    raise
             attempts.number += 1
             try:
                 result = fn(*args, **kwargs)
@@ -248,7 +252,11 @@ class Retry(Policy[RetryConfig, RetryStats]):
             self._emit(RetryScheduled(self.name, attempts.number, wait, error))
             attempts.previous_wait = wait
             if wait > 0 and not WAITS.instant:
-                await clock.asleep(wait)
+                try:
+                    await clock.asleep(wait)
+                except BaseException:
+                    self._count(attempts.number, succeeded=False)  # cancelled mid-wait
+                    raise
             attempts.number += 1
             try:
                 result = await fn(*args, **kwargs)

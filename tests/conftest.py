@@ -30,16 +30,14 @@ class Flavor:
 
     def define(self, body: Callable[..., Any]) -> Callable[..., Any]:
         """A function with ``body``'s behaviour: ``def`` for sync, ``async def`` for async."""
-        if self.is_async:
 
-            async def operation(*args: Any, **kwargs: Any) -> Any:
-                return body(*args, **kwargs)
+        async def async_operation(*args: Any, **kwargs: Any) -> Any:
+            return body(*args, **kwargs)
 
-        else:
+        def sync_operation(*args: Any, **kwargs: Any) -> Any:
+            return body(*args, **kwargs)
 
-            def operation(*args: Any, **kwargs: Any) -> Any:
-                return body(*args, **kwargs)
-
+        operation = async_operation if self.is_async else sync_operation
         operation.__name__ = operation.__qualname__ = getattr(body, "__name__", "operation")
         return operation
 
