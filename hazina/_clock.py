@@ -71,12 +71,12 @@ class FakeClock:
         self._now += seconds
 
     def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
         self.advance(seconds)
+        self.sleeps.append(seconds)
 
     async def asleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
         self.advance(seconds)
+        self.sleeps.append(seconds)
         # Still a real suspension point, so other tasks get to run as they would.
         await asyncio.sleep(0)
 

@@ -37,6 +37,8 @@ from typing import (
 
 import wrapt
 
+from ._errors import ConfigurationError
+
 if TYPE_CHECKING:
     from ._policy import Policy
 
@@ -145,8 +147,15 @@ def default_name(target: Callable[..., Any]) -> str:
     """The name a policy gets when none is given: the target's module and qualified name."""
     function = getattr(target, "__func__", target)
     module = getattr(function, "__module__", None)
-    qualname = getattr(function, "__qualname__", None) or repr(function)
-    return f"{module}.{qualname}" if module else qualname
+    qualname = getattr(function, "__qualname__", None)
+    if not isinstance(qualname, str) or not isinstance(module, str):
+        # A repr-based name (partials, callable objects) would differ per object and per
+        # process, silently giving every decoration a policy of its own.
+        raise ConfigurationError(
+            f"hazina cannot derive a stable policy name for {target!r}; "
+            f"pass one, e.g. @retry('payments-api')"
+        )
+    return f"{module}.{qualname}"
 
 
 def decorator_for(

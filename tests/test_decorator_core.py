@@ -500,6 +500,20 @@ def test_functools_partial(kind: Kind, flavor: Flavor, registry: hazina.Registry
     check_runs_through_policy(flavor, wrapped, (2,), 6, (-1,))
 
 
+@pytest.mark.parametrize(
+    "target",
+    [functools.partial(max, 1), Doubler()],
+    ids=["partial", "callable object"],
+)
+def test_unnamed_target_without_a_stable_name_is_refused(
+    kind: Kind, registry: hazina.Registry, target: Callable[..., Any]
+) -> None:
+    """Without a name, a target whose name would come from its repr is refused, asking for one."""
+    with pytest.raises(hazina.ConfigurationError, match="stable policy name"):
+        kind.decorator(registry=registry)(target)
+    assert len(registry) == 0
+
+
 def test_builtin(kind: Kind, registry: hazina.Registry) -> None:
     """A builtin such as len runs under the policy, named "builtins.len" by default."""
     wrapped = kind.decorator(registry=registry)(len)
