@@ -1,0 +1,318 @@
+"""The recommended stack: ``@retry`` over ``@circuit_breaker``, sync and async.
+
+With retry outside, every attempt goes through the breaker (so the breaker sees the
+real failure rate), and a rejection's ``retry_after`` tells the retry how long to wait
+before the breaker will admit a probe. Both policies share one registry and fake clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+import hazina
+from hazina import CircuitState
+from hazina.testing import FakeClock, instant_waits
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from conftest import Flavor
+
+RETRY = "calls"
+BREAKER = "dependency"
+
+
+class Dependency:
+    """A dependency that fails its first ``failures`` calls (or while ``down`` says so)."""
+
+    def __init__(self, failures: int = 0, down: Callable[[], bool] | None = None) -> None:
+        self.failures = failures
+        self.down = down
+        self.calls = 0
+
+    def __call__(self) -> str:
+        self.calls += 1
+        if self.calls <= self.failures or (self.down is not None and self.down()):
+            raise ConnectionError(f"down (call {self.calls})")
+        return "ok"
+
+
+def stack(
+    flavor: Flavor,
+    registry: hazina.Registry,
+    dependency: Dependency,
+    *,
+    retry: dict[str, Any],
+    breaker: dict[str, Any],
+) -> tuple[hazina.Decorated[..., Any, hazina.Retry], hazina.CircuitBreaker]:
+    """``dependency`` under a breaker under a retry; the outer function and the breaker."""
+    decorate_retry: Any = hazina.retry(RETRY, registry=registry, **retry)
+    decorate_breaker: Any = hazina.circuit_breaker(BREAKER, registry=registry, **breaker)
+
+    # The same as writing @retry(...) above @circuit_breaker(...) above the def.
+    guarded = decorate_breaker(flavor.define(dependency))
+    outer: hazina.Decorated[..., Any, hazina.Retry] = decorate_retry(guarded)
+    assert outer.policy is registry.retry(RETRY)
+    assert guarded.policy is registry.circuit_breaker(BREAKER)
+    return outer, registry.circuit_breaker(BREAKER)
+
+
+def of_type(events: list[object], kind: type[Any]) -> list[Any]:
+    """The events of one type, in order."""
+    return [event for event in events if isinstance(event, kind)]
+
+
+def transitions(events: list[object]) -> list[tuple[CircuitState, CircuitState]]:
+    """The breaker's state changes, as (old, new) pairs."""
+    return [(event.old, event.new) for event in of_type(events, hazina.CircuitStateChanged)]
+
+
+def assert_every_attempt_seen(
+    outer: hazina.Decorated[..., Any, hazina.Retry],
+    breaker: hazina.CircuitBreaker,
+    dependency: Dependency,
+) -> None:
+    """Each retry attempt was either admitted and completed by the breaker, or rejected by it."""
+    retry_stats, breaker_stats = outer.policy.stats(), breaker.stats()
+    assert breaker_stats.calls == retry_stats.attempts - breaker_stats.rejections
+    assert breaker_stats.calls == dependency.calls
+
+
+@pytest.fixture(autouse=True)
+def real_waits() -> Iterator[None]:
+    """Run each test with real (clock) waits, and put the switch back as it was afterwards."""
+    with instant_waits(False):
+        yield
+
+
+def test_retry_waits_out_an_open_breaker_and_the_next_attempt_is_a_probe(
+    flavor: Flavor, registry: hazina.Registry, clock: FakeClock, events: list[object]
+) -> None:
+    """The breaker opens mid-retry; the retry waits ``retry_after`` and its next attempt probes."""
+    dependency = Dependency(failures=2)
+    outer, breaker = stack(
+        flavor,
+        registry,
+        dependency,
+        retry={"attempts": 5, "backoff": "fixed", "initial": 0.5, "jitter": None},
+        breaker={"failure_threshold": 2, "open_for": 10, "success_threshold": 1},
+    )
+
+    assert flavor.call(outer) == "ok"
+
+    # 1000.0 fail, wait 0.5; 1000.5 fail (opens), wait 0.5; 1001.0 rejected: 9.5 s to go.
+    rejected = of_type(events, hazina.CallRejected)
+    assert rejected == [hazina.CallRejected(BREAKER, CircuitState.OPEN, 9.5)]
+    third = of_type(events, hazina.RetryScheduled)[2]
+    assert isinstance(third.error, hazina.CircuitOpenError)
+    assert third.error.retry_after == 9.5
+    assert third.wait >= third.error.retry_after
+    assert clock.sleeps == [0.5, 0.5, 9.5]
+    assert clock.now() == 1010.5
+
+    # The fourth attempt was admitted as the half-open probe and its success closed it.
+    assert transitions(events) == [
+        (CircuitState.CLOSED, CircuitState.OPEN),
+        (CircuitState.OPEN, CircuitState.HALF_OPEN),
+        (CircuitState.HALF_OPEN, CircuitState.CLOSED),
+    ]
+    assert events.index(third) < events.index(
+        next(
+            e for e in events if isinstance(e, hazina.CircuitStateChanged) and e.new == "half_open"
+        )
+    )
+    assert dependency.calls == 3
+    assert outer.policy.stats() == hazina.RetryStats(
+        calls=1, attempts=4, retries=3, successes=1, successes_after_retry=1, give_ups=0
+    )
+    breaker_stats = breaker.stats()
+    assert breaker_stats.state == CircuitState.CLOSED
+    assert (breaker_stats.calls, breaker_stats.failures, breaker_stats.successes) == (3, 2, 1)
+    assert breaker_stats.rejections == 1
+    assert_every_attempt_seen(outer, breaker, dependency)
+
+
+def test_retry_with_default_jitter_waits_at_least_retry_after(
+    flavor: Flavor, registry: hazina.Registry, clock: FakeClock, events: list[object]
+) -> None:
+    """With jittered backoff, the wait after a rejection is still at least its ``retry_after``."""
+    for _ in range(20):
+        dependency = Dependency(failures=2)
+        registry.reset()
+        outer, breaker = stack(
+            flavor,
+            registry,
+            dependency,
+            retry={"attempts": 4, "initial": 0.5},
+            breaker={"failure_threshold": 2, "open_for": 10, "success_threshold": 1},
+        )
+        start = len(events)
+
+        assert flavor.call(outer) == "ok"
+
+        after_rejection = [
+            event
+            for event in of_type(events[start:], hazina.RetryScheduled)
+            if isinstance(event.error, hazina.CircuitOpenError)
+        ]
+        assert len(after_rejection) == 1
+        error = after_rejection[0].error
+        assert error.retry_after is not None
+        assert after_rejection[0].wait >= error.retry_after > 9.0
+        assert clock.sleeps[-1] == after_rejection[0].wait
+        assert dependency.calls == 3
+        assert breaker.stats().state == CircuitState.CLOSED
+        assert_every_attempt_seen(outer, breaker, dependency)
+
+
+def test_retry_gives_up_when_the_breaker_asks_for_more_than_max_delay(
+    flavor: Flavor, registry: hazina.Registry, clock: FakeClock, events: list[object]
+) -> None:
+    """A rejection whose ``retry_after`` exceeds ``max_delay`` is re-raised at once, noted."""
+    dependency = Dependency(failures=10)
+    outer, breaker = stack(
+        flavor,
+        registry,
+        dependency,
+        retry={"attempts": 5, "backoff": "fixed", "initial": 1, "jitter": None, "max_delay": 5},
+        breaker={"failure_threshold": 2, "open_for": 60},
+    )
+
+    with pytest.raises(hazina.CircuitOpenError) as raised:
+        flavor.call(outer)
+
+    # 1000 fail, wait 1; 1001 fail (opens); wait 1; 1002 rejected for 59 s > 5 s: give up.
+    error = raised.value
+    assert type(error) is hazina.CircuitOpenError
+    assert error.name == BREAKER
+    assert error.retry_after == 59.0
+    assert clock.sleeps == [1.0, 1.0]
+    notes = getattr(error, "__notes__", [])
+    assert len(notes) == 1
+    assert RETRY in notes[0]
+    assert "3 attempts" in notes[0]
+    assert of_type(events, hazina.RetryGaveUp) == [hazina.RetryGaveUp(RETRY, 3, 2.0, error)]
+    assert outer.policy.stats() == hazina.RetryStats(
+        calls=1, attempts=3, retries=2, successes=0, successes_after_retry=0, give_ups=1
+    )
+    breaker_stats = breaker.stats()
+    assert breaker_stats.state == CircuitState.OPEN
+    assert (breaker_stats.calls, breaker_stats.failures, breaker_stats.rejections) == (2, 2, 1)
+    assert dependency.calls == 2
+    assert_every_attempt_seen(outer, breaker, dependency)
+
+
+def test_a_call_meeting_an_open_breaker_gives_up_without_waiting(
+    flavor: Flavor, registry: hazina.Registry, clock: FakeClock
+) -> None:
+    """A breaker already open for longer than ``max_delay`` ends the call at one rejection."""
+    dependency = Dependency(failures=2)
+    outer, breaker = stack(
+        flavor,
+        registry,
+        dependency,
+        retry={"attempts": 2, "backoff": "fixed", "initial": 1, "jitter": None, "max_delay": 5},
+        breaker={"failure_threshold": 2, "open_for": 60},
+    )
+    with pytest.raises(ConnectionError):
+        flavor.call(outer)  # two failures: the breaker opens
+    assert breaker.stats().state == CircuitState.OPEN
+    clock.sleeps.clear()
+
+    with pytest.raises(hazina.CircuitOpenError) as raised:
+        flavor.call(outer)
+
+    assert clock.sleeps == []
+    assert len(getattr(raised.value, "__notes__", [])) == 1
+    assert outer.policy.stats().give_ups == 2
+    assert outer.policy.stats().attempts == 3
+    assert breaker.stats().rejections == 1
+    assert dependency.calls == 2
+    assert_every_attempt_seen(outer, breaker, dependency)
+
+
+def test_a_forced_open_breaker_is_retried_on_the_normal_backoff(
+    flavor: Flavor, registry: hazina.Registry, clock: FakeClock
+) -> None:
+    """Rejections without ``retry_after`` (forced open) leave the retry's own backoff in charge."""
+    dependency = Dependency()
+    outer, breaker = stack(
+        flavor,
+        registry,
+        dependency,
+        retry={"attempts": 3, "jitter": None},
+        breaker={},
+    )
+    breaker.force_open()
+
+    with pytest.raises(hazina.CircuitOpenError) as raised:
+        flavor.call(outer)
+
+    assert raised.value.retry_after is None
+    assert clock.sleeps == [1.0, 2.0]
+    assert dependency.calls == 0
+    assert breaker.stats().rejections == 3
+    assert outer.policy.stats().give_ups == 1
+    assert_every_attempt_seen(outer, breaker, dependency)
+
+
+def test_the_breaker_sees_every_attempt(
+    flavor: Flavor, registry: hazina.Registry, clock: FakeClock
+) -> None:
+    """Each retried failure reaches the breaker: it counts attempts, not calls."""
+    dependency = Dependency()
+    outer, breaker = stack(
+        flavor,
+        registry,
+        dependency,
+        retry={"attempts": 3, "jitter": None},
+        breaker={"minimum_calls": 50},
+    )
+
+    for _ in range(10):
+        dependency.calls, dependency.failures = 0, 1
+        assert flavor.call(outer) == "ok"
+
+    retry_stats, breaker_stats = outer.policy.stats(), breaker.stats()
+    assert retry_stats.calls == 10
+    assert retry_stats.attempts == 20
+    assert breaker_stats.calls == 20
+    assert (breaker_stats.failures, breaker_stats.successes) == (10, 10)
+    assert breaker_stats.rejections == 0
+    assert breaker_stats.state == CircuitState.CLOSED
+
+
+def test_attempts_split_into_admitted_and_rejected_over_an_outage(
+    flavor: Flavor, registry: hazina.Registry, clock: FakeClock, events: list[object]
+) -> None:
+    """Over an outage and recovery, every attempt is either completed or rejected by the breaker."""
+    dependency = Dependency(down=lambda: clock.now() < 1030.0)
+    outer, breaker = stack(
+        flavor,
+        registry,
+        dependency,
+        retry={"attempts": 4, "backoff": "fixed", "initial": 1, "jitter": None, "max_delay": 60},
+        breaker={"failure_threshold": 3, "open_for": 5, "success_threshold": 1},
+    )
+
+    outcomes = []
+    for _ in range(8):
+        try:
+            outcomes.append(flavor.call(outer))
+        except (ConnectionError, hazina.CircuitOpenError) as error:
+            outcomes.append(type(error).__name__)
+        clock.advance(1)
+
+    # Call 1 opens the breaker and meets it; calls 2-3 probe too early and reopen it.
+    assert outcomes == ["CircuitOpenError"] + ["ConnectionError"] * 2 + ["ok"] * 5
+    assert breaker.stats().rejections == 7
+    assert outer.policy.stats().attempts == 20
+    assert CircuitState.HALF_OPEN in {new for _, new in transitions(events)}
+    assert_every_attempt_seen(outer, breaker, dependency)
+    # Every wait after a rejection covered its retry_after.
+    for event in of_type(events, hazina.RetryScheduled):
+        if isinstance(event.error, hazina.CircuitOpenError):
+            assert event.wait >= event.error.retry_after
