@@ -173,6 +173,7 @@ class CircuitBreaker(Policy[CircuitBreakerConfig, CircuitBreakerStats]):
             else CountWindow(config.window_size)
         )
         self._state = CLOSED
+        self._generation = 0
         self._fresh_state()
 
     def _fresh_state(self) -> None:
@@ -187,8 +188,10 @@ class CircuitBreaker(Policy[CircuitBreakerConfig, CircuitBreakerStats]):
         self._slow_calls = 0
         self._last_failure_index = -2
         self._consecutive_failures = 0
-        # Half-open bookkeeping: which half-open period (generation), probes in it.
-        self._generation = 0
+        # Half-open bookkeeping: probes in the current half-open period. The period's
+        # number (_generation) only ever grows, even across reset(), so a probe that
+        # returns late is never mistaken for one of a later period.
+        self._generation += 1
         self._probes_in_flight = 0
         self._probe_successes = 0
         self._half_open_deadline: float | None = None
