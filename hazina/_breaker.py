@@ -415,7 +415,8 @@ class CircuitBreaker(Policy[CircuitBreakerConfig, CircuitBreakerStats]):
 
     def _complete(self, outcome: int, probe: int | None, duration: float) -> None:
         slow_after = self.config.slow_call_duration
-        slow = outcome == _SUCCESS and slow_after is not None and duration >= slow_after
+        # A slow failure is slow too: a dependency that times out is the slow kind.
+        slow = outcome != _IGNORED and slow_after is not None and duration >= slow_after
         with self._lock:
             now = self._clock.now()
             events = self._advance(now)
