@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Generator
 from time import monotonic
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict
 
 import attrs
 
@@ -104,6 +104,10 @@ class RetryGaveUp:
     error: BaseException | None
 
 
+#: One attempt's outcome: the error it raised, or ``None`` and the result it returned.
+_Outcome: TypeAlias = tuple[BaseException | None, Any]
+
+
 @attrs.define
 class _Attempts:
     """One call's retry state; never shared between calls."""
@@ -200,6 +204,8 @@ class Retry(Policy[RetryConfig, RetryStats]):
 
         return call_with_retry
 
+    # The retry loop lives once, in _plan, without I/O; these drivers only wait and call.
+
     def _retry_sync(
         self,
         fn: Callable[..., Any],
@@ -209,31 +215,22 @@ class Retry(Policy[RetryConfig, RetryStats]):
         error: BaseException | None,
         result: Any = None,
     ) -> Any:
-        clock = self._clock
-        while True:
-            wait = self._next_wait(attempts, error)
-            if wait is None:
-                return self._give_up(attempts, error, result)
-            self._emit(RetryScheduled(self.name, attempts.number, wait, error))
-            attempts.previous_wait = wait
-            if wait > 0 and not WAITS.instant:
+        plan = self._plan(attempts, error, result)
+        try:
+            wait = next(plan)
+            while True:
+                if wait > 0 and not WAITS.instant:
+                    try:
+                        self._clock.sleep(wait)
+                    except BaseException as interrupted:
+                        plan.throw(interrupted)
                 try:
-                    clock.sleep(wait)
-                except BaseException:
-                    self._count(attempts.number, succeeded=False)  # interrupted mid-wait
-                    raise
-            attempts.number += 1
-            try:
-                result = fn(*args, **kwargs)
-            except BaseException as failure:
-                if not self._retryable(failure, attempts.number):
-                    raise
-                error = failure
-                continue
-            error = None
-            if self.config.on_result is None or not self.config.on_result(result):
-                self._count(attempts.number, succeeded=True)
-                return result
+                    outcome: _Outcome = (None, fn(*args, **kwargs))
+                except BaseException as failure:
+                    outcome = (failure, None)
+                wait = plan.send(outcome)
+        except StopIteration as done:
+            return done.value
 
     async def _retry_async(
         self,
@@ -244,29 +241,48 @@ class Retry(Policy[RetryConfig, RetryStats]):
         error: BaseException | None,
         result: Any = None,
     ) -> Any:
-        clock = self._clock
+        plan = self._plan(attempts, error, result)
+        try:
+            wait = next(plan)
+            while True:
+                if wait > 0 and not WAITS.instant:
+                    try:
+                        await self._clock.asleep(wait)
+                    except BaseException as cancelled:
+                        plan.throw(cancelled)
+                try:
+                    outcome: _Outcome = (None, await fn(*args, **kwargs))
+                except BaseException as failure:
+                    outcome = (failure, None)
+                wait = plan.send(outcome)
+        except StopIteration as done:
+            return done.value
+
+    def _plan(
+        self, attempts: _Attempts, error: BaseException | None, result: Any
+    ) -> Generator[float, _Outcome, Any]:
+        """The retry loop after a failed first attempt, as decisions only.
+
+        Yields each wait; is sent each later attempt's ``(error, result)``; returns the
+        result to hand back, or raises the error that ends the call.
+        """
+        on_result = self.config.on_result
         while True:
             wait = self._next_wait(attempts, error)
             if wait is None:
                 return self._give_up(attempts, error, result)
             self._emit(RetryScheduled(self.name, attempts.number, wait, error))
             attempts.previous_wait = wait
-            if wait > 0 and not WAITS.instant:
-                try:
-                    await clock.asleep(wait)
-                except BaseException:
-                    self._count(attempts.number, succeeded=False)  # cancelled mid-wait
-                    raise
-            attempts.number += 1
             try:
-                result = await fn(*args, **kwargs)
-            except BaseException as failure:
-                if not self._retryable(failure, attempts.number):
-                    raise
-                error = failure
-                continue
-            error = None
-            if self.config.on_result is None or not self.config.on_result(result):
+                error, result = yield wait
+            except BaseException:
+                self._count(attempts.number, succeeded=False)  # interrupted mid-wait
+                raise
+            attempts.number += 1
+            if error is not None:
+                if not self._retryable(error, attempts.number):
+                    raise error
+            elif on_result is None or not on_result(result):
                 self._count(attempts.number, succeeded=True)
                 return result
 
