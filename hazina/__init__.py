@@ -10,6 +10,9 @@ from ._breaker import (
     CircuitState,
     CircuitStateChanged,
 )
+from ._cache import Cache
+from ._cache_config import CacheConfig, CacheEvicted, CacheStats
+from ._cache_decorator import CachedFunction, CachedMethod, cached
 from ._clock import Clock, SystemClock
 from ._conditions import Condition, when
 from ._decorate import Decorated
@@ -19,6 +22,12 @@ from ._registry import Registry, registry
 from ._retry import Retry, RetryConfig, RetryGaveUp, RetryScheduled, RetryStats
 
 __all__ = [
+    "Cache",
+    "CacheConfig",
+    "CacheEvicted",
+    "CacheStats",
+    "CachedFunction",
+    "CachedMethod",
     "CallRejected",
     "CircuitBreaker",
     "CircuitBreakerConfig",
@@ -39,6 +48,7 @@ __all__ = [
     "RetryScheduled",
     "RetryStats",
     "SystemClock",
+    "cached",
     "circuit_breaker",
     "registry",
     "retry",

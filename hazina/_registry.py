@@ -16,6 +16,7 @@ from ._validation import build_config, describe_difference
 
 if TYPE_CHECKING:
     from ._breaker import CircuitBreaker, CircuitBreakerOptions
+    from ._cache import Cache, CacheOptions
     from ._policy import Policy
     from ._retry import Retry, RetryOptions
 
@@ -61,6 +62,12 @@ class Registry:
         from ._retry import Retry
 
         return self._get_or_create(Retry, name, config)
+
+    def cache(self, name: str, /, **config: Unpack[CacheOptions]) -> Cache:
+        """Get the cache ``name``, creating it with ``config`` if new."""
+        from ._cache import Cache
+
+        return self._get_or_create(Cache, name, config)
 
     def _get_or_create(
         self, policy_class: type[PolicyT], name: str, options: Mapping[str, Any]

@@ -1,0 +1,579 @@
+"""Cache: remember what calls returned, for a while, in bounded memory, loading each once.
+
+The hit path takes no lock (see ``_cache_store``); everything else (misses, loads,
+stores, eviction, stats) runs under the policy's lock, which is never held while user
+code runs: a load happens outside it, guarded by a :class:`~hazina._cache_flight.Flight`
+so that concurrent misses of one key run the function once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import threading
+from collections.abc import Awaitable, Callable, Hashable
+from time import monotonic
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ._cache_config import CacheConfig, CacheEvicted, CacheStats
+from ._cache_expiry import NEVER, PRIORITIES, EntryOptions, ExpiresAt, Priority
+from ._cache_flight import ABANDONED, ERROR, VALUE, Flight
+from ._cache_keys import KeyBuilder, custom_key, plain_key, typed_key, unhashable_argument
+from ._cache_log import DEBUG, logger
+from ._cache_store import Entry, Store
+from ._clock import is_system_clock
+from ._counter import new_counter, read_counter
+from ._policy import Policy
+from ._validation import build_config
+
+if TYPE_CHECKING:
+    from ._registry import Registry
+
+T = TypeVar("T")
+
+
+# What _begin decided for a lookup that found no fresh entry on the lock-free path.
+_HIT, _JOIN, _LEAD = "hit", "join", "lead"
+_DESCRIBED = {_HIT: "hit", _JOIN: "waiting for the load in flight", _LEAD: "miss"}
+
+
+class Cache(Policy[CacheConfig, CacheStats]):
+    """A named cache; get one from ``registry.cache(name, ...)``.
+
+    Decorating with :func:`hazina.cached` caches a function's results by its
+    arguments; the methods below read and write entries directly.
+    """
+
+    kind = "cache"
+    config_class = CacheConfig
+
+    def __init__(self, name: str, config: CacheConfig, registry: Registry) -> None:
+        super().__init__(name, config, registry)
+        self._lock = threading.Lock()
+        self._store = Store(config.max_size)
+        # The load in flight for each key; also how a load learns that the key was
+        # set, deleted or cleared meanwhile (its flight is gone), so its older result
+        # is handed to its callers but not stored.
+        self._flights: dict[Hashable, Flight] = {}
+        self._options = EntryOptions(
+            ttl=config.ttl,
+            sliding=config.sliding,
+            expires_at=config.expires_at,
+            priority=config.priority,
+        )
+        self._real_time = is_system_clock(self._clock)
+        self._build_key: KeyBuilder = (
+            custom_key(config.key)
+            if config.key is not None
+            else typed_key
+            if config.typed
+            else plain_key
+        )
+        # Hits and misses are counted without the lock (the hit path has none).
+        self._hits = new_counter()
+        self._misses = new_counter()
+        self._epoch = 0
+        self._fresh_state()
+
+    def _fresh_state(self) -> None:
+        self._hits_base = read_counter(self._hits)
+        self._misses_base = read_counter(self._misses)
+        self._loads = 0
+        self._load_errors = 0
+        self._coalesced = 0
+        self._evictions = 0
+        self._expirations = 0
+        self._warned_full = False
+        # Waiters counted as coalesced before a reset() must not be un-counted after it.
+        self._epoch += 1
+
+    def _now(self) -> float:
+        return monotonic() if self._real_time else self._clock.now()
+
+    # -- entries -------------------------------------------------------------------
+
+    def get(self, key: Hashable, default: Any = None) -> Any:
+        """The value cached under ``key``, or ``default`` if there is no fresh one."""
+        entry = self._fresh(key)
+        if entry is not None:
+            return entry.value
+        next(self._misses)
+        if DEBUG.refresh():
+            logger.debug("cache %r: miss for %r", self.name, key)
+        return default
+
+    def __contains__(self, key: object) -> bool:
+        """Whether a fresh entry is cached under ``key``.
+
+        A peek, not a read: no hit is counted and the entry's recency is unchanged.
+        """
+        entry = self._store.entries.get(key)
+        return entry is not None and entry.deadline > self._now()
+
+    def set(
+        self,
+        key: Hashable,
+        value: Any,
+        *,
+        ttl: float | None = None,
+        sliding: float | None = None,
+        expires_at: ExpiresAt | None = None,
+        priority: Priority | None = None,
+    ) -> bool:
+        """Store ``value`` under ``key``; options left ``None`` take the policy's.
+
+        Returns whether it was stored: not if it has already expired, nor when the
+        cache is full of ``never_remove`` entries.
+        """
+        options = self._entry_options(ttl, sliding, expires_at, priority)
+        self._refuse_coroutine(value)
+        self._check_hashable(key)
+        now = self._now()
+        entry = self._store.new_entry(key, value, options.rank, options.expiry(value, now))
+        with self._lock:
+            # A load already in flight began before this value existed; it must not
+            # overwrite it when it finishes.
+            self._flights.pop(key, None)
+            stored, evicted, full = self._put(entry, now)
+        self._report(evicted, full)
+        return stored
+
+    def delete(self, key: Hashable) -> bool:
+        """Remove the entry under ``key``; returns whether a fresh one was there."""
+        self._check_hashable(key)
+        with self._lock:
+            self._flights.pop(key, None)  # a load in flight must not bring it back
+            entry = self._store.entries.get(key)
+            if entry is None or not self._store.remove(entry):
+                return False
+            if entry.deadline <= self._now():
+                self._expirations += 1
+                return False
+            return True
+
+    def clear(self) -> None:
+        """Remove every entry; loads in flight still answer their callers, unstored."""
+        with self._lock:
+            self._store.clear()
+            self._flights.clear()
+
+    def get_or_set(
+        self,
+        key: Hashable,
+        factory: Callable[[], T],
+        *,
+        ttl: float | None = None,
+        sliding: float | None = None,
+        expires_at: ExpiresAt | None = None,
+        priority: Priority | None = None,
+    ) -> T:
+        """The value under ``key``; if none, ``factory()``'s result, stored.
+
+        Concurrent callers missing the same key wait for one ``factory()`` call.
+        """
+        options = self._entry_options(ttl, sliding, expires_at, priority)
+        entry = self._fresh(key)
+        if entry is not None:
+            return entry.value  # type: ignore[no-any-return]
+        return self._load_sync(key, factory, (), {}, options)  # type: ignore[no-any-return]
+
+    async def aget_or_set(
+        self,
+        key: Hashable,
+        factory: Callable[[], Awaitable[T]],
+        *,
+        ttl: float | None = None,
+        sliding: float | None = None,
+        expires_at: ExpiresAt | None = None,
+        priority: Priority | None = None,
+    ) -> T:
+        """The value under ``key``; if none, the awaited ``factory()``'s result, stored.
+
+        Concurrent callers (tasks or threads) missing the same key wait for one load.
+        """
+        options = self._entry_options(ttl, sliding, expires_at, priority)
+        entry = self._fresh(key)
+        if entry is not None:
+            return entry.value  # type: ignore[no-any-return]
+        return await self._load_async(key, factory, (), {}, options)  # type: ignore[no-any-return]
+
+    # -- stats ---------------------------------------------------------------------
+
+    def stats(self) -> CacheStats:
+        DEBUG.refresh()
+        with self._lock:
+            self._expirations += self._store.purge(self._now())
+            hits = read_counter(self._hits) - self._hits_base
+            misses = read_counter(self._misses) - self._misses_base
+            return CacheStats(
+                hits=hits,
+                misses=misses,
+                hit_rate=hits / (hits + misses) if hits + misses else 0.0,
+                loads=self._loads,
+                load_errors=self._load_errors,
+                coalesced=self._coalesced,
+                evictions=self._evictions,
+                expirations=self._expirations,
+                size=len(self._store),
+            )
+
+    def reset(self) -> None:
+        """Empty, with counters at zero; configuration kept."""
+        with self._lock:
+            self._store.clear()
+            self._flights.clear()
+            self._fresh_state()
+
+    # -- drivers -------------------------------------------------------------------
+    # The hit path is inlined in both drivers (a method call would cost as much as the
+    # rest of it): one dict lookup, one clock read (none for an entry that never
+    # expires), one C-level move_to_end, one lock-free count. Debug logging costs one
+    # attribute read; the flag is refreshed on misses, never per hit.
+
+    def _sync_driver(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        lookup, hits, build_key, always_build, real_time, clock_now, debug, name, load, explain = (
+            self._driver_parts()
+        )
+        options = self._options
+
+        def cached_call(*args: Any, **kwargs: Any) -> Any:
+            # A call without keyword arguments is its own key: no tuple is built.
+            key = build_key(args, kwargs) if kwargs or always_build else args
+            try:
+                entry = lookup(key)
+            except TypeError as error:
+                raise explain(fn, args, kwargs, error) from None
+            if entry is not None:
+                deadline = entry.deadline
+                if deadline is NEVER or deadline > (monotonic() if real_time else clock_now()):
+                    # A local, so the slot read specialises (a method-style call on it
+                    # does not); a try, as contextlib.suppress would cost more than the
+                    # rest of the hit.
+                    touch = entry.touch
+                    try:  # noqa: SIM105
+                        touch(key)
+                    except KeyError:
+                        pass  # removed since the lookup, which still read a fresh value
+                    if entry.sliding is not None:
+                        entry.slide(monotonic() if real_time else clock_now())
+                    next(hits)
+                    if debug.on:
+                        logger.debug("cache %r: hit for %r", name, key)
+                    return entry.value
+            return load(key, fn, args, kwargs, options)
+
+        return cached_call
+
+    def _async_driver(self, fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        lookup, hits, build_key, always_build, real_time, clock_now, debug, name, load, explain = (
+            self._driver_parts(asynchronous=True)
+        )
+        options = self._options
+
+        async def cached_call(*args: Any, **kwargs: Any) -> Any:
+            key = build_key(args, kwargs) if kwargs or always_build else args
+            try:
+                entry = lookup(key)
+            except TypeError as error:
+                raise explain(fn, args, kwargs, error) from None
+            if entry is not None:
+                deadline = entry.deadline
+                if deadline is NEVER or deadline > (monotonic() if real_time else clock_now()):
+                    touch = entry.touch
+                    try:  # noqa: SIM105
+                        touch(key)
+                    except KeyError:
+                        pass
+                    if entry.sliding is not None:
+                        entry.slide(monotonic() if real_time else clock_now())
+                    next(hits)
+                    if debug.on:
+                        logger.debug("cache %r: hit for %r", name, key)
+                    return entry.value
+            return await load(key, fn, args, kwargs, options)
+
+        return cached_call
+
+    def _driver_parts(self, *, asynchronous: bool = False) -> tuple[Any, ...]:
+        """What a driver binds once, so its hot path reads only locals and cells."""
+        DEBUG.refresh()
+        build_key = self._build_key
+        return (
+            self._store.entries.get,
+            self._hits,
+            build_key,
+            build_key is not plain_key,
+            self._real_time,
+            self._clock.now,
+            DEBUG,
+            self.name,
+            self._load_async if asynchronous else self._load_sync,
+            self._explain_unhashable,
+        )
+
+    def _key_of_call(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Hashable:
+        """The key a call of ``fn`` with these arguments uses (for ``cache_invalidate``)."""
+        key = self._build_key(args, kwargs)
+        try:
+            hash(key)
+        except TypeError as error:
+            raise self._explain_unhashable(fn, args, kwargs, error) from None
+        return key
+
+    # -- loads (slow path) ---------------------------------------------------------
+
+    def _load_sync(
+        self,
+        key: Hashable,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        options: EntryOptions,
+    ) -> Any:
+        joined = 0  # the epoch in which this call was counted as coalesced, if it was
+        while True:
+            with self._lock:
+                step, found = self._begin(key, None, joined)
+                joined = self._epoch if step is _JOIN else 0
+            if DEBUG.refresh():
+                logger.debug("cache %r: %s for %r", self.name, _DESCRIBED[step], key)
+            if step is _HIT:
+                return found
+            if step is _LEAD:
+                return self._lead_sync(key, found, fn, args, kwargs, options)
+            found.wait()
+            if found.outcome != ABANDONED:
+                return found.reraise()
+            # The leader never finished (interrupted): look again, maybe lead.
+
+    async def _load_async(
+        self,
+        key: Hashable,
+        fn: Callable[..., Awaitable[Any]],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        options: EntryOptions,
+    ) -> Any:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        joined = 0
+        while True:
+            with self._lock:
+                step, found = self._begin(key, task, joined)
+                joined = self._epoch if step is _JOIN else 0
+                if step is _JOIN:
+                    waiter = found.add_async_waiter(loop)
+            if DEBUG.refresh():
+                logger.debug("cache %r: %s for %r", self.name, _DESCRIBED[step], key)
+            if step is _HIT:
+                return found
+            if step is _LEAD:
+                return await self._lead_async(key, found, fn, args, kwargs, options)
+            # Cancelling this await cancels this caller's own future only.
+            await waiter
+            if found.outcome != ABANDONED:
+                return found.reraise()
+
+    def _begin(self, key: Hashable, task: asyncio.Task[Any] | None, joined: int) -> tuple[str, Any]:
+        """Under the lock: serve a fresh entry, join the key's load, or lead a new one.
+
+        Logs nothing: a log handler is user code, which never runs under the lock.
+        """
+        if joined == self._epoch:
+            self._coalesced -= 1  # its flight was abandoned; counted again below
+        store = self._store
+        entry = store.entries.get(key)
+        if entry is not None:
+            now = self._now()
+            if entry.deadline > now:
+                self._touch(entry, now)
+                return _HIT, entry.value
+            store.remove(entry)
+            self._expirations += 1
+        flight = self._flights.get(key)
+        if flight is not None and self.config.single_flight and flight.joinable(task):
+            self._coalesced += 1
+            return _JOIN, flight
+        next(self._misses)
+        self._loads += 1
+        # Registered even without single flight: a later set/delete/clear detaches it.
+        flight = self._flights[key] = Flight(task)
+        return _LEAD, flight
+
+    def _lead_sync(
+        self,
+        key: Hashable,
+        flight: Flight,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        options: EntryOptions,
+    ) -> Any:
+        try:
+            value = fn(*args, **kwargs)
+            self._refuse_coroutine(value)
+            now = self._now()  # expiry counts from when the value exists
+            entry = self._store.new_entry(key, value, options.rank, options.expiry(value, now))
+        except BaseException as error:
+            self._fail(key, flight, error)
+            raise
+        self._succeed(flight, entry, now)
+        return value
+
+    async def _lead_async(
+        self,
+        key: Hashable,
+        flight: Flight,
+        fn: Callable[..., Awaitable[Any]],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        options: EntryOptions,
+    ) -> Any:
+        try:
+            value = await fn(*args, **kwargs)
+            now = self._now()
+            entry = self._store.new_entry(key, value, options.rank, options.expiry(value, now))
+        except BaseException as error:
+            self._fail(key, flight, error)
+            raise
+        self._succeed(flight, entry, now)
+        return value
+
+    def _succeed(self, flight: Flight, entry: Entry, now: float) -> None:
+        key = entry.key
+        evicted: list[Entry] = []
+        full = False
+        with self._lock:
+            if self._flights.get(key) is flight:
+                del self._flights[key]
+                _, evicted, full = self._put(entry, now)
+        flight.settle(VALUE, entry.value)
+        self._report(evicted, full)
+
+    def _fail(self, key: Hashable, flight: Flight, error: BaseException) -> None:
+        with self._lock:
+            if self._flights.get(key) is flight:
+                del self._flights[key]
+            self._load_errors += 1
+        # Errors are shared with the waiters, never cached. Cancellation and
+        # interpreter exits are the leader's own business: the waiters take over.
+        if isinstance(error, Exception):
+            flight.settle(ERROR, error=error)
+        else:
+            flight.settle(ABANDONED)
+
+    # -- helpers -------------------------------------------------------------------
+
+    def _fresh(self, key: Hashable) -> Entry | None:
+        """The fresh entry under ``key`` (counted as a hit), or ``None``; no lock taken."""
+        try:
+            entry = self._store.entries.get(key)
+        except TypeError:
+            self._check_hashable(key)
+            raise
+        if entry is None:
+            return None
+        now = self._now()
+        if entry.deadline > now:
+            self._touch(entry, now)
+            if DEBUG.on:
+                logger.debug("cache %r: hit for %r", self.name, key)
+            return entry
+        with self._lock:
+            if self._store.remove(entry):
+                self._expirations += 1
+        return None
+
+    def _touch(self, entry: Entry, now: float) -> None:
+        """Count a hit on ``entry`` and mark it recently used."""
+        try:  # noqa: SIM105 - as cheap as in the drivers
+            entry.touch(entry.key)
+        except KeyError:
+            pass  # removed meanwhile
+        if entry.sliding is not None:
+            entry.slide(now)
+        next(self._hits)
+
+    def _put(self, entry: Entry, now: float) -> tuple[bool, list[Entry], bool]:
+        """Under the lock: store ``entry``.
+
+        Returns whether it was stored, the entries evicted for it, and whether it was
+        refused for want of room (everything left is ``never_remove``).
+        """
+        store = self._store
+        if entry.deadline <= now:
+            # Expired before it was stored: nothing to keep, and nothing older either.
+            old = store.entries.get(entry.key)
+            if old is not None:
+                store.remove(old)
+            return False, [], False
+        stored, evicted, expired = store.put(entry, now)
+        self._evictions += len(evicted)
+        self._expirations += expired
+        full = not stored and not self._warned_full
+        if full:
+            self._warned_full = True
+        return stored, evicted, full
+
+    def _report(self, evicted: list[Entry], full: bool) -> None:
+        """Outside the lock: tell listeners about evictions, and the log about a full cache."""
+        for entry in evicted:
+            self._emit(CacheEvicted(self.name, entry.key, PRIORITIES[entry.rank]))
+        if full:
+            logger.warning(
+                "cache %r is full of never_remove entries (max_size=%d): new values are "
+                "returned to their callers but not stored (logged once)",
+                self.name,
+                self.config.max_size,
+            )
+
+    def _entry_options(
+        self,
+        ttl: float | None,
+        sliding: float | None,
+        expires_at: ExpiresAt | None,
+        priority: Priority | None,
+    ) -> EntryOptions:
+        if ttl is None and sliding is None and expires_at is None and priority is None:
+            return self._options
+        config = self.config
+        return build_config(
+            self.kind,
+            self.name,
+            EntryOptions,
+            {
+                "ttl": config.ttl if ttl is None else ttl,
+                "sliding": config.sliding if sliding is None else sliding,
+                "expires_at": config.expires_at if expires_at is None else expires_at,
+                "priority": config.priority if priority is None else priority,
+            },
+        )
+
+    def _refuse_coroutine(self, value: object) -> None:
+        if inspect.iscoroutine(value):
+            value.close()  # never awaited, and never will be: say so quietly
+            raise TypeError(
+                f"cache {self.name!r}: refusing to cache a coroutine object, which can be "
+                f"awaited only once; decorate an `async def` function (its awaited value is "
+                f"cached), or await the value before storing it"
+            )
+
+    def _check_hashable(self, key: object) -> None:
+        try:
+            hash(key)
+        except TypeError:
+            raise TypeError(f"cache {self.name!r}: key {key!r} is unhashable") from None
+
+    def _explain_unhashable(
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        error: TypeError,
+    ) -> TypeError:
+        """The argument to blame for ``error``, or ``error`` itself if every one hashes
+        (it then came from some key's own ``__eq__`` or ``__hash__``)."""
+        explained = unhashable_argument(self.name, fn, args, kwargs, self.config.key is not None)
+        return error if explained is None else explained

@@ -1,0 +1,88 @@
+"""What a cache is configured with, what it reports, and the event it emits."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from typing import Any, TypedDict
+
+import attrs
+
+from ._cache_expiry import PRIORITIES, ExpiresAt, Priority, valid_expires_at
+from ._validation import InvalidValue, one_of, optional_positive, positive_int
+
+
+def _is_bool(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, bool):
+        raise InvalidValue(attribute.name, value, "True or False")
+
+
+def _optional_callable(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None and not callable(value):
+        raise InvalidValue(attribute.name, value, "None or a function of the call's arguments")
+
+
+@attrs.frozen(kw_only=True)
+class CacheConfig:
+    """A cache's configuration; see :func:`hazina.cached`."""
+
+    max_size: int = attrs.field(default=1024, validator=positive_int)
+    ttl: float | None = attrs.field(default=None, validator=optional_positive)
+    sliding: float | None = attrs.field(default=None, validator=optional_positive)
+    expires_at: ExpiresAt | None = attrs.field(default=None, validator=valid_expires_at)
+    priority: Priority = attrs.field(default="normal", validator=one_of(*PRIORITIES))
+    typed: bool = attrs.field(default=False, validator=_is_bool)
+    key: Callable[..., Hashable] | None = attrs.field(default=None, validator=_optional_callable)
+    single_flight: bool = attrs.field(default=True, validator=_is_bool)
+
+    def __attrs_post_init__(self) -> None:
+        if self.typed and self.key is not None:
+            raise InvalidValue(
+                "typed",
+                True,
+                "False when key= is given (the key function decides what a key holds)",
+            )
+
+
+class CacheOptions(TypedDict, total=False):
+    """Keyword arguments of :func:`hazina.cached` and its factory."""
+
+    max_size: int
+    ttl: float | None
+    sliding: float | None
+    expires_at: ExpiresAt | None
+    priority: Priority
+    typed: bool
+    key: Callable[..., Hashable] | None
+    single_flight: bool
+
+
+@attrs.frozen
+class CacheStats:
+    """A cache's counters since creation or ``reset()``, and its size now.
+
+    Every lookup is one of: a hit, a miss (it loaded, or ``get`` found nothing), or
+    coalesced (it waited for a load of the same key already in flight). ``hit_rate``
+    is ``hits / (hits + misses)``, 0.0 before any. ``loads`` counts runs of the
+    function or factory, ``load_errors`` those that raised or were cancelled.
+    ``evictions`` are entries removed to make room; ``expirations`` entries found or
+    dropped past their expiry. ``size`` counts live entries.
+    """
+
+    hits: int
+    misses: int
+    hit_rate: float
+    loads: int
+    load_errors: int
+    coalesced: int
+    evictions: int
+    expirations: int
+    size: int
+
+
+@attrs.frozen
+class CacheEvicted:
+    """The cache ``name`` evicted ``key`` (of ``priority``) to make room for another entry."""
+
+    name: str
+    key: Hashable
+    priority: Priority

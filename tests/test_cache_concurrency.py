@@ -1,0 +1,517 @@
+"""Stampede protection and thread safety: one load per key, shared outcomes, cancellation.
+
+Real threads and real asyncio tasks. In the async flavor, each thread runs the cached
+coroutine function on an event loop of its own, so waiters are woken across loops.
+Nothing waits for time to pass: loads block until the test sees the waiters it expects
+(``stats().coalesced``), and every wait is bounded by ``TIMEOUT`` so that a regression
+(a deadlock, a lost wake-up) fails instead of hanging.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Coroutine
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+import hazina
+
+if TYPE_CHECKING:
+    from conftest import Flavor
+
+Cached = hazina.CachedFunction[..., Any]
+
+#: Real seconds a thread or task may take before the test calls it stuck.
+TIMEOUT = 10.0
+
+
+class Boom(Exception):
+    """The dependency failed."""
+
+
+class Interrupted(BaseException):
+    """Stands for KeyboardInterrupt or SystemExit: the leader stops without an answer."""
+
+
+def wait_until(condition: Callable[[], bool], what: str) -> None:
+    """Block until ``condition()`` holds; fail after ``TIMEOUT`` real seconds."""
+    deadline = time.monotonic() + TIMEOUT
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.0005)
+
+
+async def until(condition: Callable[[], bool], what: str) -> None:
+    """Yield to other tasks until ``condition()`` holds; fail after ``TIMEOUT`` real seconds."""
+    deadline = time.monotonic() + TIMEOUT
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0)
+
+
+def cached(
+    flavor: Flavor, registry: hazina.Registry, body: Callable[..., Any], **config: Any
+) -> Cached:
+    """``body`` as a sync or async function cached in ``registry``'s cache "c"."""
+    decorate: Any = hazina.cached("c", registry=registry, **config)
+    fn: Cached = decorate(flavor.define(body))
+    return fn
+
+
+def call_on_this_thread(flavor: Flavor, fn: Callable[..., Any], *args: Any) -> Any:
+    """Call ``fn`` from any thread: directly, or on a fresh event loop for the async flavor."""
+    if flavor.is_async:
+        coroutine: Coroutine[Any, Any, Any] = fn(*args)
+        return asyncio.run(coroutine)
+    return fn(*args)
+
+
+def in_threads(
+    pool: ThreadPoolExecutor, count: int, flavor: Flavor, fn: Callable[..., Any], *args: Any
+) -> list[Future[Any]]:
+    """Start ``count`` calls of ``fn(*args)``, each on a pool thread."""
+    return [pool.submit(call_on_this_thread, flavor, fn, *args) for _ in range(count)]
+
+
+def outcomes(futures: list[Future[Any]]) -> list[Any]:
+    """Each call's result, or the exception it raised."""
+    results = []
+    for future in futures:
+        error = future.exception(timeout=TIMEOUT)
+        results.append(error if error is not None else future.result())
+    return results
+
+
+@pytest.fixture
+def pool() -> Any:
+    """Real threads, enough for every caller at once."""
+    with ThreadPoolExecutor(max_workers=24) as pool:
+        yield pool
+
+
+# -- threads --------------------------------------------------------------------------
+
+
+def test_twenty_threads_missing_one_key_run_the_function_once(
+    flavor: Flavor, registry: hazina.Registry, pool: ThreadPoolExecutor
+) -> None:
+    """20 concurrent misses of one key: one run; 19 callers wait for it and get its value."""
+    runs = 0
+
+    def load(key: str) -> str:
+        nonlocal runs
+        runs += 1
+        wait_until(lambda: fn.policy.stats().coalesced == 19, "19 waiting callers")
+        return f"value of {key}"
+
+    fn = cached(flavor, registry, load)
+
+    results = outcomes(in_threads(pool, 20, flavor, fn, "k"))
+
+    assert results == ["value of k"] * 20
+    assert runs == 1
+    stats = fn.policy.stats()
+    assert (stats.misses, stats.loads, stats.coalesced, stats.hits) == (1, 1, 19, 0)
+    assert flavor.call(fn, "k") == "value of k"
+    assert runs == 1
+
+
+def test_waiters_get_the_leaders_exception_and_nothing_is_cached(
+    flavor: Flavor, registry: hazina.Registry, pool: ThreadPoolExecutor
+) -> None:
+    """When the one load raises, every waiting caller raises that same exception."""
+    runs = 0
+    error = Boom("down")
+
+    def load(key: str) -> str:
+        nonlocal runs
+        runs += 1
+        if runs == 1:
+            wait_until(lambda: fn.policy.stats().coalesced == 4, "4 waiting callers")
+            raise error
+        return "recovered"
+
+    fn = cached(flavor, registry, load)
+
+    results = outcomes(in_threads(pool, 5, flavor, fn, "k"))
+
+    assert all(result is error for result in results)
+    stats = fn.policy.stats()
+    assert (stats.loads, stats.load_errors, stats.coalesced, stats.size) == (1, 1, 4, 0)
+    assert flavor.call(fn, "k") == "recovered"
+
+
+def test_interrupted_leader_hands_the_load_to_a_waiter(
+    flavor: Flavor, registry: hazina.Registry, pool: ThreadPoolExecutor
+) -> None:
+    """A leader stopped by a BaseException leaves no lock: a waiter loads, the rest share it."""
+    runs = 0
+
+    def load(key: str) -> str:
+        nonlocal runs
+        runs += 1
+        if runs == 1:
+            wait_until(lambda: fn.policy.stats().coalesced == 3, "3 waiting callers")
+            raise Interrupted
+        return "second load"
+
+    fn = cached(flavor, registry, load)
+
+    results = outcomes(in_threads(pool, 4, flavor, fn, "k"))
+
+    assert sorted(map(repr, results)) == ["'second load'"] * 3 + ["Interrupted()"]
+    assert runs == 2
+    stats = fn.policy.stats()
+    # Each call counted once: two loads (one failed); the other two waited for the
+    # second or, arriving after it, hit.
+    assert (stats.misses, stats.loads, stats.load_errors) == (2, 2, 1)
+    assert stats.coalesced + stats.hits == 2
+
+
+def test_interrupted_leader_alone_leaves_the_key_free(
+    flavor: Flavor, registry: hazina.Registry, pool: ThreadPoolExecutor
+) -> None:
+    """After a leader is interrupted with nobody waiting, the next call simply loads."""
+    runs = 0
+
+    def load() -> str:
+        nonlocal runs
+        runs += 1
+        if runs == 1:
+            raise Interrupted
+        return "loaded"
+
+    fn = cached(flavor, registry, load)
+
+    with pytest.raises(Interrupted):
+        flavor.call(fn)
+    # On a pool thread, so that a key left locked fails the test instead of hanging it.
+    assert outcomes(in_threads(pool, 1, flavor, fn)) == ["loaded"]
+
+
+def test_other_keys_are_served_and_loaded_while_one_load_is_in_flight(
+    flavor: Flavor, registry: hazina.Registry, pool: ThreadPoolExecutor
+) -> None:
+    """A slow load holds up callers of its own key only, never the whole cache."""
+    release = threading.Event()
+
+    def load(key: str) -> str:
+        if key == "slow":
+            assert release.wait(TIMEOUT)
+        return key
+
+    fn = cached(flavor, registry, load)
+    slow = in_threads(pool, 1, flavor, fn, "slow")
+    wait_until(lambda: fn.policy.stats().loads == 1, "the slow load to start")
+
+    assert call_on_this_thread(flavor, fn, "fast") == "fast"
+    assert call_on_this_thread(flavor, fn, "fast") == "fast"
+    release.set()
+    assert outcomes(slow) == ["slow"]
+
+
+def test_stats_are_exact_under_threads(
+    flavor: Flavor, registry: hazina.Registry, pool: ThreadPoolExecutor
+) -> None:
+    """Hits and misses from many threads at once add up exactly."""
+    fn = cached(flavor, registry, lambda key: key)
+    for key in range(10):
+        call_on_this_thread(flavor, fn, key)
+
+    def hammer(thread: int) -> None:
+        for round_ in range(50):
+            for key in range(10):
+                call_on_this_thread(flavor, fn, key)
+            call_on_this_thread(flavor, fn, f"{thread}-{round_}")
+
+    for future in [pool.submit(hammer, thread) for thread in range(8)]:
+        future.result(timeout=TIMEOUT)
+
+    stats = fn.policy.stats()
+    assert (stats.hits, stats.misses, stats.loads) == (8 * 50 * 10, 10 + 8 * 50, 10 + 8 * 50)
+    assert stats.size == 10 + 8 * 50
+
+
+def test_without_single_flight_every_miss_runs(
+    flavor: Flavor, registry: hazina.Registry, pool: ThreadPoolExecutor
+) -> None:
+    """single_flight=False: concurrent misses of one key all run the function."""
+    together = threading.Barrier(5, timeout=TIMEOUT)
+
+    def load(key: str) -> str:
+        together.wait()  # only passes if all five run at once
+        return key
+
+    fn = cached(flavor, registry, load, single_flight=False)
+
+    assert outcomes(in_threads(pool, 5, flavor, fn, "k")) == ["k"] * 5
+    stats = fn.policy.stats()
+    assert (stats.loads, stats.coalesced) == (5, 0)
+
+
+def test_recursive_call_for_the_same_key_does_not_deadlock(
+    flavor: Flavor, registry: hazina.Registry, pool: ThreadPoolExecutor
+) -> None:
+    """A function calling itself with the same arguments computes instead of awaiting itself."""
+    depth = 0
+
+    def load(key: str) -> int:
+        nonlocal depth
+        depth += 1
+        if depth == 1:
+            return call_on_this_thread(flavor, fn, key) + 1  # type: ignore[no-any-return]
+        return 1
+
+    fn = cached(flavor, registry, load)
+
+    if flavor.is_async:
+        # Re-entering the same task: awaited inline, not on a new event loop.
+        @hazina.cached("a", registry=registry)
+        async def nested(key: str) -> int:
+            nonlocal depth
+            depth += 1
+            if depth == 1:
+                return await nested(key) + 1
+            return 1
+
+        assert flavor.call(asyncio.wait_for, nested("k"), TIMEOUT) == 2
+    else:
+        assert outcomes([pool.submit(fn, "k")]) == [2]
+
+
+# -- invalidation racing a load ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("invalidate", ["delete", "cache_invalidate", "clear", "set"])
+def test_invalidation_during_a_load_keeps_its_older_result_out(
+    flavor: Flavor, registry: hazina.Registry, pool: ThreadPoolExecutor, invalidate: str
+) -> None:
+    """A key deleted, cleared or set while its load runs does not get that load's result stored."""
+    release = threading.Event()
+
+    def load(key: str) -> str:
+        assert release.wait(TIMEOUT)
+        return "loaded before the change"
+
+    fn = cached(flavor, registry, load)
+    caller = in_threads(pool, 1, flavor, fn, "k")
+    wait_until(lambda: fn.policy.stats().loads == 1, "the load to start")
+
+    if invalidate == "delete":
+        fn.policy.delete(("k",))
+    elif invalidate == "cache_invalidate":
+        fn.cache_invalidate("k")
+    elif invalidate == "clear":
+        fn.cache_clear()
+    else:
+        fn.policy.set(("k",), "set meanwhile")
+    release.set()
+
+    assert outcomes(caller) == ["loaded before the change"]
+    expected = "set meanwhile" if invalidate == "set" else None
+    assert fn.policy.get(("k",)) == expected
+
+
+# -- tasks ----------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_fifty_tasks_missing_one_key_make_one_call(registry: hazina.Registry) -> None:
+    """50 concurrent tasks missing one key: one call, 49 waiters, everyone gets its result."""
+    runs = 0
+
+    @hazina.cached("c", registry=registry)
+    async def load(key: str) -> dict[str, str]:
+        nonlocal runs
+        runs += 1
+        await until(lambda: load.policy.stats().coalesced == 49, "49 waiting tasks")
+        return {"key": key}
+
+    results = await asyncio.wait_for(asyncio.gather(*(load("k") for _ in range(50))), TIMEOUT)
+
+    assert runs == 1
+    assert all(result is results[0] for result in results)
+    stats = load.policy.stats()
+    assert (stats.misses, stats.loads, stats.coalesced) == (1, 1, 49)
+
+
+@pytest.mark.asyncio
+async def test_waiting_tasks_get_the_leaders_exception(registry: hazina.Registry) -> None:
+    """Tasks waiting on a load that raises all raise that exception; nothing is cached."""
+    error = Boom("down")
+
+    @hazina.cached("c", registry=registry)
+    async def load() -> str:
+        await until(lambda: load.policy.stats().coalesced == 9, "9 waiting tasks")
+        raise error
+
+    results = await asyncio.gather(*(load() for _ in range(10)), return_exceptions=True)
+
+    assert all(result is error for result in results)
+    assert load.policy.stats().size == 0
+
+
+@pytest.mark.asyncio
+async def test_cancelled_waiter_does_not_cancel_the_load(registry: hazina.Registry) -> None:
+    """Cancelling one waiting task leaves the load, and the other waiters, untouched."""
+    release = asyncio.Event()
+    runs = 0
+
+    @hazina.cached("c", registry=registry)
+    async def load() -> str:
+        nonlocal runs
+        runs += 1
+        await release.wait()
+        return "value"
+
+    leader = asyncio.create_task(load())
+    doomed = asyncio.create_task(load())
+    patient = asyncio.create_task(load())
+    await until(lambda: load.policy.stats().coalesced == 2, "two waiting tasks")
+
+    doomed.cancel()
+    await asyncio.sleep(0)
+    release.set()
+
+    assert await asyncio.wait_for(leader, TIMEOUT) == "value"
+    assert await asyncio.wait_for(patient, TIMEOUT) == "value"
+    with pytest.raises(asyncio.CancelledError):
+        await doomed
+    assert runs == 1
+    assert load.policy.get(()) == "value"
+
+
+@pytest.mark.asyncio
+async def test_cancelled_leader_hands_the_load_to_a_waiting_task(
+    registry: hazina.Registry,
+) -> None:
+    """Cancelling the task that runs the load wakes a waiter, which loads for everyone left."""
+    runs = 0
+    never = asyncio.Event()
+
+    @hazina.cached("c", registry=registry)
+    async def load() -> str:
+        nonlocal runs
+        runs += 1
+        if runs == 1:
+            await never.wait()
+        await asyncio.sleep(0)  # the other waiters look again meanwhile, and join this load
+        return f"load {runs}"
+
+    leader = asyncio.create_task(load())
+    waiters = [asyncio.create_task(load()) for _ in range(3)]
+    await until(lambda: load.policy.stats().coalesced == 3, "three waiting tasks")
+
+    leader.cancel()
+    results = await asyncio.wait_for(asyncio.gather(*waiters), TIMEOUT)
+
+    assert results == ["load 2"] * 3
+    assert leader.cancelled()
+    stats = load.policy.stats()
+    assert (stats.misses, stats.loads, stats.load_errors, stats.coalesced) == (2, 2, 1, 2)
+
+
+@pytest.mark.asyncio
+async def test_cancelled_leader_alone_leaves_the_key_free(registry: hazina.Registry) -> None:
+    """After the only caller is cancelled mid-load, the next call loads instead of waiting."""
+    started = asyncio.Event()
+    runs = 0
+
+    @hazina.cached("c", registry=registry)
+    async def load() -> str:
+        nonlocal runs
+        runs += 1
+        if runs == 1:
+            started.set()
+            await asyncio.Event().wait()
+        return "loaded"
+
+    first = asyncio.create_task(load())
+    await started.wait()
+    first.cancel()
+
+    assert await asyncio.wait_for(load(), TIMEOUT) == "loaded"
+
+
+# -- threads and tasks together --------------------------------------------------------
+
+
+def test_threads_wait_for_a_load_running_on_an_event_loop(
+    registry: hazina.Registry, pool: ThreadPoolExecutor
+) -> None:
+    """Sync callers on other threads wait for an async load of the same key, and share it."""
+    cache = registry.cache("shared")
+    release = threading.Event()
+    runs = 0
+
+    async def slow_factory() -> str:
+        nonlocal runs
+        runs += 1
+        await until(release.is_set, "the release")
+        return "from the loop"
+
+    def sync_factory() -> str:
+        raise AssertionError("a waiting thread must not load")
+
+    async def scenario() -> list[Any]:
+        leader = asyncio.create_task(cache.aget_or_set("k", slow_factory))
+        await until(lambda: cache.stats().loads == 1, "the async load to start")
+        threads = [pool.submit(cache.get_or_set, "k", sync_factory) for _ in range(3)]
+        await until(lambda: cache.stats().coalesced == 3, "three waiting threads")
+        release.set()
+        return [await leader, *outcomes(threads)]
+
+    assert asyncio.run(scenario()) == ["from the loop"] * 4
+    assert runs == 1
+
+
+@pytest.mark.asyncio
+async def test_tasks_wait_for_a_load_running_on_a_thread(
+    registry: hazina.Registry, pool: ThreadPoolExecutor
+) -> None:
+    """Tasks wait for a sync load of the same key on another thread, and are woken by it."""
+    cache = registry.cache("shared")
+    release = threading.Event()
+
+    def slow_factory() -> str:
+        assert release.wait(TIMEOUT)
+        return "from the thread"
+
+    async def async_factory() -> str:
+        raise AssertionError("a waiting task must not load")
+
+    leader = pool.submit(cache.get_or_set, "k", slow_factory)
+    await until(lambda: cache.stats().loads == 1, "the sync load to start")
+    tasks = [asyncio.create_task(cache.aget_or_set("k", async_factory)) for _ in range(3)]
+    await until(lambda: cache.stats().coalesced == 3, "three waiting tasks")
+    release.set()
+
+    assert await asyncio.wait_for(asyncio.gather(*tasks), TIMEOUT) == ["from the thread"] * 3
+    assert leader.result(timeout=TIMEOUT) == "from the thread"
+
+
+@pytest.mark.asyncio
+async def test_sync_call_on_the_event_loop_does_not_wait_for_a_task(
+    registry: hazina.Registry,
+) -> None:
+    """Sync code run by the loop that is loading the key computes instead of deadlocking."""
+    cache = registry.cache("shared")
+    release = asyncio.Event()
+
+    async def slow_factory() -> str:
+        await release.wait()
+        return "from the task"
+
+    leader = asyncio.create_task(cache.aget_or_set("k", slow_factory))
+    await until(lambda: cache.stats().loads == 1, "the async load to start")
+
+    # Blocking here would block the very loop the leader needs to finish.
+    assert cache.get_or_set("k", lambda: "computed inline") == "computed inline"
+    release.set()
+    assert await asyncio.wait_for(leader, TIMEOUT) == "from the task"

@@ -1,0 +1,243 @@
+"""Bounded size: LRU eviction that honours priorities, never_remove, eviction events.
+
+Every scenario runs sync and async through the ``flavor`` fixture; entries are made by
+calling a cached function (key ``(name,)``) or through the policy API.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+import hazina
+from hazina import CacheEvicted
+from hazina.testing import FakeClock
+
+if TYPE_CHECKING:
+    from conftest import Flavor
+
+Cached = hazina.CachedFunction[..., Any]
+
+
+class Loads:
+    """A body returning ``name.upper()`` and recording the names it loaded."""
+
+    def __init__(self) -> None:
+        self.loaded: list[str] = []
+
+    def __call__(self, name: str) -> str:
+        self.loaded.append(name)
+        return name.upper()
+
+
+def cached(
+    flavor: Flavor, registry: hazina.Registry, body: Callable[..., Any], **config: Any
+) -> Cached:
+    """``body`` as a sync or async function cached in ``registry``'s cache "c"."""
+    decorate: Any = hazina.cached("c", registry=registry, **config)
+    fn: Cached = decorate(flavor.define(body))
+    return fn
+
+
+def kept(fn: Cached, *names: str) -> list[str]:
+    """Which of ``names`` are cached now (``in`` peeks: no read, no recency change)."""
+    return [name for name in names if (name,) in fn.policy]
+
+
+def evicted_keys(events: list[object]) -> list[Any]:
+    """The keys of the eviction events, in order."""
+    return [event.key for event in events if isinstance(event, CacheEvicted)]
+
+
+def test_least_recently_used_entry_is_evicted(
+    flavor: Flavor, registry: hazina.Registry, events: list[object]
+) -> None:
+    """When full, the entry read least recently makes room, whatever order it was stored in."""
+    fn = cached(flavor, registry, Loads(), max_size=3)
+    for name in ("a", "b", "c"):
+        flavor.call(fn, name)
+    flavor.call(fn, "a")  # now b is the least recently used
+
+    flavor.call(fn, "d")
+    flavor.call(fn, "e")
+
+    assert evicted_keys(events) == [("b",), ("c",)]
+    assert events[0] == CacheEvicted("c", ("b",), "normal")
+    assert fn.policy.stats().evictions == 2
+
+
+def test_evicted_entry_is_loaded_again(flavor: Flavor, registry: hazina.Registry) -> None:
+    """An evicted key runs the function again on its next call."""
+    body = Loads()
+    fn = cached(flavor, registry, body, max_size=1)
+
+    for name in ("a", "b", "a"):
+        flavor.call(fn, name)
+
+    assert body.loaded == ["a", "b", "a"]
+
+
+def test_replacing_an_entry_evicts_nothing(registry: hazina.Registry, events: list[object]) -> None:
+    """Setting a key that is already cached replaces it in place."""
+    cache = registry.cache("c", max_size=2)
+    cache.set("a", 1)
+    cache.set("b", 2)
+
+    cache.set("a", 3)
+
+    assert events == []
+    assert (cache.get("a"), cache.get("b")) == (3, 2)
+
+
+def test_peeking_with_in_is_not_a_read(registry: hazina.Registry, events: list[object]) -> None:
+    """``key in cache`` neither counts a hit nor saves the entry from eviction."""
+    cache = registry.cache("c", max_size=2)
+    cache.set("a", 1)
+    cache.set("b", 2)
+
+    assert "a" in cache
+    assert "z" not in cache
+    cache.set("c", 3)
+
+    assert evicted_keys(events) == ["a"]
+    assert (cache.stats().hits, cache.stats().misses) == (0, 0)
+
+
+def test_lower_priorities_are_evicted_first(
+    registry: hazina.Registry, events: list[object]
+) -> None:
+    """low goes before normal before high, even when the higher ones are older and unread."""
+    cache = registry.cache("c", max_size=3)
+    cache.set("high", 1, priority="high")
+    cache.set("normal", 2)
+    cache.set("low", 3, priority="low")
+
+    for key in ("new1", "new2", "new3"):
+        cache.set(key, 0)
+
+    assert evicted_keys(events) == ["low", "normal", "new1"]
+    assert cache.get("high") == 1
+
+
+def test_recency_decides_within_a_priority(registry: hazina.Registry, events: list[object]) -> None:
+    """Among entries of one priority, the least recently read goes first."""
+    cache = registry.cache("c", max_size=3, priority="high")
+    for key in ("a", "b", "c"):
+        cache.set(key, key)
+    cache.get("a")
+    cache.get("b")
+
+    cache.set("d", "d")
+    cache.set("e", "e")
+
+    assert evicted_keys(events) == ["c", "a"]
+
+
+def test_high_priority_entries_go_when_nothing_lower_is_left(
+    flavor: Flavor, registry: hazina.Registry, events: list[object]
+) -> None:
+    """A cache full of high-priority entries still makes room, least recently used first."""
+    fn = cached(flavor, registry, Loads(), max_size=2, priority="high")
+    for name in ("a", "b", "c"):
+        flavor.call(fn, name)
+
+    assert evicted_keys(events) == [("a",)]
+    assert events == [CacheEvicted("c", ("a",), "high")]
+
+
+def test_never_remove_entries_are_never_evicted(
+    flavor: Flavor, registry: hazina.Registry, events: list[object]
+) -> None:
+    """never_remove entries stay however old; the others make room around them."""
+    fn = cached(flavor, registry, Loads(), max_size=3)
+    fn.policy.set(("pinned",), "PINNED", priority="never_remove")
+
+    for name in "abcdef":
+        flavor.call(fn, name)
+
+    assert kept(fn, "pinned", "e", "f") == ["pinned", "e", "f"]
+    assert ("pinned",) not in evicted_keys(events)
+
+
+def test_full_of_never_remove_returns_new_values_without_storing_them(
+    flavor: Flavor,
+    registry: hazina.Registry,
+    events: list[object],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """When every entry is never_remove, a new value reaches its caller but is not kept."""
+    body = Loads()
+    fn = cached(flavor, registry, body, max_size=2, priority="never_remove")
+    flavor.call(fn, "a")
+    flavor.call(fn, "b")
+
+    assert flavor.call(fn, "c") == "C"
+    assert flavor.call(fn, "c") == "C"
+    assert flavor.call(fn, "d") == "D"
+
+    assert body.loaded == ["a", "b", "c", "c", "d"]
+    assert kept(fn, "a", "b", "c", "d") == ["a", "b"]
+    assert events == []
+    assert fn.policy.set(("e",), "E") is False
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1, "the full cache is reported once, not per call"
+    assert "'c' is full of never_remove entries" in warnings[0].getMessage()
+
+
+def test_never_remove_entries_still_expire(
+    flavor: Flavor, registry: hazina.Registry, clock: FakeClock
+) -> None:
+    """never_remove protects from eviction, not from expiry; expired ones make room."""
+    body = Loads()
+    fn = cached(flavor, registry, body, max_size=1, priority="never_remove", ttl=10)
+    flavor.call(fn, "a")
+
+    clock.advance(10)
+    assert flavor.call(fn, "b") == "B"
+
+    assert kept(fn, "a", "b") == ["b"]
+    stats = fn.policy.stats()
+    assert (stats.expirations, stats.evictions) == (1, 0)
+
+
+def test_a_removed_never_remove_entry_frees_its_room(registry: hazina.Registry) -> None:
+    """Deleting a never_remove entry from a full cache lets the next value be stored."""
+    cache = registry.cache("c", max_size=1, priority="never_remove")
+    cache.set("a", 1)
+    assert cache.set("b", 2) is False
+
+    cache.delete("a")
+
+    assert cache.set("b", 2) is True
+
+
+def test_evictions_and_expirations_are_counted_apart(
+    flavor: Flavor, registry: hazina.Registry, clock: FakeClock, events: list[object]
+) -> None:
+    """Making room counts evictions (with events); running out of time counts expirations."""
+    fn = cached(flavor, registry, Loads(), max_size=2, ttl=10)
+    flavor.call(fn, "a")
+    flavor.call(fn, "b")
+    flavor.call(fn, "c")  # evicts a
+    clock.advance(10)
+    flavor.call(fn, "d")  # b and c have expired: no eviction
+
+    stats = fn.policy.stats()
+    assert (stats.evictions, stats.expirations, stats.size) == (1, 2, 1)
+    assert evicted_keys(events) == [("a",)]
+
+
+def test_listener_errors_do_not_break_the_call(flavor: Flavor, registry: hazina.Registry) -> None:
+    """An eviction listener that raises is logged; the call that evicted still returns."""
+
+    def broken(event: object) -> None:
+        raise RuntimeError("listener bug")
+
+    registry.subscribe(broken)
+    fn = cached(flavor, registry, Loads(), max_size=1)
+    flavor.call(fn, "a")
+
+    assert flavor.call(fn, "b") == "B"
