@@ -18,6 +18,17 @@ from ._conditions import Condition, when
 from ._decorate import Decorated
 from ._decorators import circuit_breaker, retry
 from ._errors import CircuitOpenError, ConfigurationError, HazinaError, RateLimitExceeded
+from ._ratelimit import (
+    LimitStatus,
+    RateLimitDelayed,
+    RateLimiter,
+    RateLimiterStats,
+    RateLimitRejected,
+    RateLimitStatus,
+)
+from ._ratelimit_config import RateLimiterConfig
+from ._ratelimit_decorator import rate_limited
+from ._ratelimit_limit import Limit
 from ._registry import Registry, registry
 from ._retry import Retry, RetryConfig, RetryGaveUp, RetryScheduled, RetryStats
 
@@ -40,7 +51,15 @@ __all__ = [
     "ConfigurationError",
     "Decorated",
     "HazinaError",
+    "Limit",
+    "LimitStatus",
+    "RateLimitDelayed",
     "RateLimitExceeded",
+    "RateLimitRejected",
+    "RateLimitStatus",
+    "RateLimiter",
+    "RateLimiterConfig",
+    "RateLimiterStats",
     "Registry",
     "Retry",
     "RetryConfig",
@@ -50,6 +69,7 @@ __all__ = [
     "SystemClock",
     "cached",
     "circuit_breaker",
+    "rate_limited",
     "registry",
     "retry",
     "when",

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from ._breaker import CircuitBreaker, CircuitBreakerOptions
     from ._cache import Cache, CacheOptions
     from ._policy import Policy
+    from ._ratelimit import RateLimiter
+    from ._ratelimit_config import RateLimiterOptions
     from ._retry import Retry, RetryOptions
 
 logger = logging.getLogger("hazina")
@@ -68,6 +70,12 @@ class Registry:
         from ._cache import Cache
 
         return self._get_or_create(Cache, name, config)
+
+    def rate_limiter(self, name: str, /, **config: Unpack[RateLimiterOptions]) -> RateLimiter:
+        """Get the rate limiter ``name``, creating it with ``config`` if new."""
+        from ._ratelimit import RateLimiter
+
+        return self._get_or_create(RateLimiter, name, config)
 
     def _get_or_create(
         self, policy_class: type[PolicyT], name: str, options: Mapping[str, Any]

@@ -1,0 +1,388 @@
+"""The rate limiter: admit calls within their limits, refuse or delay the rest."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Awaitable, Callable, Hashable
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from ._errors import RateLimitExceeded
+from ._policy import Policy
+from ._ratelimit_algorithms import ALGORITHMS, TOLERANCE, Meter
+from ._ratelimit_config import RateLimiterConfig, _is_number
+from ._ratelimit_drivers import fast_async_driver, fast_sync_driver
+from ._ratelimit_keys import KeyTable
+from ._ratelimit_limit import Limit
+
+if TYPE_CHECKING:
+    from ._registry import Registry
+
+#: One key's states, one per limit, in the order of ``config.limits``.
+Entry = tuple[Any, ...]
+
+
+@attrs.frozen
+class RateLimiterStats:
+    """A rate limiter's counters since creation or ``reset()``.
+
+    ``allowed`` counts admitted calls, those that waited first included; ``waited``
+    and ``wait_time`` (seconds, as planned) count those that waited. ``tracked_keys``
+    is the number of per-key states held (the state of calls without a key is not
+    one of them); ``evicted_keys`` how many were dropped to stay within ``max_keys``.
+    """
+
+    allowed: int
+    rejected: int
+    waited: int
+    wait_time: float
+    tracked_keys: int
+    evicted_keys: int
+
+
+@attrs.frozen
+class LimitStatus:
+    """Where one limit stands for one key; see :class:`RateLimitStatus`."""
+
+    limit: Limit
+    remaining: float
+    next_token_in: float
+    full_in: float
+
+
+@attrs.frozen
+class RateLimitStatus:
+    """Where a key stands, from :meth:`RateLimiter.status`.
+
+    Attributes:
+        key: The key asked about (``None``: calls without a key).
+        remaining: Tokens a call could take now: the smallest over the limits. It may
+            be fractional (the token bucket refills continuously) and is 0 while
+            waiters are queued.
+        next_token_in: Seconds until a call of cost 1 would be admitted (0 if it would
+            be now); the largest over the limits.
+        full_in: Seconds until every limit is full again if nothing more is taken.
+        limits: The same for each limit, in configuration order.
+    """
+
+    key: Hashable
+    remaining: float
+    next_token_in: float
+    full_in: float
+    limits: tuple[LimitStatus, ...]
+
+
+@attrs.frozen
+class RateLimitRejected:
+    """A call of ``cost`` for ``key`` was refused; ``retry_after`` as in the error."""
+
+    name: str
+    key: Hashable
+    cost: float
+    retry_after: float
+
+
+@attrs.frozen
+class RateLimitDelayed:
+    """A call of ``cost`` for ``key`` was queued: it runs after waiting ``wait`` seconds."""
+
+    name: str
+    key: Hashable
+    cost: float
+    wait: float
+
+
+class Counts:
+    """A limiter's counters, only ever changed under its lock (which every decision holds)."""
+
+    __slots__ = ("admitted", "rejected", "wait_time", "waited")
+
+    def __init__(self) -> None:
+        self.zero()
+
+    def zero(self) -> None:
+        self.admitted = self.rejected = self.waited = 0
+        self.wait_time = 0.0
+
+
+@attrs.define
+class _Reservation:
+    """Tokens taken ahead for one waiting call, to give back if it never runs."""
+
+    key: Hashable
+    cost: float
+    entry: Entry
+    at: float
+    wait: float
+    generation: int
+
+
+class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
+    """A named rate limiter; get one from ``registry.rate_limiter(name, ...)``.
+
+    Calls without a key share one state; each key gets its own, up to ``max_keys``.
+    """
+
+    kind = "rate_limiter"
+    config_class = RateLimiterConfig
+
+    def __init__(self, name: str, config: RateLimiterConfig, registry: Registry) -> None:
+        super().__init__(name, config, registry)
+        meter_class = ALGORITHMS[config.algorithm]
+        self._meters: tuple[Meter[Any], ...] = tuple(meter_class(limit) for limit in config.limits)
+        # With one limit (the usual case) the decisions skip the loops over limits.
+        self._meter: Meter[Any] | None = self._meters[0] if len(self._meters) == 1 else None
+        self._capacity = config.capacity
+        self._may_wait = config.wait
+        self._max_wait = config.max_wait
+        self._lock = threading.Lock()
+        # Mutated in place, never replaced: the drivers hold it.
+        self._counts = Counts()
+        self._global: Entry = self._fresh_entry()
+        self._table: KeyTable[Entry] = KeyTable(
+            config.max_keys, self._fresh_entry, self._entry_is_full
+        )
+        self._generation = 0
+        self._fresh_state()
+
+    def _fresh_entry(self) -> Entry:
+        if self._meter is not None:
+            return (self._meter.fresh(),)
+        return tuple(meter.fresh() for meter in self._meters)
+
+    def _entry_is_full(self, entry: Entry, now: float) -> bool:
+        if self._meter is not None:
+            return self._meter.is_full(entry[0], now)
+        return all(
+            meter.is_full(state, now) for meter, state in zip(self._meters, entry, strict=True)
+        )
+
+    def _fresh_state(self) -> None:
+        # Mutated in place, never replaced: the drivers hold these objects.
+        for meter, state in zip(self._meters, self._global, strict=True):
+            meter.clear(state)
+        self._table.clear()
+        self._counts.zero()
+        # Reservations from before a reset are not given back into the fresh state.
+        self._generation += 1
+
+    # -- public API -----------------------------------------------------------------
+
+    def acquire(self, key: Hashable = None, cost: float = 1) -> None:
+        """Take ``cost`` tokens for ``key``, or raise (or, with ``wait=True``, block first).
+
+        Raises:
+            RateLimitExceeded: Over the limit, and not waiting (or the wait would
+                exceed ``max_wait``).
+            ValueError: ``cost`` is negative or above the capacity.
+        """
+        self._acquire_sync(key, self._checked_cost(cost))
+
+    async def aacquire(self, key: Hashable = None, cost: float = 1) -> None:
+        """:meth:`acquire` for async code: waits by awaiting, never by blocking."""
+        await self._acquire_async(key, self._checked_cost(cost))
+
+    def try_acquire(self, key: Hashable = None, cost: float = 1) -> bool:
+        """Take ``cost`` tokens for ``key`` if they are there now; never waits.
+
+        Returns ``False`` (counted as a rejection, with its event) if they are not.
+        """
+        cost = self._checked_cost(cost)
+        verdict = self._reserve(key, cost, may_wait=False)
+        if verdict is None:
+            return True
+        assert not isinstance(verdict, _Reservation)
+        self._emit(RateLimitRejected(self.name, key, cost, float(verdict)))
+        return False
+
+    def status(self, key: Hashable = None) -> RateLimitStatus:
+        """Where ``key`` stands now; looking does not take tokens or touch its recency."""
+        probe = min(1.0, self._capacity)
+        with self._lock:
+            now = self._clock.now()
+            entry = self._global if key is None else self._table.entries.get(key)
+            if entry is None:
+                entry = self._fresh_entry()
+            limits = tuple(
+                LimitStatus(
+                    meter.limit,
+                    round(meter.remaining(state, now), 9),
+                    round(meter.wait(state, now, probe), 9),
+                    round(meter.full_in(state, now), 9),
+                )
+                for meter, state in zip(self._meters, entry, strict=True)
+            )
+        return RateLimitStatus(
+            key=key,
+            remaining=min(limit.remaining for limit in limits),
+            next_token_in=max(limit.next_token_in for limit in limits),
+            full_in=max(limit.full_in for limit in limits),
+            limits=limits,
+        )
+
+    def stats(self) -> RateLimiterStats:
+        with self._lock:
+            counts = self._counts
+            return RateLimiterStats(
+                allowed=counts.admitted,
+                rejected=counts.rejected,
+                waited=counts.waited,
+                wait_time=counts.wait_time,
+                tracked_keys=len(self._table),
+                evicted_keys=self._table.evicted,
+            )
+
+    def reset(self) -> None:
+        """Every key full again, counters at zero; configuration kept."""
+        with self._lock:
+            self._fresh_state()
+
+    # -- decisions (under the lock) -------------------------------------------------
+
+    def _checked_cost(self, cost: object) -> float:
+        """``cost`` if it can ever be admitted; otherwise a clear error."""
+        if (type(cost) is int or type(cost) is float) and 0 <= cost <= self._capacity:
+            return cost
+        if not _is_number(cost):
+            raise TypeError(
+                f"rate_limiter {self.name!r}: cost must be a finite number, got {cost!r}"
+            )
+        if cost < 0:  # type: ignore[operator]
+            raise ValueError(f"rate_limiter {self.name!r}: cost must not be negative, got {cost!r}")
+        if cost > self._capacity:  # type: ignore[operator]
+            raise ValueError(
+                f"rate_limiter {self.name!r}: cost {cost!r} is above the capacity "
+                f"{self._capacity:g}; no call that costly can ever be admitted"
+            )
+        return cost  # type: ignore[return-value]  # a subclass of int or float
+
+    def _reserve(self, key: Hashable, cost: float, may_wait: bool) -> float | _Reservation | None:
+        """Admit now (``None``), refuse (the ``retry_after``) or reserve for a waiter."""
+        if not cost:
+            with self._lock:  # free calls never wait, not even behind others
+                self._counts.admitted += 1
+            return None
+        meter = self._meter
+        self._lock.acquire()
+        try:
+            now = self._clock.now()
+            if key is None:
+                entry = self._global
+            else:
+                try:
+                    entry = self._table.obtain(key, now)
+                except TypeError as error:
+                    raise TypeError(
+                        f"rate_limiter {self.name!r}: the key {key!r} is not hashable; "
+                        f"make the key function return a hashable value"
+                    ) from error
+            if meter is not None:
+                wait = meter.admit(entry[0], now, cost)
+            else:
+                # Every limit is asked before any is charged: a refusal takes from none.
+                wait = 0.0
+                for each, state in zip(self._meters, entry, strict=True):
+                    needed = each.wait(state, now, cost)
+                    if needed > wait:
+                        wait = needed
+                if not wait:
+                    for each, state in zip(self._meters, entry, strict=True):
+                        each.take(state, now, cost, now)
+            if not wait:
+                self._counts.admitted += 1
+                return None
+            if not may_wait or (self._max_wait is not None and wait > self._max_wait + TOLERANCE):
+                self._counts.rejected += 1
+                return wait
+            # Taken now for a call that runs later, so whoever comes next queues behind.
+            at = now + wait
+            for each, state in zip(self._meters, entry, strict=True):
+                each.take(state, now, cost, at)
+            return _Reservation(key, cost, entry, at, wait, self._generation)
+        finally:
+            self._lock.release()
+
+    def _give_back(self, reservation: _Reservation) -> None:
+        with self._lock:
+            if reservation.generation == self._generation:
+                now = self._clock.now()
+                for meter, state in zip(self._meters, reservation.entry, strict=True):
+                    meter.give_back(state, now, reservation.cost, reservation.at)
+
+    def _waited_out(self, reservation: _Reservation) -> None:
+        with self._lock:
+            counts = self._counts
+            counts.admitted += 1
+            counts.waited += 1
+            counts.wait_time += reservation.wait
+
+    def _refuse(self, key: Hashable, cost: float, retry_after: float) -> RateLimitExceeded:
+        retry_after = float(retry_after)  # a clock may count in whole numbers
+        self._emit(RateLimitRejected(self.name, key, cost, retry_after))
+        return RateLimitExceeded(self.name, key, retry_after)
+
+    # -- acquiring: the sync and async drivers of one decision ----------------------
+
+    def _acquire_sync(self, key: Hashable, cost: float) -> None:
+        verdict = self._reserve(key, cost, self._may_wait)
+        if verdict is None:
+            return
+        if not isinstance(verdict, _Reservation):
+            raise self._refuse(key, cost, verdict)
+        self._emit(RateLimitDelayed(self.name, key, cost, verdict.wait))
+        try:
+            self._clock.sleep(verdict.wait)
+        except BaseException:
+            self._give_back(verdict)
+            raise
+        self._waited_out(verdict)
+
+    async def _acquire_async(self, key: Hashable, cost: float) -> None:
+        verdict = self._reserve(key, cost, self._may_wait)
+        if verdict is None:
+            return
+        if not isinstance(verdict, _Reservation):
+            raise self._refuse(key, cost, verdict)
+        self._emit(RateLimitDelayed(self.name, key, cost, verdict.wait))
+        try:
+            await self._clock.asleep(verdict.wait)
+        except BaseException:
+            # Cancelled while queued: the call never runs, so it takes nothing.
+            self._give_back(verdict)
+            raise
+        self._waited_out(verdict)
+
+    # -- drivers ----------------------------------------------------------------------
+
+    def _sync_driver(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        fast = fast_sync_driver(self, fn)
+        if fast is not None:
+            return fast
+        acquire, checked = self._acquire_sync, self._checked_cost
+        key_of, cost = self.config.key, self.config.cost
+
+        def call_rate_limited(*args: Any, **kwargs: Any) -> Any:
+            acquire(
+                None if key_of is None else key_of(*args, **kwargs),
+                checked(cost(*args, **kwargs)) if callable(cost) else cost,
+            )
+            return fn(*args, **kwargs)
+
+        return call_rate_limited
+
+    def _async_driver(self, fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        fast = fast_async_driver(self, fn)
+        if fast is not None:
+            return fast
+        acquire, checked = self._acquire_async, self._checked_cost
+        key_of, cost = self.config.key, self.config.cost
+
+        async def call_rate_limited(*args: Any, **kwargs: Any) -> Any:
+            await acquire(
+                None if key_of is None else key_of(*args, **kwargs),
+                checked(cost(*args, **kwargs)) if callable(cost) else cost,
+            )
+            return await fn(*args, **kwargs)
+
+        return call_rate_limited

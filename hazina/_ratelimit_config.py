@@ -1,0 +1,164 @@
+"""A rate limiter's configuration: its limits, its algorithm, and how a call is charged."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any, Literal, TypedDict
+
+import attrs
+
+from ._ratelimit_limit import LIMIT_FORMAT, Limit, parse_limit
+from ._validation import InvalidValue, optional_positive, positive_int
+
+Algorithm = Literal["token_bucket", "sliding_window", "gcra"]
+#: What ``limits=`` accepts: limit strings and :class:`Limit` objects, or one of either.
+LimitsSpec = Sequence[str | Limit] | str | Limit
+#: A call's cost: a number of tokens, or a function of the call's arguments giving one.
+Cost = float | Callable[..., float]
+
+ALGORITHM_NAMES = ("token_bucket", "sliding_window", "gcra")
+
+
+def _is_number(value: object) -> bool:
+    # bools are ints to Python, but `cost=True` is a mistake, not a number.
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _to_limits(value: LimitsSpec | None) -> tuple[Limit, ...]:
+    if value is None:
+        return ()
+    items = [value] if isinstance(value, str | Limit) else value
+    if not isinstance(items, Sequence) or not items:
+        raise InvalidValue("limits", value, "a non-empty list of limits like '10/second'")
+    limits = []
+    for item in items:
+        if isinstance(item, Limit):
+            limits.append(item)
+            continue
+        if not isinstance(item, str):
+            raise InvalidValue("limits", item, f"a Limit or a string, {LIMIT_FORMAT}")
+        try:
+            limits.append(parse_limit(item))
+        except ValueError:
+            raise InvalidValue("limits", item, LIMIT_FORMAT) from None
+    return tuple(limits)
+
+
+def _optional_burst(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None and not (_is_number(value) and value >= 1):  # type: ignore[operator]
+        raise InvalidValue(attribute.name, value, "a number of 1 or more")
+
+
+def _algorithm(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value not in ALGORITHM_NAMES:
+        shown = ", ".join(repr(name) for name in ALGORITHM_NAMES)
+        raise InvalidValue(attribute.name, value, f"one of {shown}")
+
+
+def _optional_callable(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None and not callable(value):
+        raise InvalidValue(attribute.name, value, "None or a function of the call's arguments")
+
+
+def _cost(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not (callable(value) or (_is_number(value) and value > 0)):  # type: ignore[operator]
+        raise InvalidValue(
+            attribute.name, value, "a number above 0 or a function of the call's arguments"
+        )
+
+
+def _boolean(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, bool):
+        raise InvalidValue(attribute.name, value, "True or False")
+
+
+def _optional_non_negative(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None and not (_is_number(value) and value >= 0):  # type: ignore[operator]
+        raise InvalidValue(attribute.name, value, "None or a number of 0 or more")
+
+
+@attrs.frozen(kw_only=True)
+class RateLimiterConfig:
+    """A rate limiter's configuration; see :func:`hazina.rate_limited`.
+
+    ``limits`` is the canonical form: ``rate``/``per``/``burst`` fill it with one
+    :class:`Limit`, so ``rate=10`` equals ``limits=["10/second"]`` (the three are kept
+    for reading but take no part in equality).
+    """
+
+    rate: float | None = attrs.field(default=None, validator=optional_positive, eq=False)
+    per: float | None = attrs.field(default=None, validator=optional_positive, eq=False)
+    burst: float | None = attrs.field(default=None, validator=_optional_burst, eq=False)
+    limits: tuple[Limit, ...] = attrs.field(default=None, converter=_to_limits)
+    algorithm: Algorithm = attrs.field(default="token_bucket", validator=_algorithm)
+    max_keys: int = attrs.field(default=100_000, validator=positive_int)
+    key: Callable[..., Hashable] | None = attrs.field(default=None, validator=_optional_callable)
+    cost: Cost = attrs.field(default=1, validator=_cost)
+    wait: bool = attrs.field(default=False, validator=_boolean)
+    max_wait: float | None = attrs.field(default=None, validator=_optional_non_negative)
+
+    def __attrs_post_init__(self) -> None:
+        self._resolve_limits()
+        if self.algorithm == "sliding_window":
+            for limit in self.limits:
+                if limit.burst != limit.rate:
+                    raise InvalidValue(
+                        "burst",
+                        limit.burst,
+                        f"left out with the sliding window, which admits at most rate "
+                        f"({limit.rate:g}) in any {limit.per:g} seconds",
+                    )
+        if not callable(self.cost) and self.cost > self.capacity:
+            raise InvalidValue(
+                "cost",
+                self.cost,
+                f"at most the capacity ({self.capacity:g}), or no call could ever be admitted",
+            )
+        if self.max_wait is not None and not self.wait:
+            raise InvalidValue("max_wait", self.max_wait, "None unless wait=True")
+
+    def _resolve_limits(self) -> None:
+        single = self.rate is not None or self.per is not None or self.burst is not None
+        if self.limits:
+            if single:
+                raise InvalidValue(
+                    "limits", list(self.limits), "given alone, without rate, per or burst"
+                )
+            return
+        if self.rate is None:
+            raise InvalidValue(
+                "rate", None, "a number above 0 (there is no default: give rate= or limits=)"
+            )
+        per = 1.0 if self.per is None else self.per
+        burst = self.rate if self.burst is None else self.burst
+        if burst < 1:
+            raise InvalidValue(
+                "burst", burst, "a number of 1 or more (it defaults to rate: give burst= too)"
+            )
+        # Frozen, but this is construction: fill in the derived values once.
+        object.__setattr__(self, "per", per)
+        object.__setattr__(self, "burst", burst)
+        object.__setattr__(self, "limits", (Limit(self.rate, per, burst),))
+
+    @property
+    def capacity(self) -> float:
+        """The largest cost any call can have: the smallest burst (or window rate)."""
+        if self.algorithm == "sliding_window":
+            return min(limit.rate for limit in self.limits)
+        return min(limit.burst for limit in self.limits)
+
+
+class RateLimiterOptions(TypedDict, total=False):
+    """Keyword arguments of :func:`hazina.rate_limited` and its factory."""
+
+    rate: float
+    per: float
+    burst: float
+    limits: LimitsSpec
+    algorithm: Algorithm
+    max_keys: int
+    key: Callable[..., Hashable] | None
+    cost: Cost
+    wait: bool
+    max_wait: float | None

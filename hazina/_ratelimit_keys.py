@@ -1,0 +1,88 @@
+"""The bounded table of per-key rate-limit states.
+
+Memory stays bounded however many distinct keys arrive: past ``max_keys`` a key must
+go before a new one comes in. States that are full again carry no information (a
+fresh state is the same), so they go first; only when none is full does the least
+recently used key go, and what it had taken is forgotten.
+
+Finding full states means looking at every state, so a sweep is rationed: at most one
+per ``max_keys // 8`` new keys, and half as often after each sweep that found little
+(as under a flood of distinct keys that are all still draining). That keeps the cost
+per new key constant on average, and between sweeps the least recently used key goes
+unless it is itself full.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
+
+EntryT = TypeVar("EntryT")
+
+
+class KeyTable(Generic[EntryT]):
+    """Up to ``max_keys`` entries in least-recently-used order; not thread-safe.
+
+    Args:
+        max_keys: The most keys held at once.
+        make: Builds the entry of a new key.
+        is_full: Whether an entry is as good as new at a clock reading.
+    """
+
+    def __init__(
+        self,
+        max_keys: int,
+        make: Callable[[], EntryT],
+        is_full: Callable[[EntryT, float], bool],
+    ) -> None:
+        self.max_keys = max_keys
+        self._make = make
+        self._is_full = is_full
+        #: Key -> entry, least recently used first. Public for the hot paths' lookups.
+        self.entries: OrderedDict[Hashable, EntryT] = OrderedDict()
+        self._base_interval = max(1, max_keys // 8)
+        self.clear()
+
+    def clear(self) -> None:
+        """Forget every key and the eviction count."""
+        self.entries.clear()
+        self.evicted = 0
+        self._sweep_interval = self._base_interval
+        self._new_since_sweep = self._base_interval  # the first sweep may come at once
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def obtain(self, key: Hashable, now: float) -> EntryT:
+        """The entry of ``key``, made (evicting if need be) when new; marks it recently used."""
+        entries = self.entries
+        entry = entries.get(key)
+        if entry is not None:
+            entries.move_to_end(key)
+            return entry
+        if len(entries) >= self.max_keys:
+            self._make_room(now)
+        entry = entries[key] = self._make()
+        self._new_since_sweep += 1
+        return entry
+
+    def _make_room(self, now: float) -> None:
+        entries = self.entries
+        oldest = next(iter(entries))
+        sweep_due = self._new_since_sweep >= self._sweep_interval
+        if sweep_due and not self._is_full(entries[oldest], now):
+            self._new_since_sweep = 0
+            full = [key for key, entry in entries.items() if self._is_full(entry, now)]
+            for key in full:
+                del entries[key]
+            self.evicted += len(full)
+            # A sweep that freed little was mostly wasted: ration the next one harder.
+            if len(full) * 2 < self._sweep_interval:
+                self._sweep_interval = min(self._sweep_interval * 2, self.max_keys * 8)
+            else:
+                self._sweep_interval = self._base_interval
+            if full:
+                return
+        del entries[oldest]
+        self.evicted += 1
