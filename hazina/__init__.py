@@ -18,6 +18,16 @@ from ._conditions import Condition, when
 from ._decorate import Decorated
 from ._decorators import circuit_breaker, retry
 from ._errors import CircuitOpenError, ConfigurationError, HazinaError, RateLimitExceeded
+from ._health import (
+    HealthCheckStats,
+    HealthEntry,
+    HealthReport,
+    HealthResult,
+    HealthStatus,
+    HealthStatusChanged,
+)
+from ._health_check import HealthCheck, HealthCheckConfig
+from ._health_decorator import health_check
 from ._ratelimit import (
     LimitStatus,
     RateLimitDelayed,
@@ -51,6 +61,14 @@ __all__ = [
     "ConfigurationError",
     "Decorated",
     "HazinaError",
+    "HealthCheck",
+    "HealthCheckConfig",
+    "HealthCheckStats",
+    "HealthEntry",
+    "HealthReport",
+    "HealthResult",
+    "HealthStatus",
+    "HealthStatusChanged",
     "Limit",
     "LimitStatus",
     "RateLimitDelayed",
@@ -69,6 +87,7 @@ __all__ = [
     "SystemClock",
     "cached",
     "circuit_breaker",
+    "health_check",
     "rate_limited",
     "registry",
     "retry",

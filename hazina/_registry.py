@@ -5,8 +5,8 @@ from __future__ import annotations
 import enum
 import logging
 import threading
-from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar, Unpack
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, Unpack
 
 import attrs
 
@@ -16,7 +16,10 @@ from ._validation import build_config, describe_difference
 
 if TYPE_CHECKING:
     from ._breaker import CircuitBreaker, CircuitBreakerOptions
-    from ._cache import Cache, CacheOptions
+    from ._cache import Cache
+    from ._cache_config import CacheOptions
+    from ._health import HealthReport
+    from ._health_check import CheckFunction, HealthCheck, HealthCheckOptions
     from ._policy import Policy
     from ._ratelimit import RateLimiter
     from ._ratelimit_config import RateLimiterOptions
@@ -26,6 +29,19 @@ logger = logging.getLogger("hazina")
 
 PolicyT = TypeVar("PolicyT", bound="Policy[Any, Any]")
 Listener = Callable[[Any], object]
+
+
+class Registered(Protocol):
+    """What a registry holds: policies, and health checks (which wrap no calls)."""
+
+    kind: ClassVar[str]
+    name: str
+    config: Any
+
+    def stats(self) -> Any: ...
+
+    def reset(self) -> None: ...
+
 
 #: The kinds of policy, in the order stats are reported.
 KINDS = ("circuit_breaker", "retry", "cache", "rate_limiter", "health_check")
@@ -45,7 +61,7 @@ class Registry:
         self.clock: Clock = SYSTEM_CLOCK if clock is None else clock
         # Re-entrant: a factory may be called from a listener it triggers.
         self._lock = threading.RLock()
-        self._policies: dict[str, dict[str, Policy[Any, Any]]] = {kind: {} for kind in KINDS}
+        self._policies: dict[str, dict[str, Registered]] = {kind: {} for kind in KINDS}
         # Replaced (never mutated) so _emit can iterate without a lock.
         self._listeners: tuple[Listener, ...] = ()
 
@@ -77,6 +93,29 @@ class Registry:
 
         return self._get_or_create(RateLimiter, name, config)
 
+    def health_check(
+        self, name: str, fn: CheckFunction, /, **config: Unpack[HealthCheckOptions]
+    ) -> HealthCheck:
+        """Register ``fn`` as the health check ``name``; a name already taken is refused."""
+        from ._health_check import HealthCheck, check_function
+
+        if not isinstance(name, str) or not name:
+            raise ConfigurationError(f"health_check name must be a non-empty string, got {name!r}")
+        check = HealthCheck(
+            name,
+            build_config(HealthCheck.kind, name, HealthCheck.config_class, config),
+            check_function(name, fn),
+            self,
+        )
+        with self._lock:
+            if name in self._policies[HealthCheck.kind]:
+                raise ConfigurationError(
+                    f"health_check {name!r} is already registered; names are unique "
+                    f"(registry.remove('health_check', {name!r}) first to replace it)"
+                )
+            self._policies[HealthCheck.kind][name] = check
+        return check
+
     def _get_or_create(
         self, policy_class: type[PolicyT], name: str, options: Mapping[str, Any]
     ) -> PolicyT:
@@ -101,9 +140,36 @@ class Registry:
             )
         return existing  # type: ignore[return-value]
 
+    # -- health ----------------------------------------------------------------------
+
+    async def check_health(self, *, tags: str | Iterable[str] | None = None) -> HealthReport:
+        """Run the health checks (those carrying any of ``tags``, or all) concurrently.
+
+        Cancelling the caller cancels the checks.
+        """
+        from ._health_runner import run_checks
+
+        return await run_checks(self._health_checks(tags))
+
+    def check_health_sync(self, *, tags: str | Iterable[str] | None = None) -> HealthReport:
+        """:meth:`check_health` from plain code; ``RuntimeError`` inside a running event loop."""
+        from ._health_runner import run_checks_sync
+
+        return run_checks_sync(self._health_checks(tags))
+
+    def _health_checks(self, tags: str | Iterable[str] | None) -> list[HealthCheck]:
+        from ._health_check import to_tags
+
+        held = self._policies["health_check"].values()
+        checks: list[HealthCheck] = list(held)  # type: ignore[arg-type]
+        if tags is None:
+            return checks
+        wanted = set(to_tags(tags))
+        return [check for check in checks if wanted.intersection(check.config.tags)]
+
     # -- lookup --------------------------------------------------------------------
 
-    def get(self, kind: str, name: str) -> Policy[Any, Any]:
+    def get(self, kind: str, name: str) -> Registered:
         """The policy of ``kind`` called ``name``; ``KeyError`` if there is none."""
         try:
             return self._policies[kind][name]
@@ -118,7 +184,7 @@ class Registry:
             except KeyError:
                 raise KeyError(f"no {kind} named {name!r} in this registry") from None
 
-    def __iter__(self) -> Iterator[Policy[Any, Any]]:
+    def __iter__(self) -> Iterator[Registered]:
         for kind in KINDS:
             yield from list(self._policies[kind].values())
 

@@ -1,0 +1,215 @@
+"""A registered health check: its configuration, its stats, and what its outcome means."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import inspect
+import threading
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, ClassVar, TypedDict
+
+import attrs
+
+from ._decorate import _is_async, check_target
+from ._errors import ConfigurationError
+from ._health import (
+    DEGRADED,
+    HEALTHY,
+    RANK,
+    UNHEALTHY,
+    HealthCheckStats,
+    HealthEntry,
+    HealthResult,
+    HealthStatus,
+    HealthStatusChanged,
+)
+from ._validation import InvalidValue, positive
+
+if TYPE_CHECKING:
+    from ._registry import Registry
+
+#: What a check is: a function of no arguments, sync or async.
+CheckFunction = Callable[[], Any]
+
+
+def to_tags(value: str | Iterable[str]) -> tuple[str, ...]:
+    """Tags as a tuple without duplicates; one string is one tag (not its letters)."""
+    tags = (value,) if isinstance(value, str) else tuple(value)
+    for tag in tags:
+        if not isinstance(tag, str) or not tag or "/" in tag:
+            raise TypeError(f"every tag must be a non-empty string without '/', got {tag!r}")
+    return tuple(dict.fromkeys(tags))
+
+
+def _tags(value: object) -> tuple[str, ...]:
+    try:
+        return to_tags(value)  # type: ignore[arg-type]
+    except TypeError:
+        # Also what a non-iterable gets, e.g. tags=5.
+        raise InvalidValue(
+            "tags", value, "a string or an iterable of non-empty strings without '/'"
+        ) from None
+
+
+def _boolean(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, bool):
+        raise InvalidValue(attribute.name, value, "True or False")
+
+
+@attrs.frozen(kw_only=True)
+class HealthCheckConfig:
+    """A health check's configuration; see :func:`hazina.health_check`."""
+
+    timeout: float = attrs.field(default=5.0, validator=positive)
+    critical: bool = attrs.field(default=True, validator=_boolean)
+    # A tag is one path segment of the HTTP endpoint (/health/<tag>), hence no '/'.
+    tags: tuple[str, ...] = attrs.field(default=(), converter=_tags)
+
+
+class HealthCheckOptions(TypedDict, total=False):
+    """Keyword arguments of :func:`hazina.health_check` and ``registry.health_check``."""
+
+    timeout: float
+    critical: bool
+    tags: str | Iterable[str]
+
+
+def check_function(name: str, fn: object) -> CheckFunction:
+    """``fn`` as a callable of no arguments, or a ConfigurationError saying why not."""
+    if isinstance(fn, staticmethod):
+        fn = fn.__func__
+    try:
+        check_target(fn)
+    except TypeError as error:
+        raise ConfigurationError(f"health_check {name!r}: {error}") from None
+    if isinstance(fn, classmethod):
+        raise ConfigurationError(
+            f"health_check {name!r}: a classmethod cannot be called before its class "
+            f"exists; register the bound method (MyClass.check) after the class instead"
+        )
+    assert callable(fn)
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):  # some builtins have no signature: trust them
+        return fn
+    try:
+        signature.bind()
+    except TypeError:
+        raise ConfigurationError(
+            f"health_check {name!r}: {fn!r} must be callable with no arguments "
+            f"(its signature is {signature}); bind them first, e.g. with functools.partial"
+        ) from None
+    return fn
+
+
+class HealthCheck:
+    """A named health check; register one with ``@health_check`` or
+    ``registry.health_check(name, fn, ...)``, run them with ``registry.check_health()``.
+    """
+
+    kind: ClassVar[str] = "health_check"
+    config_class: ClassVar[type[HealthCheckConfig]] = HealthCheckConfig
+
+    def __init__(
+        self, name: str, config: HealthCheckConfig, fn: CheckFunction, registry: Registry
+    ) -> None:
+        self.name = name
+        self.config = config
+        self.fn = fn
+        self.registry = registry
+        self.is_async = _is_async(fn)
+        self._emit = registry._emit
+        self._lock = threading.Lock()
+        # A sync check's run still going in its thread, which later runs join rather
+        # than starting a second thread (see _health_runner).
+        self.in_flight: concurrent.futures.Future[Any] | None = None
+        self._fresh_state()
+
+    def _fresh_state(self) -> None:
+        self._runs = 0
+        self._status: HealthStatus | None = None
+        self._failures = 0
+        self._timeouts = 0
+        self._last_duration: float | None = None
+
+    def stats(self) -> HealthCheckStats:
+        """A frozen snapshot of the check's counters."""
+        with self._lock:
+            return HealthCheckStats(
+                runs=self._runs,
+                status=self._status,
+                failures=self._failures,
+                timeouts=self._timeouts,
+                last_duration=self._last_duration,
+            )
+
+    def reset(self) -> None:
+        """Counters at zero and no last status; configuration kept."""
+        with self._lock:
+            self._fresh_state()
+
+    def record(self, entry: HealthEntry, *, timed_out: bool) -> None:
+        """Count one finished run and announce a change of status."""
+        with self._lock:
+            old = self._status
+            self._status = entry.status
+            self._runs += 1
+            self._failures += entry.status is UNHEALTHY
+            self._timeouts += timed_out
+            self._last_duration = entry.duration
+        if old is not entry.status:
+            self._emit(HealthStatusChanged(self.name, old, entry.status))
+
+    def entry(
+        self,
+        status: HealthStatus,
+        duration: float,
+        *,
+        description: str | None = None,
+        error: BaseException | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> HealthEntry:
+        """An entry of this check (its tags filled in)."""
+        return HealthEntry(status, description, duration, error, data, self.config.tags)
+
+    def interpret(self, result: object, duration: float) -> HealthEntry:
+        """The entry for a value the check returned."""
+        if result is None or result is True:
+            return self.entry(HEALTHY, duration)
+        if result is False:
+            return self.entry(UNHEALTHY, duration)
+        if isinstance(result, HealthResult):
+            return self.entry(
+                result.status, duration, description=result.description, data=result.data
+            )
+        if isinstance(result, HealthStatus):
+            return self.entry(result, duration)
+        return self.entry(
+            UNHEALTHY,
+            duration,
+            description=(
+                f"the check returned {type(result).__name__} {result!r}; expected None, "
+                f"True, False, a HealthStatus or a HealthResult"
+            ),
+        )
+
+    def failed(self, error: BaseException, duration: float) -> HealthEntry:
+        """The entry for a check that raised ``error``."""
+        return self.entry(
+            UNHEALTHY, duration, description=str(error) or type(error).__name__, error=error
+        )
+
+    def __repr__(self) -> str:
+        return f"<HealthCheck {self.name!r}>"
+
+
+def overall(outcomes: Iterable[tuple[HealthCheck, HealthEntry]]) -> HealthStatus:
+    """Worst wins; a non-critical check lowers the report to ``degraded`` at most."""
+    worst = HEALTHY
+    for check, entry in outcomes:
+        status = entry.status
+        if not check.config.critical and status is UNHEALTHY:
+            status = DEGRADED
+        if RANK[status] > RANK[worst]:
+            worst = status
+    return worst
