@@ -18,8 +18,26 @@ import re
 import sys
 from pathlib import Path
 
-PEERS = {"pybreaker", "circuitbreaker", "tenacity", "stamina", "backoff"}
-HAZINA_ROWS = {"hazina", "hazina_retry"}
+PEERS = {
+    "pybreaker",
+    "circuitbreaker",
+    "tenacity",
+    "stamina",
+    "backoff",
+    "cachetools",
+    "cachetools_lock",
+    "cachetools_condition",
+    "cashews",
+    "cashews_lock",
+    "aiocache",
+    "aiocache_stampede",
+    "limits_moving_window",
+    "limits_fixed_window",
+    "pyrate_limiter",
+    "ratelimit",
+    "ratelimit_sleep_and_retry",
+    "aiolimiter",
+}
 
 
 def rows_by_group(data: dict[str, object]) -> dict[str, dict[str, float]]:
@@ -44,9 +62,9 @@ def markdown(groups: dict[str, dict[str, float]]) -> str:
         fastest_peer = min(peers) if peers else None
         for name, ns in sorted(rows.items(), key=lambda item: item[1]):
             ratio = ""
-            if name in HAZINA_ROWS and fastest_peer is not None:
+            if name.startswith("hazina") and name != "hazina_core" and fastest_peer is not None:
                 ratio = f"{ns / fastest_peer:.2f}x"
-            label = f"**{name}**" if name in HAZINA_ROWS else name
+            label = f"**{name}**" if name.startswith("hazina") else name
             lines.append(f"| {group} | {label} | {ns:,.0f} ns | {ratio} |")
     return "\n".join(lines)
 

@@ -1,16 +1,25 @@
-"""hazina in one screen: a flaky dependency behind @retry and @circuit_breaker.
+"""hazina in one screen: a flaky dependency behind hazina's decorators.
 
-Run it with ``python examples/demo.py``. The "inventory service" below fails now and
-then, and is down outright for a while in the middle; watch retries absorb the blips,
-the breaker stop the hammering during the outage, and a probe close it again.
+Run it with ``python examples/demo.py``. Three short acts:
+
+1. The "inventory service" fails now and then, and is down outright for a while in the
+   middle: watch retries absorb the blips, the breaker stop the hammering during the
+   outage and a probe close it again, and the readiness report follow along.
+2. A slow price lookup behind ``@cached``: eight threads miss one key at once and the
+   lookup runs once; later calls are hits until the entry expires.
+3. A search behind a per-user ``@rate_limited``: alice is held to her limit, bob is not
+   held to hers.
 """
 
 from __future__ import annotations
 
+import json
 import random
+import threading
 import time
 
 import hazina
+from hazina.health import memory_check, policies_check
 
 rng = random.Random(7)  # seeded, so every run tells the same story
 
@@ -44,13 +53,50 @@ def stock_level(sku: str) -> int:
     return service.stock(sku)
 
 
+@hazina.cached("prices", ttl=0.5)
+def price(sku: str) -> float:
+    """A slow lookup: the kind of work a cache should do once."""
+    time.sleep(0.1)
+    return 9.99
+
+
+@hazina.rate_limited("search", rate=3, per=1, key=lambda user, q: user)
+def search(user: str, q: str) -> list[str]:
+    """At most 3 searches a second per user."""
+    return [f"{q} #{n}" for n in range(2)]
+
+
 def show(event: object) -> None:
     """Print the events worth seeing (a registry listener)."""
     if isinstance(event, hazina.CircuitStateChanged):
         print(f"    breaker {event.name!r}: {event.old} -> {event.new}")
+    elif isinstance(event, hazina.HealthStatusChanged):
+        print(f"    health check {event.name!r}: {event.old} -> {event.new}")
+    elif isinstance(event, hazina.RateLimitRejected):
+        print(f"    rate limit {event.name!r}: refused {event.key!r}")
     elif isinstance(event, hazina.RetryScheduled):
         reason = type(event.error).__name__
         print(f"    retry: attempt {event.attempt} failed ({reason}), next in {event.wait:.2f}s")
+
+
+@hazina.health_check("inventory-ping", timeout=0.5, tags="ready")
+def inventory_ping() -> hazina.HealthResult:
+    """Readiness: is the inventory service answering right now?"""
+    if time.monotonic() < service.down_until:
+        raise ConnectionError("inventory service unreachable")
+    return hazina.HealthResult("healthy", data={"requests_so_far": service.requests})
+
+
+memory_check(max_rss_bytes=1024 * 2**20, tags="live")
+policies_check(open_status="degraded", tags="ready")
+
+
+def print_health(moment: str) -> None:
+    """Print the readiness report as a /health/ready endpoint would serve it."""
+    report = hazina.registry.check_health_sync(tags="ready")
+    print(f"  health ({moment}): {report.status}")
+    for name, check in report.to_dict()["checks"].items():
+        print(f"    {name}: {json.dumps(check)}")
 
 
 def main() -> None:
@@ -59,13 +105,34 @@ def main() -> None:
         if request == 7:
             print("  -- the inventory service goes down for 0.3 s --")
             service.down_until = time.monotonic() + 0.3
+        if request == 9:
+            print_health("during the outage, breaker open")
         try:
             print(f"request {request:2}: {stock_level('sku-' + str(request))} in stock")
         except (TimeoutError, ConnectionError, hazina.CircuitOpenError) as error:
             print(f"request {request:2}: failed: {error!r} ({'; '.join(error.__notes__)})")
         time.sleep(0.05)
 
-    print(f"\nthe service saw {service.requests} requests for 14 calls")
+    print_health("after recovery")
+    print(f"the service saw {service.requests} requests for 14 calls")
+
+    print("\n-- a cached price lookup: 8 threads miss one key at once --")
+    threads = [threading.Thread(target=price, args=("sku-1",)) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    print(f"  then {price('sku-1')} from the cache; {price.policy.stats()}")
+
+    print("\n-- a per-user search limit: 3 a second --")
+    for user in ["alice", "alice", "alice", "alice", "bob"]:
+        try:
+            search(user, "cats")
+            print(f"  search for {user}: ok")
+        except hazina.RateLimitExceeded as error:
+            print(f"  search for {user}: limited, retry after {error.retry_after:.2f}s")
+
+    print("\n-- the registry --")
     for kind, policies in hazina.registry.snapshot().items():
         for name, stats in policies.items():
             print(f"{kind} {name!r}: {stats}")

@@ -1,4 +1,5 @@
-"""The recommended stack: ``@retry`` over ``@circuit_breaker``, sync and async.
+"""The recommended stack, sync and async: ``@retry`` over ``@circuit_breaker``, and the
+README's full stack with ``@rate_limited`` and ``@cached`` above them.
 
 With retry outside, every attempt goes through the breaker (so the breaker sees the
 real failure rate), and a rejection's ``retry_after`` tells the retry how long to wait
@@ -316,3 +317,85 @@ def test_attempts_split_into_admitted_and_rejected_over_an_outage(
     for event in of_type(events, hazina.RetryScheduled):
         if isinstance(event.error, hazina.CircuitOpenError):
             assert event.wait >= event.error.retry_after
+
+
+# -- the full recommended stack ------------------------------------------------------
+
+
+def full_stack(
+    flavor: Flavor, registry: hazina.Registry, dependency: Callable[[str, str], list[str]]
+) -> Any:
+    """rate_limited > cached > retry > circuit_breaker around ``dependency``, as the README."""
+    layers: list[Any] = [
+        hazina.rate_limited(
+            "search", registry=registry, rate=10, per=1.0, burst=3, key=lambda user, q: user
+        ),
+        hazina.cached("search", registry=registry, ttl=300),
+        hazina.retry("search-backend", registry=registry, attempts=3, jitter=None),
+        hazina.circuit_breaker(
+            "search-backend", registry=registry, failure_threshold=3, open_for=30
+        ),
+    ]
+    fn: Any = flavor.define(dependency)
+    for layer in reversed(layers):
+        fn = layer(fn)
+    return fn
+
+
+def test_full_stack_hits_skip_retry_and_breaker(flavor: Flavor, registry: hazina.Registry) -> None:
+    """In the full stack a cache hit reaches neither retry nor breaker, and a miss does."""
+    seen: list[str] = []
+
+    def backend(user: str, q: str) -> list[str]:
+        seen.append(q)
+        return [q, q]
+
+    search = full_stack(flavor, registry, backend)
+
+    assert flavor.call(search, "alice", "cats") == ["cats", "cats"]
+    assert flavor.call(search, "alice", "cats") == ["cats", "cats"]  # a hit
+    assert seen == ["cats"]
+    stats = registry.stats()
+    assert stats["cache"]["search"].hits == 1
+    assert stats["retry"]["search-backend"].calls == 1
+    assert stats["circuit_breaker"]["search-backend"].calls == 1
+    assert stats["rate_limiter"]["search"].allowed == 2
+
+
+def test_full_stack_rate_limit_refuses_before_anything_else(
+    flavor: Flavor, registry: hazina.Registry
+) -> None:
+    """Over the user's limit the call is refused outright: no cache lookup, no attempt."""
+    search = full_stack(flavor, registry, lambda user, q: [q])
+    for n in range(3):
+        flavor.call(search, "alice", f"q{n}")
+
+    with pytest.raises(hazina.RateLimitExceeded) as refused:
+        flavor.call(search, "alice", "q0")  # would be a cache hit, but the limit comes first
+
+    assert refused.value.key == "alice"
+    assert registry.stats()["cache"]["search"].hits == 0
+    assert flavor.call(search, "bob", "q0") == ["q0"]  # bob's bucket is his own
+
+
+def test_full_stack_failed_loads_are_retried_not_cached(
+    flavor: Flavor, registry: hazina.Registry, clock: FakeClock
+) -> None:
+    """A load that fails twice and then succeeds is retried inside the cache and cached once."""
+    failures = iter([ConnectionError("1"), TimeoutError("2")])
+
+    def backend(user: str, q: str) -> list[str]:
+        error = next(failures, None)
+        if error is not None:
+            raise error
+        return [q]
+
+    search = full_stack(flavor, registry, backend)
+
+    assert flavor.call(search, "alice", "cats") == ["cats"]
+    assert flavor.call(search, "alice", "cats") == ["cats"]  # now from the cache
+    stats = registry.stats()
+    assert stats["retry"]["search-backend"].successes_after_retry == 1
+    assert stats["circuit_breaker"]["search-backend"].failures == 2
+    assert (stats["cache"]["search"].loads, stats["cache"]["search"].hits) == (1, 1)
+    assert clock.sleeps == [1.0, 2.0]  # the retry's exponential waits, on the fake clock
