@@ -3,8 +3,9 @@
 Run it with ``python examples/demo.py``. Three short acts:
 
 1. The "inventory service" fails now and then, and is down outright for a while in the
-   middle: watch retries absorb the blips, the breaker stop the hammering during the
-   outage and a probe close it again, and the readiness report follow along.
+   middle: watch the cache answer repeated questions, retries absorb the blips, the
+   breaker stop the hammering during the outage and a probe close it again, and the
+   readiness report follow along.
 2. A slow price lookup behind ``@cached``: eight threads miss one key at once and the
    lookup runs once; later calls are hits until the entry expires.
 3. A search behind a per-user ``@rate_limited``: alice is held to her limit, bob is not
@@ -43,9 +44,10 @@ class InventoryService:
 service = InventoryService()
 
 
-# Recommended order: retry outside, breaker inside, so the breaker sees every
-# attempt and retry waits out the breaker's retry_after instead of hammering it.
-# hazina's CircuitOpenError carries retry_after, which retry honours as its minimum wait.
+# Recommended order: the cache outside, so a hit skips everything below it; then retry
+# outside the breaker, so the breaker sees every attempt and retry waits out the
+# breaker's retry_after (hazina's CircuitOpenError carries it) instead of hammering it.
+@hazina.cached("inventory", ttl=0.2)
 @hazina.retry("inventory", attempts=3, initial=0.02, max_delay=0.5)
 @hazina.circuit_breaker("inventory", failure_threshold=4, open_for=0.2, success_threshold=1)
 def stock_level(sku: str) -> int:
@@ -108,7 +110,11 @@ def main() -> None:
         if request == 9:
             print_health("during the outage, breaker open")
         try:
-            print(f"request {request:2}: {stock_level('sku-' + str(request))} in stock")
+            sku = f"sku-{request % 3}"
+            hits = stock_level.policy.stats().hits
+            level = stock_level(sku)
+            source = " (from the cache)" if stock_level.policy.stats().hits > hits else ""
+            print(f"request {request:2}: {level} of {sku} in stock{source}")
         except (TimeoutError, ConnectionError, hazina.CircuitOpenError) as error:
             print(f"request {request:2}: failed: {error!r} ({'; '.join(error.__notes__)})")
         time.sleep(0.05)
