@@ -75,6 +75,25 @@ def registry(clock: FakeClock) -> hazina.Registry:
     return hazina.Registry(clock=clock)
 
 
+CheckHealth = Callable[..., hazina.HealthReport]
+
+
+@pytest.fixture(params=["check_health_sync", "check_health"])
+def check_health(
+    request: pytest.FixtureRequest, registry: hazina.Registry
+) -> Iterator[CheckHealth]:
+    """Run the registry's health checks through one entry point, sync or async."""
+    if request.param == "check_health_sync":
+        yield registry.check_health_sync
+        return
+    with asyncio.Runner() as runner:
+
+        def check_health_async(**kwargs: Any) -> hazina.HealthReport:
+            return runner.run(registry.check_health(**kwargs))
+
+        yield check_health_async
+
+
 @pytest.fixture
 def events(registry: hazina.Registry) -> list[object]:
     """Every event the registry emits, in order."""

@@ -1,7 +1,7 @@
 """Health checks: what a check's outcome means, how the report aggregates, stats and events.
 
 Scenarios run with sync and async checks (the ``flavor`` fixture) and through both entry
-points, ``check_health_sync()`` and ``await check_health()`` (the ``run`` fixture).
+points, ``check_health_sync()`` and ``await check_health()`` (conftest's ``check_health``).
 Concurrency, timeouts and cancellation are in ``test_health_running.py``.
 """
 
@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 import pytest
+from conftest import CheckHealth
 
 import hazina
 from hazina import HealthCheckStats, HealthResult, HealthStatus, HealthStatusChanged
@@ -26,23 +27,6 @@ class Flavor(Protocol):
     is_async: bool
 
     def define(self, body: Callable[..., Any]) -> Callable[..., Any]: ...
-
-
-Run = Callable[..., hazina.HealthReport]
-
-
-@pytest.fixture(params=["check_health_sync", "check_health"])
-def run(request: pytest.FixtureRequest, registry: hazina.Registry) -> Iterator[Run]:
-    """Run the registry's checks through one entry point, sync or async."""
-    if request.param == "check_health_sync":
-        yield registry.check_health_sync
-        return
-    with asyncio.Runner() as runner:
-
-        def run_async(**kwargs: Any) -> hazina.HealthReport:
-            return runner.run(registry.check_health(**kwargs))
-
-        yield run_async
 
 
 def returning(value: object) -> Callable[[], object]:
@@ -96,7 +80,7 @@ def register(
 def test_a_returned_value_gives_the_check_its_status(
     registry: hazina.Registry,
     flavor: Flavor,
-    run: Run,
+    check_health: CheckHealth,
     value: object,
     status: HealthStatus,
     description: str | None,
@@ -105,7 +89,7 @@ def test_a_returned_value_gives_the_check_its_status(
     """None/True are healthy, False unhealthy, a status or HealthResult says it itself."""
     register(registry, flavor, "db", returning(value))
 
-    entry = run().entries["db"]
+    entry = check_health().entries["db"]
 
     assert (entry.status, entry.description, entry.data, entry.error) == (
         status,
@@ -116,13 +100,13 @@ def test_a_returned_value_gives_the_check_its_status(
 
 
 def test_a_raising_check_is_unhealthy_with_the_message(
-    registry: hazina.Registry, flavor: Flavor, run: Run
+    registry: hazina.Registry, flavor: Flavor, check_health: CheckHealth
 ) -> None:
     """A check that raises is unhealthy; its message is the description, the error kept."""
     error = ConnectionError("connection refused by db:5432")
     register(registry, flavor, "db", raising(error))
 
-    report = run()
+    report = check_health()
 
     assert report.status is UNHEALTHY
     entry = report.entries["db"]
@@ -135,24 +119,24 @@ def test_a_raising_check_is_unhealthy_with_the_message(
 
 
 def test_an_error_without_a_message_is_described_by_its_type(
-    registry: hazina.Registry, flavor: Flavor, run: Run
+    registry: hazina.Registry, flavor: Flavor, check_health: CheckHealth
 ) -> None:
     """A check raising an error with no message gets the error's type as description."""
     register(registry, flavor, "db", raising(ConnectionResetError()))
 
-    entry = run().entries["db"]
+    entry = check_health().entries["db"]
 
     assert entry.description == "ConnectionResetError"
     assert entry.status is UNHEALTHY
 
 
 def test_a_check_returning_something_unexpected_is_unhealthy_and_says_why(
-    registry: hazina.Registry, flavor: Flavor, run: Run
+    registry: hazina.Registry, flavor: Flavor, check_health: CheckHealth
 ) -> None:
     """A value that is no verdict (here a dict) makes the check unhealthy, naming the value."""
     register(registry, flavor, "db", returning({"ok": 1}))
 
-    entry = run().entries["db"]
+    entry = check_health().entries["db"]
 
     assert entry.status is UNHEALTHY
     assert entry.description is not None
@@ -161,7 +145,7 @@ def test_a_check_returning_something_unexpected_is_unhealthy_and_says_why(
 
 
 def test_a_result_that_cannot_be_described_does_not_break_the_report(
-    registry: hazina.Registry, flavor: Flavor, run: Run
+    registry: hazina.Registry, flavor: Flavor, check_health: CheckHealth
 ) -> None:
     """A returned object whose repr() raises makes that check unhealthy; the rest report."""
 
@@ -172,7 +156,7 @@ def test_a_result_that_cannot_be_described_does_not_break_the_report(
     register(registry, flavor, "odd", returning(Unprintable()))
     register(registry, flavor, "fine", returning(True))
 
-    report = run()
+    report = check_health()
 
     assert report.entries["odd"].status is UNHEALTHY
     assert report.entries["odd"].description == "repr is broken"
@@ -180,7 +164,7 @@ def test_a_result_that_cannot_be_described_does_not_break_the_report(
 
 
 def test_a_sync_check_returning_an_awaitable_is_awaited(
-    registry: hazina.Registry, run: Run
+    registry: hazina.Registry, check_health: CheckHealth
 ) -> None:
     """``lambda: client.ping()`` on an asyncio client works: the coroutine is awaited."""
 
@@ -190,13 +174,13 @@ def test_a_sync_check_returning_an_awaitable_is_awaited(
 
     registry.health_check("redis", lambda: ping())
 
-    entry = run().entries["redis"]
+    entry = check_health().entries["redis"]
 
     assert (entry.status, entry.description) == (DEGRADED, "replica lag")
 
 
 def test_an_async_check_that_cancels_itself_is_unhealthy(
-    registry: hazina.Registry, run: Run
+    registry: hazina.Registry, check_health: CheckHealth
 ) -> None:
     """A check whose own work is cancelled (not the report) is unhealthy, not a crash."""
 
@@ -206,7 +190,7 @@ def test_an_async_check_that_cancels_itself_is_unhealthy(
     registry.health_check("self-cancelling", check)
     registry.health_check("fine", returning(True))
 
-    report = run()
+    report = check_health()
 
     assert report.entries["self-cancelling"].status is UNHEALTHY
     assert report.entries["self-cancelling"].description == "the check was cancelled"
@@ -233,7 +217,7 @@ def test_a_health_result_refuses_an_unknown_status() -> None:
 
 
 def test_healthy_degraded_and_unhealthy_give_unhealthy_and_keep_tags_and_data(
-    registry: hazina.Registry, flavor: Flavor, run: Run
+    registry: hazina.Registry, flavor: Flavor, check_health: CheckHealth
 ) -> None:
     """Ported: the worst status wins, and every entry keeps its own tags and data."""
     register(registry, flavor, "a", returning(HealthResult(HEALTHY, "fine", {"n": 1})), tags="x")
@@ -242,7 +226,7 @@ def test_healthy_degraded_and_unhealthy_give_unhealthy_and_keep_tags_and_data(
     )
     register(registry, flavor, "c", returning(HealthResult(UNHEALTHY, "down", {"n": 3})))
 
-    report = run()
+    report = check_health()
 
     assert report.status is UNHEALTHY
     assert list(report.entries) == ["a", "b", "c"]
@@ -265,7 +249,7 @@ def test_healthy_degraded_and_unhealthy_give_unhealthy_and_keep_tags_and_data(
 def test_the_worst_status_wins(
     registry: hazina.Registry,
     flavor: Flavor,
-    run: Run,
+    check_health: CheckHealth,
     statuses: list[HealthStatus],
     expected: HealthStatus,
 ) -> None:
@@ -273,37 +257,37 @@ def test_the_worst_status_wins(
     for number, status in enumerate(statuses):
         register(registry, flavor, f"check-{number}", returning(status))
 
-    assert run().status is expected
+    assert check_health().status is expected
 
 
 @pytest.mark.parametrize("failure", [False, ConnectionError("down")], ids=["false", "raises"])
 def test_a_failing_non_critical_check_makes_the_report_degraded(
-    registry: hazina.Registry, flavor: Flavor, run: Run, failure: object
+    registry: hazina.Registry, flavor: Flavor, check_health: CheckHealth, failure: object
 ) -> None:
     """A non-critical failure shows unhealthy in its entry but only degrades the report."""
     body = raising(failure) if isinstance(failure, BaseException) else returning(failure)
     register(registry, flavor, "recommendations", body, critical=False)
     register(registry, flavor, "db", returning(True))
 
-    report = run()
+    report = check_health()
 
     assert report.status is DEGRADED
     assert report.entries["recommendations"].status is UNHEALTHY
 
 
 def test_a_non_critical_check_does_not_hide_a_critical_failure(
-    registry: hazina.Registry, flavor: Flavor, run: Run
+    registry: hazina.Registry, flavor: Flavor, check_health: CheckHealth
 ) -> None:
     """With a critical check unhealthy too, the report is unhealthy."""
     register(registry, flavor, "recommendations", returning(False), critical=False)
     register(registry, flavor, "db", returning(False))
 
-    assert run().status is UNHEALTHY
+    assert check_health().status is UNHEALTHY
 
 
-def test_no_checks_is_healthy(registry: hazina.Registry, run: Run) -> None:
+def test_no_checks_is_healthy(registry: hazina.Registry, check_health: CheckHealth) -> None:
     """A registry without checks reports healthy, with no entries."""
-    report = run()
+    report = check_health()
 
     assert report.status is HEALTHY
     assert report.entries == {}
@@ -311,13 +295,13 @@ def test_no_checks_is_healthy(registry: hazina.Registry, run: Run) -> None:
 
 
 def test_to_dict_is_the_documented_json_shape(
-    registry: hazina.Registry, flavor: Flavor, run: Run
+    registry: hazina.Registry, flavor: Flavor, check_health: CheckHealth
 ) -> None:
     """to_dict() gives status, duration and every check's six fields, and is JSON-ready."""
     register(registry, flavor, "db", returning(HealthResult(DEGRADED, "lagging", {"lag_s": 2.5})))
     register(registry, flavor, "cache", raising(TimeoutError("no reply")), tags=["ready"])
 
-    document = json.loads(json.dumps(run().to_dict()))
+    document = json.loads(json.dumps(check_health().to_dict()))
 
     assert set(document) == {"status", "duration", "checks"}
     assert document["status"] == "unhealthy"
@@ -336,13 +320,13 @@ def test_to_dict_is_the_documented_json_shape(
 
 
 def test_to_dict_without_details_hides_errors_and_data(
-    registry: hazina.Registry, flavor: Flavor, run: Run
+    registry: hazina.Registry, flavor: Flavor, check_health: CheckHealth
 ) -> None:
     """Without details there is no error or data, and a raising check's message is hidden."""
     register(registry, flavor, "db", raising(ConnectionError("password for admin@10.0.0.5")))
     register(registry, flavor, "disk", returning(HealthResult(DEGRADED, "90% full", {"free": 1})))
 
-    checks = run().to_dict(show_details=False)["checks"]
+    checks = check_health().to_dict(show_details=False)["checks"]
 
     assert set(checks["db"]) == {"status", "description", "duration", "tags"}
     assert "10.0.0.5" not in json.dumps(checks)
@@ -369,7 +353,7 @@ def test_to_dict_without_details_hides_errors_and_data(
 def test_tags_select_the_checks_carrying_any_of_them(
     registry: hazina.Registry,
     flavor: Flavor,
-    run: Run,
+    check_health: CheckHealth,
     tags: Any,
     selected: list[str],
 ) -> None:
@@ -379,7 +363,7 @@ def test_tags_select_the_checks_carrying_any_of_them(
     register(registry, flavor, "ready-only", returning(False), tags="ready")
     register(registry, flavor, "untagged", returning(False))
 
-    report = run(tags=tags)
+    report = check_health(tags=tags)
 
     assert list(report.entries) == selected
     assert registry.stats()["health_check"]["untagged"].runs == (1 if tags is None else 0)
@@ -400,13 +384,15 @@ def test_duplicate_names_are_refused(registry: hazina.Registry, flavor: Flavor) 
     assert registry.get("health_check", "db") is first
 
 
-def test_a_removed_name_can_be_registered_again(registry: hazina.Registry, run: Run) -> None:
+def test_a_removed_name_can_be_registered_again(
+    registry: hazina.Registry, check_health: CheckHealth
+) -> None:
     """remove() frees the name; the removed check no longer runs."""
     registry.health_check("db", returning(False))
     registry.remove("health_check", "db")
     registry.health_check("db", returning(True))
 
-    assert run().status is HEALTHY
+    assert check_health().status is HEALTHY
 
 
 def test_the_decorator_returns_the_function_itself(registry: hazina.Registry) -> None:
@@ -443,7 +429,9 @@ def test_bare_decorator_names_the_check_after_the_function(
     assert database() is True
 
 
-def test_a_staticmethod_can_be_a_check(registry: hazina.Registry, run: Run) -> None:
+def test_a_staticmethod_can_be_a_check(
+    registry: hazina.Registry, check_health: CheckHealth
+) -> None:
     """A staticmethod decorated in a class body is registered and stays a staticmethod."""
 
     class Probes:
@@ -453,10 +441,12 @@ def test_a_staticmethod_can_be_a_check(registry: hazina.Registry, run: Run) -> N
             return DEGRADED
 
     assert Probes.ping() is DEGRADED
-    assert run().entries["static"].status is DEGRADED
+    assert check_health().entries["static"].status is DEGRADED
 
 
-def test_a_bound_method_can_be_registered(registry: hazina.Registry, run: Run) -> None:
+def test_a_bound_method_can_be_registered(
+    registry: hazina.Registry, check_health: CheckHealth
+) -> None:
     """A bound method of no further arguments is a check."""
 
     class Pool:
@@ -467,7 +457,7 @@ def test_a_bound_method_can_be_registered(registry: hazina.Registry, run: Run) -
 
     registry.health_check("pool", Pool().has_connections)
 
-    assert run().entries["pool"].status is UNHEALTHY
+    assert check_health().entries["pool"].status is UNHEALTHY
 
 
 def needs(arg: int) -> bool:
@@ -544,7 +534,7 @@ def test_tags_are_kept_in_order_without_duplicates(registry: hazina.Registry) ->
 
 
 def test_stats_count_runs_failures_and_the_last_status(
-    registry: hazina.Registry, flavor: Flavor, run: Run
+    registry: hazina.Registry, flavor: Flavor, check_health: CheckHealth
 ) -> None:
     """Each run counts; unhealthy runs count as failures; the last status and duration show."""
     outcomes = iter([True, False, HealthResult(DEGRADED), ValueError("bad")])
@@ -561,7 +551,7 @@ def test_stats_count_runs_failures_and_the_last_status(
     )
 
     for _ in range(4):
-        run()
+        check_health()
 
     stats = registry.stats()["health_check"]["db"]
     assert (stats.runs, stats.status, stats.failures, stats.timeouts) == (4, UNHEALTHY, 2, 0)
@@ -570,10 +560,12 @@ def test_stats_count_runs_failures_and_the_last_status(
     assert registry.snapshot()["health_check"]["db"]["status"] == "unhealthy"
 
 
-def test_reset_clears_health_stats(registry: hazina.Registry, flavor: Flavor, run: Run) -> None:
+def test_reset_clears_health_stats(
+    registry: hazina.Registry, flavor: Flavor, check_health: CheckHealth
+) -> None:
     """registry.reset() puts a check's counters back to zero and forgets its last status."""
     register(registry, flavor, "db", returning(False), timeout=2)
-    run()
+    check_health()
 
     registry.reset()
 
@@ -593,14 +585,14 @@ def test_removed_checks_leave_the_stats(registry: hazina.Registry, flavor: Flavo
 
 
 def test_status_changes_are_announced(
-    registry: hazina.Registry, flavor: Flavor, run: Run, events: list[object]
+    registry: hazina.Registry, flavor: Flavor, check_health: CheckHealth, events: list[object]
 ) -> None:
     """An event comes on the first run and whenever the status differs from the last run's."""
     outcomes = iter([True, True, False, False, HealthResult(DEGRADED), True])
     register(registry, flavor, "db", lambda: next(outcomes))
 
     for _ in range(6):
-        run()
+        check_health()
 
     assert [event for event in events if isinstance(event, HealthStatusChanged)] == [
         HealthStatusChanged("db", None, HEALTHY),
@@ -611,20 +603,23 @@ def test_status_changes_are_announced(
 
 
 def test_events_arrive_before_the_report_returns(
-    registry: hazina.Registry, flavor: Flavor, run: Run
+    registry: hazina.Registry, flavor: Flavor, check_health: CheckHealth
 ) -> None:
     """A listener has seen the change by the time check_health returns."""
     seen: list[object] = []
     registry.subscribe(seen.append)
     register(registry, flavor, "db", returning(False))
 
-    run()
+    check_health()
 
     assert seen == [HealthStatusChanged("db", None, UNHEALTHY)]
 
 
 def test_a_raising_listener_does_not_break_the_report(
-    registry: hazina.Registry, flavor: Flavor, run: Run, caplog: pytest.LogCaptureFixture
+    registry: hazina.Registry,
+    flavor: Flavor,
+    check_health: CheckHealth,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A listener that raises on a status change is logged; the report is still whole."""
 
@@ -634,7 +629,7 @@ def test_a_raising_listener_does_not_break_the_report(
     registry.subscribe(listener)
     register(registry, flavor, "db", returning(False))
 
-    report = run()
+    report = check_health()
 
     assert report.entries["db"].status is UNHEALTHY
     assert "listener bug" in caplog.text

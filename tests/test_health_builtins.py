@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+from conftest import CheckHealth
 
 import hazina
 from hazina import HealthStatus, _health_builtins
@@ -15,22 +15,6 @@ from hazina.testing import FakeClock
 
 HEALTHY, DEGRADED, UNHEALTHY = HealthStatus.HEALTHY, HealthStatus.DEGRADED, HealthStatus.UNHEALTHY
 GIB = 2**30
-
-Run = Callable[..., hazina.HealthReport]
-
-
-@pytest.fixture(params=["check_health_sync", "check_health"])
-def run(request: pytest.FixtureRequest, registry: hazina.Registry) -> Iterator[Run]:
-    """Run the registry's checks through one entry point, sync or async."""
-    if request.param == "check_health_sync":
-        yield registry.check_health_sync
-        return
-    with asyncio.Runner() as runner:
-
-        def run_async(**kwargs: Any) -> hazina.HealthReport:
-            return runner.run(registry.check_health(**kwargs))
-
-        yield run_async
 
 
 def fail() -> None:
@@ -41,11 +25,13 @@ def fail() -> None:
 # -- memory ----------------------------------------------------------------------------
 
 
-def test_memory_below_the_limit_is_healthy(registry: hazina.Registry, run: Run) -> None:
+def test_memory_below_the_limit_is_healthy(
+    registry: hazina.Registry, check_health: CheckHealth
+) -> None:
     """Resident memory under max_rss_bytes is healthy; data has the size and the limit."""
     check = memory_check(max_rss_bytes=64 * GIB, registry=registry)
 
-    entry = run().entries["memory"]
+    entry = check_health().entries["memory"]
 
     assert registry.get("health_check", "memory") is check
     assert entry.status is HEALTHY
@@ -58,11 +44,13 @@ def test_memory_below_the_limit_is_healthy(registry: hazina.Registry, run: Run) 
     assert "within" in entry.description
 
 
-def test_memory_above_the_limit_is_degraded(registry: hazina.Registry, run: Run) -> None:
+def test_memory_above_the_limit_is_degraded(
+    registry: hazina.Registry, check_health: CheckHealth
+) -> None:
     """Resident memory above max_rss_bytes degrades the check and the report."""
     memory_check(max_rss_bytes=2**20, name="rss", tags="live", registry=registry)
 
-    report = run(tags="live")
+    report = check_health(tags="live")
 
     entry = report.entries["rss"]
     assert report.status is DEGRADED
@@ -89,14 +77,14 @@ def test_memory_is_read_from_proc_status_when_statm_is_missing(
 
 
 def test_memory_falls_back_to_the_peak_without_proc(
-    registry: hazina.Registry, run: Run, monkeypatch: pytest.MonkeyPatch
+    registry: hazina.Registry, check_health: CheckHealth, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Without /proc (macOS, BSD) the peak size from resource is used, and said to be."""
     monkeypatch.setattr(_health_builtins, "PROC_STATM", "/nonexistent/statm")
     monkeypatch.setattr(_health_builtins, "PROC_STATUS", "/nonexistent/status")
     memory_check(max_rss_bytes=64 * GIB, registry=registry)
 
-    entry = run().entries["memory"]
+    entry = check_health().entries["memory"]
 
     assert entry.status is HEALTHY
     assert entry.description is not None
@@ -106,13 +94,13 @@ def test_memory_falls_back_to_the_peak_without_proc(
 
 
 def test_memory_that_cannot_be_measured_is_not_a_failure(
-    registry: hazina.Registry, run: Run, monkeypatch: pytest.MonkeyPatch
+    registry: hazina.Registry, check_health: CheckHealth, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Where no source answers, the check says so and stays healthy."""
     monkeypatch.setattr(_health_builtins, "resident_memory", lambda: (None, True))
     memory_check(max_rss_bytes=GIB, registry=registry)
 
-    entry = run().entries["memory"]
+    entry = check_health().entries["memory"]
 
     assert entry.status is HEALTHY
     assert entry.description == "resident memory cannot be measured here"
@@ -154,13 +142,13 @@ def open_breaker(registry: hazina.Registry, name: str) -> hazina.CircuitBreaker:
     return guarded.policy
 
 
-def test_closed_breakers_are_healthy(registry: hazina.Registry, run: Run) -> None:
+def test_closed_breakers_are_healthy(registry: hazina.Registry, check_health: CheckHealth) -> None:
     """With every breaker closed, the check is healthy and lists their states."""
     registry.circuit_breaker("payments")
     registry.circuit_breaker("inventory")
     check = policies_check(registry=registry)
 
-    entry = run().entries["policies"]
+    entry = check_health().entries["policies"]
 
     assert registry.get("health_check", "policies") is check
     assert entry.status is HEALTHY
@@ -172,13 +160,15 @@ def test_closed_breakers_are_healthy(registry: hazina.Registry, run: Run) -> Non
     }
 
 
-def test_an_open_breaker_degrades_the_report(registry: hazina.Registry, run: Run) -> None:
+def test_an_open_breaker_degrades_the_report(
+    registry: hazina.Registry, check_health: CheckHealth
+) -> None:
     """A breaker that opened makes the check degraded, naming it."""
     registry.circuit_breaker("inventory")
     open_breaker(registry, "payments")
     policies_check(registry=registry)
 
-    report = run()
+    report = check_health()
 
     entry = report.entries["policies"]
     assert report.status is DEGRADED
@@ -189,19 +179,21 @@ def test_an_open_breaker_degrades_the_report(registry: hazina.Registry, run: Run
     assert entry.description == "circuit breakers not closed: payments (open)"
 
 
-def test_an_open_breaker_can_make_the_report_unhealthy(registry: hazina.Registry, run: Run) -> None:
+def test_an_open_breaker_can_make_the_report_unhealthy(
+    registry: hazina.Registry, check_health: CheckHealth
+) -> None:
     """With open_status='unhealthy', an open breaker makes the report unhealthy."""
     open_breaker(registry, "payments")
     policies_check(open_status="unhealthy", name="breakers", registry=registry)
 
-    report = run()
+    report = check_health()
 
     assert report.status is UNHEALTHY
     assert report.entries["breakers"].status is UNHEALTHY
 
 
 def test_half_open_and_forced_open_breakers_count_as_open(
-    registry: hazina.Registry, clock: FakeClock, run: Run
+    registry: hazina.Registry, clock: FakeClock, check_health: CheckHealth
 ) -> None:
     """A breaker probing (half-open) or forced open is not closed either."""
     open_breaker(registry, "payments")
@@ -210,7 +202,7 @@ def test_half_open_and_forced_open_breakers_count_as_open(
     policies_check(registry=registry)
     clock.advance(30)
 
-    entry = run().entries["policies"]
+    entry = check_health().entries["policies"]
 
     assert entry.status is DEGRADED
     assert entry.data is not None
@@ -220,16 +212,16 @@ def test_half_open_and_forced_open_breakers_count_as_open(
 
 
 def test_a_breaker_that_closes_again_makes_the_check_healthy(
-    registry: hazina.Registry, run: Run, events: list[object]
+    registry: hazina.Registry, check_health: CheckHealth, events: list[object]
 ) -> None:
     """After the breaker is reset, the check is healthy again, and the change is announced."""
     breaker = open_breaker(registry, "payments")
     policies_check(registry=registry)
-    assert run().status is DEGRADED
+    assert check_health().status is DEGRADED
 
     breaker.reset()
 
-    report = run()
+    report = check_health()
     assert report.status is HEALTHY
     assert report.entries["policies"].description == "1 circuit breaker closed"
     changes = [event for event in events if isinstance(event, hazina.HealthStatusChanged)]
@@ -239,14 +231,16 @@ def test_a_breaker_that_closes_again_makes_the_check_healthy(
     ]
 
 
-def test_breakers_created_after_the_check_are_seen(registry: hazina.Registry, run: Run) -> None:
+def test_breakers_created_after_the_check_are_seen(
+    registry: hazina.Registry, check_health: CheckHealth
+) -> None:
     """The check reads the registry when it runs, not when it was registered."""
     policies_check(registry=registry)
-    assert run().entries["policies"].description == "0 circuit breakers closed"
+    assert check_health().entries["policies"].description == "0 circuit breakers closed"
 
     open_breaker(registry, "late")
 
-    assert run().entries["policies"].status is DEGRADED
+    assert check_health().entries["policies"].status is DEGRADED
 
 
 @pytest.mark.parametrize("open_status", ["healthy", "down", None])
@@ -258,16 +252,18 @@ def test_policies_check_refuses_an_invalid_open_status(
         policies_check(open_status=open_status, registry=registry)
 
 
-def test_policies_check_accepts_a_status_member(registry: hazina.Registry, run: Run) -> None:
+def test_policies_check_accepts_a_status_member(
+    registry: hazina.Registry, check_health: CheckHealth
+) -> None:
     """open_status may be given as a HealthStatus member."""
     open_breaker(registry, "payments")
     policies_check(open_status=HealthStatus.UNHEALTHY, registry=registry)
 
-    assert run().status is UNHEALTHY
+    assert check_health().status is UNHEALTHY
 
 
 def test_rate_limiters_that_rejected_since_the_last_run_are_listed(
-    registry: hazina.Registry, run: Run
+    registry: hazina.Registry, check_health: CheckHealth
 ) -> None:
     """Limiters that rejected calls since the previous run are named; the status stays."""
     if not hasattr(registry, "rate_limiter"):
@@ -283,8 +279,8 @@ def test_rate_limiters_that_rejected_since_the_last_run_are_listed(
     with pytest.raises(hazina.RateLimitExceeded):
         guarded()
 
-    first = run().entries["policies"]
-    second = run().entries["policies"]
+    first = check_health().entries["policies"]
+    second = check_health().entries["policies"]
 
     assert first.status is HEALTHY
     assert first.data is not None

@@ -13,10 +13,11 @@ import asyncio
 import contextvars
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from conftest import CheckHealth
 
 import hazina
 from hazina import HealthStatus
@@ -28,22 +29,6 @@ LIMIT = 10.0
 #: How long the slow checks below would take if nobody cut them off.
 SLOW = 2.0
 
-Run = Callable[..., hazina.HealthReport]
-
-
-@pytest.fixture(params=["check_health_sync", "check_health"])
-def run(request: pytest.FixtureRequest, registry: hazina.Registry) -> Iterator[Run]:
-    """Run the registry's checks through one entry point, sync or async."""
-    if request.param == "check_health_sync":
-        yield registry.check_health_sync
-        return
-    with asyncio.Runner() as runner:
-
-        def run_async(**kwargs: Any) -> hazina.HealthReport:
-            return runner.run(registry.check_health(**kwargs))
-
-        yield run_async
-
 
 @pytest.fixture
 def release() -> Iterator[threading.Event]:
@@ -53,10 +38,10 @@ def release() -> Iterator[threading.Event]:
     event.set()
 
 
-def timed(run: Run, **kwargs: Any) -> tuple[hazina.HealthReport, float]:
+def timed(check_health: CheckHealth, **kwargs: Any) -> tuple[hazina.HealthReport, float]:
     """The report, and the real seconds it took to come back."""
     started = time.perf_counter()
-    report = run(**kwargs)
+    report = check_health(**kwargs)
     return report, time.perf_counter() - started
 
 
@@ -64,7 +49,7 @@ def timed(run: Run, **kwargs: Any) -> tuple[hazina.HealthReport, float]:
 
 
 def test_a_slow_sync_check_times_out_without_holding_the_report(
-    registry: hazina.Registry, run: Run, release: threading.Event
+    registry: hazina.Registry, check_health: CheckHealth, release: threading.Event
 ) -> None:
     """Ported: a 2 s sync check with a 0.1 s timeout is unhealthy, and the report is quick."""
 
@@ -75,7 +60,7 @@ def test_a_slow_sync_check_times_out_without_holding_the_report(
     registry.health_check("slow", slow, timeout=0.1)
     registry.health_check("fast", lambda: True)
 
-    report, took = timed(run)
+    report, took = timed(check_health)
 
     assert took < SLOW / 2
     assert report.status is UNHEALTHY
@@ -88,7 +73,9 @@ def test_a_slow_sync_check_times_out_without_holding_the_report(
     assert (stats.runs, stats.failures, stats.timeouts) == (1, 1, 1)
 
 
-def test_a_slow_async_check_times_out_and_is_cancelled(registry: hazina.Registry, run: Run) -> None:
+def test_a_slow_async_check_times_out_and_is_cancelled(
+    registry: hazina.Registry, check_health: CheckHealth
+) -> None:
     """Ported: a 2 s async check with a 0.1 s timeout is unhealthy, quickly, and cancelled."""
     cancelled = threading.Event()
 
@@ -102,7 +89,7 @@ def test_a_slow_async_check_times_out_and_is_cancelled(registry: hazina.Registry
 
     registry.health_check("slow", slow, timeout=0.1)
 
-    report, took = timed(run)
+    report, took = timed(check_health)
 
     assert took < SLOW / 2
     assert report.entries["slow"].description == "timed out after 0.1s"
@@ -111,7 +98,7 @@ def test_a_slow_async_check_times_out_and_is_cancelled(registry: hazina.Registry
 
 
 def test_an_async_check_that_ignores_cancellation_does_not_hold_the_report(
-    registry: hazina.Registry, run: Run
+    registry: hazina.Registry, check_health: CheckHealth
 ) -> None:
     """A check that swallows its cancellation at the timeout is still reported on time."""
     swallowed = threading.Event()
@@ -127,7 +114,7 @@ def test_an_async_check_that_ignores_cancellation_does_not_hold_the_report(
 
     registry.health_check("stubborn", stubborn, timeout=0.1)
 
-    report, took = timed(run)
+    report, took = timed(check_health)
 
     assert took < SLOW / 2
     assert report.entries["stubborn"].description == "timed out after 0.1s"
@@ -135,7 +122,7 @@ def test_an_async_check_that_ignores_cancellation_does_not_hold_the_report(
 
 
 def test_a_timeout_raised_by_the_check_itself_is_an_error_not_a_timeout(
-    registry: hazina.Registry, run: Run
+    registry: hazina.Registry, check_health: CheckHealth
 ) -> None:
     """A TimeoutError the check raises is its own failure: described by it, not counted as
     a timeout."""
@@ -145,7 +132,7 @@ def test_a_timeout_raised_by_the_check_itself_is_an_error_not_a_timeout(
 
     registry.health_check("db", check, timeout=5)
 
-    entry = run().entries["db"]
+    entry = check_health().entries["db"]
 
     assert entry.description == "upstream took too long"
     assert isinstance(entry.error, TimeoutError)
@@ -153,7 +140,7 @@ def test_a_timeout_raised_by_the_check_itself_is_an_error_not_a_timeout(
 
 
 def test_a_hung_sync_check_occupies_one_thread_however_often_it_runs(
-    registry: hazina.Registry, run: Run, release: threading.Event
+    registry: hazina.Registry, check_health: CheckHealth, release: threading.Event
 ) -> None:
     """Later runs join the hung check's thread instead of starting more; once it
     returns, the check reports normally again."""
@@ -168,19 +155,19 @@ def test_a_hung_sync_check_occupies_one_thread_however_often_it_runs(
     registry.health_check("hung", hung, timeout=0.1)
 
     for _ in range(2):
-        assert run().entries["hung"].description == "timed out after 0.1s"
+        assert check_health().entries["hung"].description == "timed out after 0.1s"
     assert calls == 1
 
     release.set()
     # The thread's own run finishes now; a run joining it or starting anew is healthy.
     deadline = time.monotonic() + LIMIT
-    while (entry := run().entries["hung"]).status is not HEALTHY:
+    while (entry := check_health().entries["hung"]).status is not HEALTHY:
         assert time.monotonic() < deadline, entry
     assert registry.stats()["health_check"]["hung"].timeouts == 2
 
 
 def test_the_timeout_covers_an_awaitable_a_sync_check_returned(
-    registry: hazina.Registry, run: Run
+    registry: hazina.Registry, check_health: CheckHealth
 ) -> None:
     """The awaitable a sync check hands back is awaited within the same timeout."""
 
@@ -190,7 +177,7 @@ def test_the_timeout_covers_an_awaitable_a_sync_check_returned(
 
     registry.health_check("redis", lambda: slow_ping(), timeout=0.1)
 
-    report, took = timed(run)
+    report, took = timed(check_health)
 
     assert took < SLOW / 2
     assert report.entries["redis"].description == "timed out after 0.1s"
@@ -199,7 +186,9 @@ def test_the_timeout_covers_an_awaitable_a_sync_check_returned(
 # -- concurrency -----------------------------------------------------------------------
 
 
-def test_async_checks_run_concurrently(registry: hazina.Registry, run: Run) -> None:
+def test_async_checks_run_concurrently(
+    registry: hazina.Registry, check_health: CheckHealth
+) -> None:
     """Ported: two async checks that each wait for the other both complete."""
     first_started, second_started = asyncio.Event(), asyncio.Event()
 
@@ -216,12 +205,14 @@ def test_async_checks_run_concurrently(registry: hazina.Registry, run: Run) -> N
     registry.health_check("first", first, timeout=LIMIT)
     registry.health_check("second", second, timeout=LIMIT)
 
-    report = run()
+    report = check_health()
 
     assert report.status is HEALTHY
 
 
-def test_sync_checks_run_concurrently_in_threads(registry: hazina.Registry, run: Run) -> None:
+def test_sync_checks_run_concurrently_in_threads(
+    registry: hazina.Registry, check_health: CheckHealth
+) -> None:
     """Two sync checks that each wait for the other at a barrier both complete."""
     barrier = threading.Barrier(2, timeout=LIMIT)
     threads: set[int] = set()
@@ -234,14 +225,16 @@ def test_sync_checks_run_concurrently_in_threads(registry: hazina.Registry, run:
     registry.health_check("first", meet, timeout=LIMIT)
     registry.health_check("second", lambda: meet(), timeout=LIMIT)
 
-    report = run()
+    report = check_health()
 
     assert report.status is HEALTHY
     assert len(threads) == 2
     assert threading.get_ident() not in threads
 
 
-def test_sync_and_async_checks_mix_in_one_report(registry: hazina.Registry, run: Run) -> None:
+def test_sync_and_async_checks_mix_in_one_report(
+    registry: hazina.Registry, check_health: CheckHealth
+) -> None:
     """A sync and an async check that each wait for the other both complete, in one report."""
     sync_started = threading.Event()
     async_started = threading.Event()
@@ -258,7 +251,7 @@ def test_sync_and_async_checks_mix_in_one_report(registry: hazina.Registry, run:
     registry.health_check("sync", sync_check, timeout=LIMIT)
     registry.health_check("async", async_check, timeout=LIMIT)
 
-    report = run()
+    report = check_health()
 
     assert report.status is DEGRADED
     assert report.entries["sync"].description == "sync side"
