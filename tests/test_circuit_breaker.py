@@ -15,10 +15,11 @@ import logging
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any, Protocol
+from typing import Any
 
 import attrs
 import pytest
+from conftest import Flavor
 
 import hazina
 from hazina import CallRejected, CircuitBreakerStats, CircuitOpenError, CircuitState
@@ -31,16 +32,6 @@ HALF_OPEN, FORCED_OPEN = CircuitState.HALF_OPEN, CircuitState.FORCED_OPEN
 OK = "ok"
 #: Real seconds a helper thread may take before the test calls it stuck.
 TIMEOUT = 10.0
-
-
-class Flavor(Protocol):
-    """What this module uses of conftest's ``flavor`` fixture (sync or async operations)."""
-
-    is_async: bool
-
-    def define(self, body: Callable[..., Any]) -> Callable[..., Any]: ...
-
-    def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any: ...
 
 
 class Boom(Exception):

@@ -4,23 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
-from typing import Any, Protocol
+from collections.abc import Iterator
 
 import freezegun
 import pytest
+from conftest import Flavor
 
 import hazina
 from hazina.testing import FakeClock, instant_waits
-
-
-class Flavor(Protocol):
-    """What this module uses of conftest's ``flavor`` fixture (sync or async operations)."""
-
-    def define(self, body: Callable[..., Any]) -> Callable[..., Any]: ...
-
-    def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any: ...
-
 
 # -- SystemClock -------------------------------------------------------------------------
 

@@ -6,23 +6,14 @@ import functools
 import inspect
 import re
 from collections.abc import Callable, Iterator
-from typing import Any, Protocol
+from typing import Any
 
 import attrs
 import pytest
+from conftest import Flavor
 
 import hazina
 from hazina.testing import instant_waits
-
-
-class Flavor(Protocol):
-    """What this module uses of conftest's ``flavor`` fixture (sync or async operations)."""
-
-    is_async: bool
-
-    def define(self, body: Callable[..., Any]) -> Callable[..., Any]: ...
-
-    def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any: ...
 
 
 @attrs.frozen

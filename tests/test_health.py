@@ -10,23 +10,15 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable, Iterator
-from typing import Any, Protocol
+from typing import Any
 
 import pytest
-from conftest import CheckHealth
+from conftest import CheckHealth, Flavor
 
 import hazina
 from hazina import HealthCheckStats, HealthResult, HealthStatus, HealthStatusChanged
 
 HEALTHY, DEGRADED, UNHEALTHY = HealthStatus.HEALTHY, HealthStatus.DEGRADED, HealthStatus.UNHEALTHY
-
-
-class Flavor(Protocol):
-    """What this module uses of conftest's ``flavor`` fixture (sync or async operations)."""
-
-    is_async: bool
-
-    def define(self, body: Callable[..., Any]) -> Callable[..., Any]: ...
 
 
 def returning(value: object) -> Callable[[], object]:

@@ -5,22 +5,14 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterator
-from typing import Any, Protocol
+from typing import Any
 
 import attrs
 import pytest
+from conftest import Flavor
 
 import hazina
 from hazina.testing import FakeClock
-
-
-class Flavor(Protocol):
-    """What this module uses of conftest's ``flavor`` fixture (sync or async operations)."""
-
-    def define(self, body: Callable[..., Any]) -> Callable[..., Any]: ...
-
-    def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any: ...
-
 
 KINDS = {"circuit_breaker", "retry", "cache", "rate_limiter", "health_check"}
 BREAKER_STATS_FIELDS = {
