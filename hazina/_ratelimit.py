@@ -116,6 +116,8 @@ class _Reservation:
     at: float
     wait: float
     generation: int
+    #: Each limit's state as the reservation left it (see Meter.mark).
+    marks: tuple[object, ...]
 
 
 class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
@@ -297,9 +299,11 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
                 return wait
             # Taken now for a call that runs later, so whoever comes next queues behind.
             at = now + wait
+            marks = []
             for each, state in zip(self._meters, entry, strict=True):
                 each.take(state, now, cost, at)
-            return _Reservation(key, cost, entry, at, wait, self._generation)
+                marks.append(each.mark(state))
+            return _Reservation(key, cost, entry, at, wait, self._generation, tuple(marks))
         finally:
             self._lock.release()
 
@@ -307,8 +311,10 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
         with self._lock:
             if reservation.generation == self._generation:
                 now = self._clock.now()
-                for meter, state in zip(self._meters, reservation.entry, strict=True):
-                    meter.give_back(state, now, reservation.cost, reservation.at)
+                meters = zip(self._meters, reservation.entry, reservation.marks, strict=True)
+                for meter, state, mark in meters:
+                    if meter.mark(state) == mark:
+                        meter.give_back(state, now, reservation.cost, reservation.at)
 
     def _waited_out(self, reservation: _Reservation) -> None:
         with self._lock:

@@ -67,6 +67,16 @@ class Meter(abc.ABC, Generic[StateT]):
     def give_back(self, state: StateT, now: float, cost: float, at: float) -> None:
         """Undo :meth:`take` for a call that will not run after all."""
 
+    def mark(self, state: StateT) -> object:
+        """What ``state`` looks like right after a reservation.
+
+        A cancelled waiter may give its tokens back only while the state still looks
+        like this: once a later caller has reserved behind it, that caller's turn was
+        computed with these tokens taken, and handing them out again would admit two
+        calls in one slot. Keeping them wastes the slot but never over-admits.
+        """
+        return None
+
     @abc.abstractmethod
     def remaining(self, state: StateT, now: float) -> float:
         """Tokens a call could take now (0 while waiters are queued)."""
@@ -132,6 +142,9 @@ class TokenBucket(Meter[Balance]):
         state.tokens = min(self._tokens(state, now) + cost, self.burst)
         state.stamp = now
 
+    def mark(self, state: Balance) -> object:
+        return (state.tokens, state.stamp)
+
     def remaining(self, state: Balance, now: float) -> float:
         return max(0.0, self._tokens(state, now))
 
@@ -190,6 +203,9 @@ class Gcra(Meter[Schedule]):
     def give_back(self, state: Schedule, now: float, cost: float, at: float) -> None:
         # If that takes the schedule into the past, it simply reads full.
         state.tat -= cost * self.interval
+
+    def mark(self, state: Schedule) -> object:
+        return state.tat
 
     def remaining(self, state: Schedule, now: float) -> float:
         ahead = state.tat - now if state.tat > now else 0.0

@@ -8,17 +8,22 @@ recently used key go, and what it had taken is forgotten.
 Finding full states means looking at every state, so a sweep is rationed: at most one
 per ``max_keys // 8`` new keys, and half as often after each sweep that found little
 (as under a flood of distinct keys that are all still draining). That keeps the cost
-per new key constant on average, and between sweeps the least recently used key goes
-unless it is itself full.
+per new key constant on average. Between sweeps, the first full state among the
+least recently used few goes, and only if none of those is full the least recently
+used key itself.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
 EntryT = TypeVar("EntryT")
+
+#: How many of the least recently used states are checked for a full one between sweeps.
+_NEAR_OLDEST = 16
 
 
 class KeyTable(Generic[EntryT]):
@@ -84,5 +89,12 @@ class KeyTable(Generic[EntryT]):
                 self._sweep_interval = self._base_interval
             if full:
                 return
+        # Between sweeps, a full bucket among the least recently used few still goes
+        # before a draining one: forgetting a draining bucket would hand its key a
+        # fresh, full one. Bounded, so a new key never costs more than a few checks.
+        for key, entry in itertools.islice(entries.items(), _NEAR_OLDEST):
+            if self._is_full(entry, now):
+                oldest = key
+                break
         del entries[oldest]
         self.evicted += 1
