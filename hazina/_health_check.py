@@ -184,14 +184,13 @@ class HealthCheck:
             )
         if isinstance(result, HealthStatus):
             return self.entry(result, duration)
-        return self.entry(
-            UNHEALTHY,
-            duration,
-            description=(
-                f"the check returned {type(result).__name__} {result!r}; expected None, "
-                f"True, False, a HealthStatus or a HealthResult"
-            ),
+        # Reported as the check's error, so a page without details does not show the
+        # value's repr (which may hold anything, a connection string with a password).
+        unexpected = TypeError(
+            f"the check returned {type(result).__name__} {result!r}; expected None, "
+            f"True, False, a HealthStatus or a HealthResult"
         )
+        return self.failed(unexpected, duration)
 
     def failed(self, error: BaseException, duration: float) -> HealthEntry:
         """The entry for a check that raised ``error``."""

@@ -8,6 +8,7 @@ unhealthy. Never cached: a stale "healthy" is worse than none.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from http import HTTPStatus
 from typing import Any
@@ -54,9 +55,24 @@ class Route:
 
 
 def _json(document: object) -> bytes:
-    # default=str: a check's data that JSON cannot encode must not turn a health
-    # report into a 500.
-    return json.dumps(document, default=str).encode()
+    # A check's data that JSON cannot encode must not turn a health report into a 500,
+    # nor into a body that strict parsers (JSON.parse, Go) reject.
+    return json.dumps(_strict(document), default=str, allow_nan=False).encode()
+
+
+def _strict(value: object) -> object:
+    """``value`` with every mapping key a string and no NaN or infinity left in it."""
+    if isinstance(value, dict):
+        return {_key(key): _strict(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_strict(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+def _key(key: object) -> str | int | bool | None:
+    return key if isinstance(key, str | int | bool) or key is None else str(key)
 
 
 def _error(status: HTTPStatus, message: str, *headers: tuple[str, str]) -> Response:
