@@ -55,6 +55,9 @@ class Cache(Policy[CacheConfig, CacheStats]):
         # set, deleted or cleared meanwhile (its flight is gone), so its older result
         # is handed to its callers but not stored.
         self._flights: dict[Hashable, Flight] = {}
+        # Bumped by set/delete/clear/reset: a load that is not the key's registered
+        # flight (overlapping, without single flight) stores only if none happened.
+        self._invalidations = 0
         self._options = EntryOptions(
             ttl=config.ttl,
             sliding=config.sliding,
@@ -134,6 +137,7 @@ class Cache(Policy[CacheConfig, CacheStats]):
             # A load already in flight began before this value existed; it must not
             # overwrite it when it finishes.
             self._flights.pop(key, None)
+            self._invalidations += 1
             stored, evicted, full = self._put(entry, now)
         self._report(evicted, full)
         return stored
@@ -143,6 +147,7 @@ class Cache(Policy[CacheConfig, CacheStats]):
         self._check_hashable(key)
         with self._lock:
             self._flights.pop(key, None)  # a load in flight must not bring it back
+            self._invalidations += 1
             entry = self._store.entries.get(key)
             if entry is None or not self._store.remove(entry):
                 return False
@@ -156,6 +161,7 @@ class Cache(Policy[CacheConfig, CacheStats]):
         with self._lock:
             self._store.clear()
             self._flights.clear()
+            self._invalidations += 1
 
     def get_or_set(
         self,
@@ -222,6 +228,7 @@ class Cache(Policy[CacheConfig, CacheStats]):
         with self._lock:
             self._store.clear()
             self._flights.clear()
+            self._invalidations += 1
             self._fresh_state()
 
     # -- drivers -------------------------------------------------------------------
@@ -337,12 +344,11 @@ class Cache(Policy[CacheConfig, CacheStats]):
             with self._lock:
                 step, found = self._begin(key, None, joined)
                 joined = self._epoch if step is _JOIN else 0
-            if DEBUG.refresh():
-                logger.debug("cache %r: %s for %r", self.name, _DESCRIBED[step], key)
-            if step is _HIT:
-                return found
             if step is _LEAD:
                 return self._lead_sync(key, found, fn, args, kwargs, options)
+            self._log_step(step, key)
+            if step is _HIT:
+                return found
             found.wait()
             if found.outcome != ABANDONED:
                 return found.reraise()
@@ -365,12 +371,11 @@ class Cache(Policy[CacheConfig, CacheStats]):
                 joined = self._epoch if step is _JOIN else 0
                 if step is _JOIN:
                     waiter = found.add_async_waiter(loop)
-            if DEBUG.refresh():
-                logger.debug("cache %r: %s for %r", self.name, _DESCRIBED[step], key)
-            if step is _HIT:
-                return found
             if step is _LEAD:
                 return await self._lead_async(key, found, fn, args, kwargs, options)
+            self._log_step(step, key)
+            if step is _HIT:
+                return found
             # Cancelling this await cancels this caller's own future only.
             await waiter
             if found.outcome != ABANDONED:
@@ -398,8 +403,11 @@ class Cache(Policy[CacheConfig, CacheStats]):
             return _JOIN, flight
         next(self._misses)
         self._loads += 1
-        # Registered even without single flight: a later set/delete/clear detaches it.
-        flight = self._flights[key] = Flight(task)
+        # Registered, so that a later set/delete/clear detaches it, unless another load
+        # of the key is registered already (no single flight, or a recursive call):
+        # replacing that one would keep its result out of the cache.
+        flight = Flight(task, self._epoch, self._invalidations)
+        self._flights.setdefault(key, flight)
         return _LEAD, flight
 
     def _lead_sync(
@@ -412,6 +420,9 @@ class Cache(Policy[CacheConfig, CacheStats]):
         options: EntryOptions,
     ) -> Any:
         try:
+            # Inside the try: a log handler is user code, and if it raised before the
+            # load settled, the key would stay locked for everyone after.
+            self._log_step(_LEAD, key)
             value = fn(*args, **kwargs)
             self._refuse_coroutine(value)
             now = self._now()  # expiry counts from when the value exists
@@ -432,7 +443,9 @@ class Cache(Policy[CacheConfig, CacheStats]):
         options: EntryOptions,
     ) -> Any:
         try:
+            self._log_step(_LEAD, key)
             value = await fn(*args, **kwargs)
+            self._refuse_coroutine(value)
             now = self._now()
             entry = self._store.new_entry(key, value, options.rank, options.expiry(value, now))
         except BaseException as error:
@@ -440,6 +453,10 @@ class Cache(Policy[CacheConfig, CacheStats]):
             raise
         self._succeed(flight, entry, now)
         return value
+
+    def _log_step(self, step: str, key: Hashable) -> None:
+        if DEBUG.refresh():
+            logger.debug("cache %r: %s for %r", self.name, _DESCRIBED[step], key)
 
     def _succeed(self, flight: Flight, entry: Entry, now: float) -> None:
         key = entry.key
@@ -449,6 +466,8 @@ class Cache(Policy[CacheConfig, CacheStats]):
             if self._flights.get(key) is flight:
                 del self._flights[key]
                 _, evicted, full = self._put(entry, now)
+            elif key not in self._flights and flight.invalidations == self._invalidations:
+                _, evicted, full = self._put(entry, now)
         flight.settle(VALUE, entry.value)
         self._report(evicted, full)
 
@@ -456,13 +475,21 @@ class Cache(Policy[CacheConfig, CacheStats]):
         with self._lock:
             if self._flights.get(key) is flight:
                 del self._flights[key]
-            self._load_errors += 1
-        # Errors are shared with the waiters, never cached. Cancellation and
-        # interpreter exits are the leader's own business: the waiters take over.
-        if isinstance(error, Exception):
-            flight.settle(ERROR, error=error)
-        else:
+            if flight.epoch == self._epoch:  # a load from before reset() is not counted
+                self._load_errors += 1
+        # Errors are shared with the waiters, never cached. The leader's own
+        # cancellation and interpreter exits are its own business: the waiters take
+        # over. A CancelledError the load itself raised (an inner task it awaited was
+        # cancelled) is the load's outcome, like any error.
+        leader_stopped = not isinstance(error, Exception) and not (
+            isinstance(error, asyncio.CancelledError)
+            and flight.task is not None
+            and not flight.task.cancelling()
+        )
+        if leader_stopped:
             flight.settle(ABANDONED)
+        else:
+            flight.settle(ERROR, error=error)
 
     # -- helpers -------------------------------------------------------------------
 

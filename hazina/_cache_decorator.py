@@ -29,6 +29,7 @@ from ._decorate import (
     check_target,
     default_name,
 )
+from ._errors import ConfigurationError
 from ._registry import Registry
 
 P = ParamSpec("P")
@@ -166,14 +167,31 @@ def cached(
     if name is None or isinstance(name, str):
         given = name
         return CacheDecorator(
-            lambda fn: get_policy(given if given is not None else default_name(fn))
+            lambda fn: get_policy(given if given is not None else _cache_name(fn))
         )
     if callable(name) or isinstance(name, classmethod | staticmethod):
         check_target(name)
-        return _apply(get_policy(default_name(name)), name)
+        return _apply(get_policy(_cache_name(name)), name)
     raise TypeError(
         f"the first argument must be a cache name (str) or the function to decorate, got {name!r}"
     )
+
+
+def _cache_name(fn: Callable[..., Any]) -> str:
+    """The default name of a cache; refused for a function defined inside another.
+
+    Every function one factory makes has the same qualified name, so named after it,
+    closures over different values would share one cache and return each other's
+    results. A retry or breaker shared that way is harmless; a cache is wrong.
+    """
+    derived = default_name(fn)
+    if "<locals>" in derived:
+        raise ConfigurationError(
+            f"@cached needs a name for {derived}: it is defined inside another function, "
+            f"and every function made there would share one cache (and each other's "
+            f"results). Pass a name, and key= if the values it closes over matter."
+        )
+    return derived
 
 
 def _apply(policy: Cache, target: Any) -> Any:

@@ -18,7 +18,7 @@ from typing import Any, Literal, TypeAlias
 
 import attrs
 
-from ._validation import InvalidValue, one_of, optional_positive
+from ._validation import InvalidValue, is_finite_number, one_of, optional_positive
 
 Priority: TypeAlias = Literal["low", "normal", "high", "never_remove"]
 
@@ -38,13 +38,7 @@ ExpiresAt: TypeAlias = When | Callable[[Any], When | None]
 
 
 def _is_epoch(value: object) -> bool:
-    # bools are ints to Python, but `expires_at=True` is a mistake, not a time.
-    return (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and value >= 0
-    )
+    return is_finite_number(value) and value >= 0  # type: ignore[operator]
 
 
 def valid_expires_at(_: object, attribute: attrs.Attribute[Any], value: object) -> None:

@@ -29,7 +29,9 @@ class Flight:
     __slots__ = (
         "_async_waiters",
         "_done",
+        "epoch",
         "error",
+        "invalidations",
         "outcome",
         "task",
         "thread",
@@ -37,10 +39,16 @@ class Flight:
         "value",
     )
 
-    def __init__(self, task: asyncio.Task[Any] | None) -> None:
+    def __init__(
+        self, task: asyncio.Task[Any] | None, epoch: int = 0, invalidations: int = 0
+    ) -> None:
         #: The leader: its thread, and its task if it runs on an event loop.
         self.thread = threading.get_ident()
         self.task = task
+        #: The owning policy's stats period the load was counted in.
+        self.epoch = epoch
+        #: The owning policy's count of invalidations when the load began.
+        self.invalidations = invalidations
         self.outcome = PENDING
         self.value: Any = None
         self.error: BaseException | None = None

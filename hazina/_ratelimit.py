@@ -11,10 +11,11 @@ import attrs
 from ._errors import RateLimitExceeded
 from ._policy import Policy
 from ._ratelimit_algorithms import ALGORITHMS, TOLERANCE, Meter
-from ._ratelimit_config import RateLimiterConfig, _is_number
+from ._ratelimit_config import RateLimiterConfig
 from ._ratelimit_drivers import fast_async_driver, fast_sync_driver
 from ._ratelimit_keys import KeyTable
 from ._ratelimit_limit import Limit
+from ._validation import is_finite_number
 
 if TYPE_CHECKING:
     from ._registry import Registry
@@ -246,7 +247,7 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
         """``cost`` if it can ever be admitted; otherwise a clear error."""
         if (type(cost) is int or type(cost) is float) and 0 <= cost <= self._capacity:
             return cost
-        if not _is_number(cost):
+        if not is_finite_number(cost):
             raise TypeError(
                 f"rate_limiter {self.name!r}: cost must be a finite number, got {cost!r}"
             )

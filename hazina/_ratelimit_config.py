@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any, Literal, TypedDict
 
 import attrs
 
 from ._ratelimit_limit import LIMIT_FORMAT, Limit, parse_limit
-from ._validation import InvalidValue, optional_positive, positive_int
+from ._validation import InvalidValue, is_finite_number, optional_positive, positive_int
 
 Algorithm = Literal["token_bucket", "sliding_window", "gcra"]
 #: What ``limits=`` accepts: limit strings and :class:`Limit` objects, or one of either.
@@ -18,11 +17,6 @@ LimitsSpec = Sequence[str | Limit] | str | Limit
 Cost = float | Callable[..., float]
 
 ALGORITHM_NAMES = ("token_bucket", "sliding_window", "gcra")
-
-
-def _is_number(value: object) -> bool:
-    # bools are ints to Python, but `cost=True` is a mistake, not a number.
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _to_limits(value: LimitsSpec | None) -> tuple[Limit, ...]:
@@ -46,7 +40,7 @@ def _to_limits(value: LimitsSpec | None) -> tuple[Limit, ...]:
 
 
 def _optional_burst(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is not None and not (_is_number(value) and value >= 1):  # type: ignore[operator]
+    if value is not None and not (is_finite_number(value) and value >= 1):  # type: ignore[operator]
         raise InvalidValue(attribute.name, value, "a number of 1 or more")
 
 
@@ -62,7 +56,7 @@ def _optional_callable(_: object, attribute: attrs.Attribute[Any], value: object
 
 
 def _cost(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not (callable(value) or (_is_number(value) and value > 0)):  # type: ignore[operator]
+    if not (callable(value) or (is_finite_number(value) and value > 0)):  # type: ignore[operator]
         raise InvalidValue(
             attribute.name, value, "a number above 0 or a function of the call's arguments"
         )
@@ -74,7 +68,7 @@ def _boolean(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
 
 
 def _optional_non_negative(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is not None and not (_is_number(value) and value >= 0):  # type: ignore[operator]
+    if value is not None and not (is_finite_number(value) and value >= 0):  # type: ignore[operator]
         raise InvalidValue(attribute.name, value, "None or a number of 0 or more")
 
 

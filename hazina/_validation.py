@@ -29,20 +29,26 @@ class InvalidValue(Exception):
         self.expected = expected
 
 
-def _is_number(value: object) -> bool:
+def is_finite_number(value: object) -> bool:
+    """A real, finite int or float (not a bool)."""
     # bools are ints to Python, but `attempts=True` is a mistake, not a number.
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float is no usable duration or rate
+        return False
 
 
 def positive(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
     """A finite number greater than zero."""
-    if not (_is_number(value) and value > 0):  # type: ignore[operator]
+    if not (is_finite_number(value) and value > 0):  # type: ignore[operator]
         raise InvalidValue(attribute.name, value, "a number greater than 0")
 
 
 def non_negative(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
     """A finite number, zero or more."""
-    if not (_is_number(value) and value >= 0):  # type: ignore[operator]
+    if not (is_finite_number(value) and value >= 0):  # type: ignore[operator]
         raise InvalidValue(attribute.name, value, "a number of 0 or more")
 
 
@@ -60,7 +66,7 @@ def positive_int(_: object, attribute: attrs.Attribute[Any], value: object) -> N
 
 def unit_interval(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
     """A rate: a number above 0 and at most 1."""
-    if not (_is_number(value) and 0 < value <= 1):  # type: ignore[operator]
+    if not (is_finite_number(value) and 0 < value <= 1):  # type: ignore[operator]
         raise InvalidValue(attribute.name, value, "a number above 0 and at most 1")
 
 

@@ -616,25 +616,43 @@ def test_factory_returns_the_same_cache_and_refuses_another_configuration(
         registry.cache("users", ttl=30)
 
 
+def _square(x: int) -> int:
+    return x * x
+
+
+def _cube(x: int) -> int:
+    return x**3
+
+
 def test_bare_decorator_names_the_cache_after_the_function(
     registry: hazina.Registry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """@cached and @cached() without a name use the default registry and the qualified name."""
     monkeypatch.setattr(_registry, "registry", registry)
 
-    @hazina.cached
-    def square(x: int) -> int:
-        return x * x
-
-    @hazina.cached()
-    def cube(x: int) -> int:
-        return x**3
+    square = hazina.cached(_square)
+    cube = hazina.cached()(_cube)
 
     assert square(3) == 9
     assert cube(2) == 8
-    prefix = f"{__name__}.test_bare_decorator_names_the_cache_after_the_function.<locals>"
-    assert square.policy.name == f"{prefix}.square"
-    assert registry.get("cache", f"{prefix}.cube") is cube.policy
+    assert square.policy.name == f"{__name__}._square"
+    assert registry.get("cache", f"{__name__}._cube") is cube.policy
+
+
+def test_a_nested_function_needs_a_name(registry: hazina.Registry) -> None:
+    """Without a name, a function defined inside another is refused: its closures would
+    share one cache and return each other's results."""
+
+    def make_adder(n: int) -> Any:
+        @hazina.cached(registry=registry)
+        def add(x: int) -> int:
+            return x + n
+
+        return add
+
+    with pytest.raises(hazina.ConfigurationError, match="needs a name"):
+        make_adder(1)
+    assert len(registry) == 0
 
 
 def test_stats_appear_in_the_registry_snapshot(flavor: Flavor, registry: hazina.Registry) -> None:

@@ -1,7 +1,7 @@
 """Adversarial review of the cache: edge cases the rest of the suite does not pin down.
 
-Tests marked ``xfail(strict=True)`` document confirmed bugs; the others cover
-behaviour (memory bounds, bookkeeping cleanup) that no other test checks.
+Tests whose docstrings say "Regression" pin bugs this review found (fixed since); the
+others cover behaviour (memory bounds, bookkeeping cleanup) no other test checks.
 """
 
 from __future__ import annotations
@@ -47,13 +47,8 @@ def debug_logging() -> Iterator[logging.Logger]:
 # -- stats -----------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a load begun before reset() and failing after it counts a load_error "
-    "in the new epoch although its load was counted in the old one (load_errors > loads)",
-)
 def test_load_errors_never_exceed_loads_across_reset(registry: hazina.Registry) -> None:
-    """A load that began before reset() and fails after it is not counted after the reset."""
+    """Regression: a load begun before reset() that fails after it is not counted after it."""
     cache = registry.cache("c")
     started, release = threading.Event(), threading.Event()
 
@@ -80,14 +75,9 @@ def test_load_errors_never_exceed_loads_across_reset(registry: hazina.Registry) 
 # -- coroutines --------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the async path stores a coroutine object that the load returned (set() "
-    "and the sync path refuse one); the second caller gets an already-awaited coroutine",
-)
 @pytest.mark.asyncio
 async def test_async_load_returning_a_coroutine_is_refused(registry: hazina.Registry) -> None:
-    """An async function whose awaited value is a coroutine object is refused like set() does."""
+    """Regression: an awaited value that is itself a coroutine is refused, as set() does."""
 
     async def inner() -> int:
         return 1
@@ -109,14 +99,9 @@ async def test_async_load_returning_a_coroutine_is_refused(registry: hazina.Regi
 # -- configuration -------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: _is_number/_is_epoch call math.isfinite on an int too large for a "
-    "float, so the validator raises OverflowError instead of ConfigurationError",
-)
 @pytest.mark.parametrize("option", ["ttl", "sliding", "expires_at"])
 def test_huge_integer_durations_do_not_overflow(registry: hazina.Registry, option: str) -> None:
-    """An integer too large for a float is refused with ConfigurationError (or accepted)."""
+    """Regression: an int too large for a float raises no OverflowError at decoration."""
     config: dict[str, Any] = {option: 10**400}
     with contextlib.suppress(hazina.ConfigurationError):
         registry.cache("big", **config)
@@ -125,15 +110,10 @@ def test_huge_integer_durations_do_not_overflow(registry: hazina.Registry, optio
 # -- single flight -------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: without single flight every miss registers its Flight over the previous "
-    "one, so an earlier load finishing first is treated as invalidated and not stored",
-)
 def test_overlapping_loads_without_single_flight_store_the_first_result(
     registry: hazina.Registry,
 ) -> None:
-    """With single_flight=False, a load that finishes while another is running is stored."""
+    """Regression: without single flight, a load finishing while another runs is stored."""
     gates: dict[str, threading.Event] = {"a": threading.Event(), "b": threading.Event()}
     entered: dict[str, threading.Event] = {"a": threading.Event(), "b": threading.Event()}
     local = threading.local()
@@ -165,14 +145,9 @@ def test_overlapping_loads_without_single_flight_store_the_first_result(
         second.join(TIMEOUT)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a CancelledError raised by the load itself (the leader was not cancelled) "
-    "abandons the flight, so every waiter runs the function again in turn",
-)
 @pytest.mark.asyncio
 async def test_cancelled_error_raised_by_the_load_is_shared(registry: hazina.Registry) -> None:
-    """A load that raises CancelledError without its task being cancelled runs once."""
+    """Regression: a load that raises CancelledError without its task being cancelled runs once."""
     calls = 0
 
     @hazina.cached("cx", registry=registry)
@@ -191,15 +166,10 @@ async def test_cancelled_error_raised_by_the_load_is_shared(registry: hazina.Reg
     assert calls == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: _load_sync logs (user code: logger filters) after _begin registered the "
-    "Flight but before _lead_sync's try; an exception there orphans the Flight for good",
-)
 def test_failing_debug_log_does_not_leave_the_key_locked(
     registry: hazina.Registry, debug_logging: logging.Logger
 ) -> None:
-    """An exception from the debug log of a miss does not make later callers wait forever."""
+    """Regression: a debug log handler that raises on a miss does not lock the key forever."""
 
     class BrokenSink(logging.Filter):
         failed = False
@@ -238,48 +208,45 @@ def test_failing_debug_log_does_not_leave_the_key_locked(
 # -- names and keys --------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the default name is module + qualname, identical for every closure a "
-    "factory makes, so different functions share one cache and serve each other's results",
-)
-def test_closures_from_one_factory_do_not_share_entries(registry: hazina.Registry) -> None:
-    """Two functions made by one factory and cached by default name keep their own results."""
+def test_closures_from_one_factory_never_share_results(registry: hazina.Registry) -> None:
+    """Regression: closures of one factory, cached by default name, shared one cache and
+    returned each other's results; now they must be named, and named apart they stay apart."""
 
-    def make_adder(n: int) -> hazina.CachedFunction[[int], int]:
+    def make_unnamed(n: int) -> Any:
         @hazina.cached(registry=registry)
         def add(x: int) -> int:
             return x + n
 
         return add
 
-    add_one, add_two = make_adder(1), make_adder(2)
+    def make_named(n: int) -> Any:
+        @hazina.cached(f"add-{n}", registry=registry)
+        def add(x: int) -> int:
+            return x + n
 
-    assert add_one(5) == 6
-    assert add_two(5) == 7
+        return add
+
+    with pytest.raises(hazina.ConfigurationError, match="needs a name"):
+        make_unnamed(1)
+    add_one, add_two = make_named(1), make_named(2)
+    assert (add_one(5), add_two(5)) == (6, 7)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: same default-name collision for async closures",
-)
 @pytest.mark.asyncio
-async def test_async_closures_from_one_factory_do_not_share_entries(
+async def test_async_closures_from_one_factory_never_share_results(
     registry: hazina.Registry,
 ) -> None:
-    """Two coroutine functions made by one factory and cached by default name stay apart."""
+    """Regression: the same for coroutine functions made by one factory."""
 
-    def make_adder(n: int) -> Any:
+    def make_unnamed(n: int) -> Any:
         @hazina.cached(registry=registry)
         async def add(x: int) -> int:
             return x + n
 
         return add
 
-    add_one, add_two = make_adder(1), make_adder(2)
-
-    assert await add_one(5) == 6
-    assert await add_two(5) == 7
+    with pytest.raises(hazina.ConfigurationError, match="needs a name"):
+        make_unnamed(1)
 
 
 # -- memory bounds (contract holds; not covered elsewhere) ----------------------------------
