@@ -19,7 +19,6 @@ from typing import (
     overload,
 )
 
-from . import _registry
 from ._cache import Cache
 from ._cache_config import CacheOptions
 from ._decorate import (
@@ -30,7 +29,7 @@ from ._decorate import (
     default_name,
 )
 from ._errors import ConfigurationError
-from ._registry import Registry
+from ._registry import Registry, registry_or_default
 
 P = ParamSpec("P")
 Q = ParamSpec("Q")
@@ -160,9 +159,7 @@ def cached(
     """
 
     def get_policy(chosen: str) -> Cache:
-        # Resolved at decoration time, not import time, so tests can swap the default.
-        chosen_registry = _registry.registry if registry is None else registry
-        return chosen_registry.cache(chosen, **config)
+        return registry_or_default(registry).cache(chosen, **config)
 
     if name is None or isinstance(name, str):
         given = name

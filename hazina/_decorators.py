@@ -5,19 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar, Unpack, overload
 
-from . import _registry
 from ._breaker import CircuitBreaker, CircuitBreakerOptions
 from ._decorate import Decorated, PolicyDecorator, decorator_for
-from ._registry import Registry
+from ._registry import Registry, registry_or_default
 from ._retry import Retry, RetryOptions
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-
-def _chosen(registry: Registry | None) -> Registry:
-    # Resolved at decoration time, not import time, so tests can swap the default.
-    return _registry.registry if registry is None else registry
 
 
 @overload
@@ -68,7 +62,9 @@ def circuit_breaker(
         ConfigurationError: A value is invalid, or ``name`` exists with another
             configuration.
     """
-    return decorator_for(name, lambda chosen: _chosen(registry).circuit_breaker(chosen, **config))
+    return decorator_for(
+        name, lambda chosen: registry_or_default(registry).circuit_breaker(chosen, **config)
+    )
 
 
 @overload
@@ -113,4 +109,4 @@ def retry(
         ConfigurationError: A value is invalid, or ``name`` exists with another
             configuration.
     """
-    return decorator_for(name, lambda chosen: _chosen(registry).retry(chosen, **config))
+    return decorator_for(name, lambda chosen: registry_or_default(registry).retry(chosen, **config))

@@ -8,11 +8,10 @@ import threading
 from collections.abc import Iterable
 from typing import Any, Literal
 
-from . import _registry
 from ._errors import ConfigurationError
 from ._health import DEGRADED, HEALTHY, HealthResult, HealthStatus
 from ._health_check import HealthCheck
-from ._registry import Registry
+from ._registry import Registry, registry_or_default
 
 # Module globals so tests can point them elsewhere to exercise the fallbacks.
 PROC_STATM = "/proc/self/statm"
@@ -99,7 +98,7 @@ def memory_check(
             data,
         )
 
-    where = _registry.registry if registry is None else registry
+    where = registry_or_default(registry)
     return where.health_check(name, check_memory, tags=tags)
 
 
@@ -127,7 +126,7 @@ def policies_check(
             f"got {open_status!r}"
         )
     status_when_open = HealthStatus(open_status)
-    where = _registry.registry if registry is None else registry
+    where = registry_or_default(registry)
     lock = threading.Lock()
     # Rejections each limiter had when the check last ran.
     seen_rejections: dict[str, int] = {}

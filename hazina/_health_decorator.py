@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar, overload
 
-from . import _registry
 from ._decorate import default_name
-from ._registry import Registry
+from ._registry import Registry, registry_or_default
 
 #: A check: callable with no arguments (a staticmethod of no arguments is one too).
 CheckT = TypeVar("CheckT", bound=Callable[[], Any])
@@ -62,7 +61,7 @@ def health_check(
     """
 
     def register(fn: Any, chosen: str | None) -> Any:
-        where = _registry.registry if registry is None else registry
+        where = registry_or_default(registry)
         where.health_check(
             default_name(fn) if chosen is None else chosen,
             fn,

@@ -16,9 +16,8 @@ from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 import attrs
 
-from . import _registry
 from ._health import UNHEALTHY, HealthReport
-from ._registry import Registry
+from ._registry import Registry, registry_or_default
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -114,7 +113,7 @@ def asgi_app(registry: Registry | None = None, *, show_details: bool = False) ->
             check that raised. Off by default: a health endpoint is often reachable by
             anyone, and exception messages leak internals.
     """
-    where = _registry.registry if registry is None else registry
+    where = registry_or_default(registry)
 
     async def health_app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -164,7 +163,7 @@ def wsgi_app(registry: Registry | None = None, *, show_details: bool = False) ->
     ``registry.check_health_sync()`` (sync checks in threads, async ones on a loop of
     the request's own).
     """
-    where = _registry.registry if registry is None else registry
+    where = registry_or_default(registry)
 
     def health_app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         # PEP 3333 hands the path over as latin-1 decoded bytes; the URL means UTF-8.

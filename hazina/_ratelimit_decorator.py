@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar, Unpack, overload
 
-from . import _registry
 from ._decorate import Decorated, PolicyDecorator, decorator_for
 from ._ratelimit import RateLimiter
 from ._ratelimit_config import RateLimiterOptions
-from ._registry import Registry
+from ._registry import Registry, registry_or_default
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -60,6 +59,6 @@ def rate_limited(
         ConfigurationError: A value is invalid, or ``name`` exists with another
             configuration.
     """
-    # Resolved at decoration time, not import time, so tests can swap the default.
-    chosen_registry = _registry.registry if registry is None else registry
-    return decorator_for(name, lambda chosen: chosen_registry.rate_limiter(chosen, **config))
+    return decorator_for(
+        name, lambda chosen: registry_or_default(registry).rate_limiter(chosen, **config)
+    )

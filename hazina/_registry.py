@@ -250,3 +250,12 @@ def _plain(stats: object) -> dict[str, Any]:
 
 #: The registry every decorator uses unless given ``registry=``.
 registry = Registry()
+
+
+def registry_or_default(given: Registry | None) -> Registry:
+    """``given``, or the default registry as it is now.
+
+    Looked up at call time (decoration, registration), not import time, so that
+    tests can swap the default.
+    """
+    return registry if given is None else given
