@@ -26,6 +26,7 @@ from ._decorate import (
     _PolicyFunctionWrapper,
     apply_policy,
     check_target,
+    decorator_for,
     default_name,
 )
 from ._errors import ConfigurationError
@@ -158,19 +159,12 @@ def cached(
             configuration.
     """
 
-    def get_policy(chosen: str) -> Cache:
-        return registry_or_default(registry).cache(chosen, **config)
-
-    if name is None or isinstance(name, str):
-        given = name
-        return CacheDecorator(
-            lambda fn: get_policy(given if given is not None else _cache_name(fn))
-        )
-    if callable(name) or isinstance(name, classmethod | staticmethod):
-        check_target(name)
-        return _apply(get_policy(_cache_name(name)), name)
-    raise TypeError(
-        f"the first argument must be a cache name (str) or the function to decorate, got {name!r}"
+    return decorator_for(
+        name,
+        lambda chosen: registry_or_default(registry).cache(chosen, **config),
+        name_of=_cache_name,
+        apply=_apply,
+        decorator=CacheDecorator,
     )
 
 

@@ -161,17 +161,23 @@ def default_name(target: Callable[..., Any]) -> str:
 def decorator_for(
     name_or_fn: str | Callable[..., Any] | None,
     get_policy: Callable[[str], PolicyT],
+    *,
+    name_of: Callable[[Callable[..., Any]], str] = default_name,
+    apply: Callable[[PolicyT, Any], Any] = apply_policy,
+    decorator: Callable[[Callable[[Callable[..., Any]], PolicyT]], Any] = PolicyDecorator,
 ) -> Any:
-    """Shared body of every decorator: bare ``@x``, ``@x()``, ``@x("name", ...)``."""
+    """Shared body of every decorator: bare ``@x``, ``@x()``, ``@x("name", ...)``.
+
+    A decorator that names, wraps or types its result differently (``@cached``)
+    passes its own ``name_of``, ``apply`` and ``decorator``.
+    """
     if name_or_fn is None or isinstance(name_or_fn, str):
         name = name_or_fn
-        return PolicyDecorator(
-            lambda fn: get_policy(name if name is not None else default_name(fn))
-        )
+        return decorator(lambda fn: get_policy(name if name is not None else name_of(fn)))
     if callable(name_or_fn) or isinstance(name_or_fn, classmethod | staticmethod):
         fn = name_or_fn
         check_target(fn)
-        return apply_policy(get_policy(default_name(fn)), fn)
+        return apply(get_policy(name_of(fn)), fn)
     raise TypeError(
         f"the first argument must be a policy name (str) or the function to decorate, "
         f"got {name_or_fn!r}"
