@@ -80,7 +80,14 @@ def _is_async(target: object) -> bool:
     return inspect.iscoroutinefunction(call)
 
 
-class _PolicyFunctionWrapper(wrapt.FunctionWrapper[Any, Any]):
+if TYPE_CHECKING:
+    _FunctionWrapper = wrapt.FunctionWrapper[Any, Any]
+else:
+    # wrapt's classes are subscriptable only from 2.2 on; the floor is 1.16.
+    _FunctionWrapper = wrapt.FunctionWrapper
+
+
+class _PolicyFunctionWrapper(_FunctionWrapper):
     """wrapt's wrapper, plus the ``policy`` attribute every hazina wrapper carries."""
 
     @property
