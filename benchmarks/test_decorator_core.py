@@ -2,7 +2,7 @@
 
 Each row wraps ``f(x) -> x`` in a pass-through built a different way, so the table
 shows what the *wrapping technique* costs: a plain ``functools.wraps`` closure versus
-the ways wrapt offers, versus hazina's decorator core (``hazina._decorate.apply_policy``
+the ways wrapt offers, versus hazina's decorator core (``hazina._core.decorate.apply_policy``
 with a policy whose drivers only forward) and a real hazina decorator (``retry``,
 first try succeeds).
 
@@ -100,7 +100,7 @@ class AsyncCallProxy(CallProxy):
 
 
 class PassThroughPolicy:
-    """Duck-typed stand-in for ``hazina._policy.Policy`` whose drivers only forward.
+    """Duck-typed stand-in for ``hazina._core.policy.Policy`` whose drivers only forward.
 
     Through ``apply_policy`` it measures hazina's decorator core alone, with no
     resilience logic: the number to compare with the functools and wrapt rows.
@@ -124,7 +124,7 @@ class PassThroughPolicy:
 
 
 def hazina_core(fn: Callable[..., Any]) -> Any:
-    from hazina._decorate import apply_policy
+    from hazina._core.decorate import apply_policy
 
     return apply_policy(PassThroughPolicy(), fn)  # type: ignore[arg-type]
 

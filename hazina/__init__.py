@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ._breaker import (
+from ._breaker.decorator import circuit_breaker, retry
+from ._breaker.policy import (
     CallRejected,
     CircuitBreaker,
     CircuitBreakerConfig,
@@ -10,15 +11,17 @@ from ._breaker import (
     CircuitState,
     CircuitStateChanged,
 )
-from ._cache import Cache
-from ._cache_config import CacheConfig, CacheEvicted, CacheStats
-from ._cache_decorator import CachedFunction, CachedMethod, cached
-from ._clock import Clock, SystemClock
-from ._conditions import Condition, when
-from ._decorate import Decorated
-from ._decorators import circuit_breaker, retry
-from ._errors import CircuitOpenError, ConfigurationError, HazinaError, RateLimitExceeded
-from ._health import (
+from ._cache.config import CacheConfig, CacheEvicted, CacheStats
+from ._cache.decorator import CachedFunction, CachedMethod, cached
+from ._cache.policy import Cache
+from ._core.clock import Clock, SystemClock
+from ._core.conditions import Condition, when
+from ._core.decorate import Decorated
+from ._core.errors import CircuitOpenError, ConfigurationError, HazinaError, RateLimitExceeded
+from ._core.registry import Registry, registry
+from ._health.decorator import health_check
+from ._health.policy import HealthCheck, HealthCheckConfig
+from ._health.records import (
     HealthCheckStats,
     HealthEntry,
     HealthReport,
@@ -26,9 +29,10 @@ from ._health import (
     HealthStatus,
     HealthStatusChanged,
 )
-from ._health_check import HealthCheck, HealthCheckConfig
-from ._health_decorator import health_check
-from ._ratelimit import (
+from ._ratelimit.config import RateLimiterConfig
+from ._ratelimit.decorator import rate_limited
+from ._ratelimit.limit import Limit
+from ._ratelimit.policy import (
     LimitStatus,
     RateLimitDelayed,
     RateLimiter,
@@ -36,11 +40,7 @@ from ._ratelimit import (
     RateLimitRejected,
     RateLimitStatus,
 )
-from ._ratelimit_config import RateLimiterConfig
-from ._ratelimit_decorator import rate_limited
-from ._ratelimit_limit import Limit
-from ._registry import Registry, registry
-from ._retry import Retry, RetryConfig, RetryGaveUp, RetryScheduled, RetryStats
+from ._retry.policy import Retry, RetryConfig, RetryGaveUp, RetryScheduled, RetryStats
 
 __all__ = [
     "Cache",

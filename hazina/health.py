@@ -7,7 +7,7 @@ common checks.
 
 from __future__ import annotations
 
-from ._health_builtins import memory_check, policies_check
-from ._health_http import asgi_app, wsgi_app
+from ._health.builtins import memory_check, policies_check
+from ._health.http import asgi_app, wsgi_app
 
 __all__ = ["asgi_app", "memory_check", "policies_check", "wsgi_app"]

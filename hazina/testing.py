@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from types import TracebackType
 
-from ._clock import FakeClock
-from ._waits import WAITS
+from ._core.clock import FakeClock
+from ._core.switches import WAITS
 
 __all__ = ["FakeClock", "instant_waits"]
 

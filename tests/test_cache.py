@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 import hazina
-from hazina import CacheStats, _registry
+from hazina import CacheStats
+from hazina._core import registry as _registry
 
 if TYPE_CHECKING:
     from conftest import Flavor

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 import hazina
-from hazina._cache_flight import ABANDONED
-from hazina._cache_log import DEBUG
+from hazina._cache.flight import ABANDONED
+from hazina._cache.log import DEBUG
 from hazina.testing import FakeClock
 
 #: Real seconds a thread may take before the test calls it stuck.

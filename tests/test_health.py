@@ -404,7 +404,7 @@ def test_bare_decorator_names_the_check_after_the_function(
     registry: hazina.Registry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Bare @health_check registers under the function's module and qualified name."""
-    from hazina import _registry
+    from hazina._core import registry as _registry
 
     monkeypatch.setattr(_registry, "registry", registry)
 

@@ -9,7 +9,8 @@ import pytest
 from conftest import CheckHealth
 
 import hazina
-from hazina import HealthStatus, _health_builtins
+from hazina import HealthStatus
+from hazina._health import builtins as _health_builtins
 from hazina.health import memory_check, policies_check
 from hazina.testing import FakeClock
 
@@ -118,7 +119,7 @@ def test_memory_check_refuses_an_invalid_limit(registry: hazina.Registry, limit:
 
 def test_memory_check_uses_the_default_registry(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without registry=, the check goes to hazina.registry."""
-    from hazina import _registry
+    from hazina._core import registry as _registry
 
     fresh = hazina.Registry()
     monkeypatch.setattr(_registry, "registry", fresh)

@@ -422,7 +422,7 @@ def test_tags_outside_ascii_are_reachable(registry: hazina.Registry) -> None:
 
 def test_the_default_registry_is_served(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without a registry argument, both apps serve hazina.registry's checks."""
-    from hazina import _registry
+    from hazina._core import registry as _registry
 
     fresh = hazina.Registry()
     fresh.health_check("default-db", lambda: False)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import hazina
-from hazina import _registry
+from hazina._core import registry as _registry
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()

@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypedDict
 
 import attrs
 
-from ._decorate import _is_async, check_target
-from ._errors import ConfigurationError
-from ._health import (
+from .._core.decorate import _is_async, check_target
+from .._core.errors import ConfigurationError
+from .._core.validation import InvalidValue, positive
+from .records import (
     DEGRADED,
     HEALTHY,
     RANK,
@@ -23,10 +24,9 @@ from ._health import (
     HealthStatus,
     HealthStatusChanged,
 )
-from ._validation import InvalidValue, positive
 
 if TYPE_CHECKING:
-    from ._registry import Registry
+    from .._core.registry import Registry
 
 #: What a check is: a function of no arguments, sync or async.
 CheckFunction = Callable[[], Any]

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar, Unpack, overload
 
-from ._breaker import CircuitBreaker, CircuitBreakerOptions
-from ._decorate import Decorated, PolicyDecorator, decorator_for
-from ._registry import Registry, registry_or_default
-from ._retry import Retry, RetryOptions
+from .._core.decorate import Decorated, PolicyDecorator, decorator_for
+from .._core.registry import Registry, registry_or_default
+from .._retry.policy import Retry, RetryOptions
+from .policy import CircuitBreaker, CircuitBreakerOptions
 
 P = ParamSpec("P")
 R = TypeVar("R")

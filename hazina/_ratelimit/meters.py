@@ -18,7 +18,7 @@ import math
 from collections import deque
 from typing import Generic, TypeVar
 
-from ._ratelimit_limit import Limit
+from .limit import Limit
 
 #: Seconds by which a call may be early and still be admitted. Float arithmetic on
 #: clock readings loses a few ulps, so a caller that waits exactly ``retry_after``

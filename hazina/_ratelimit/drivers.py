@@ -24,11 +24,11 @@ from collections.abc import Awaitable, Callable, Hashable
 from time import monotonic
 from typing import TYPE_CHECKING, Any
 
-from ._clock import is_system_clock
-from ._ratelimit_algorithms import TOKEN_SLACK, TOLERANCE, Gcra, SlidingWindow, TokenBucket
+from .._core.clock import is_system_clock
+from .meters import TOKEN_SLACK, TOLERANCE, Gcra, SlidingWindow, TokenBucket
 
 if TYPE_CHECKING:
-    from ._ratelimit import RateLimiter
+    from .policy import RateLimiter
 
 AdmitNow = Callable[[Hashable], bool]
 

@@ -22,7 +22,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any
 
-from ._cache_expiry import NEVER, NEVER_REMOVE, PRIORITIES
+from .expiry import NEVER, NEVER_REMOVE, PRIORITIES
 
 
 class Entry:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar, overload
 
-from ._decorate import default_name
-from ._registry import Registry, registry_or_default
+from .._core.decorate import default_name
+from .._core.registry import Registry, registry_or_default
 
 #: A check: callable with no arguments (a staticmethod of no arguments is one too).
 CheckT = TypeVar("CheckT", bound=Callable[[], Any])

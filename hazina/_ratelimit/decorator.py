@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar, Unpack, overload
 
-from ._decorate import Decorated, PolicyDecorator, decorator_for
-from ._ratelimit import RateLimiter
-from ._ratelimit_config import RateLimiterOptions
-from ._registry import Registry, registry_or_default
+from .._core.decorate import Decorated, PolicyDecorator, decorator_for
+from .._core.registry import Registry, registry_or_default
+from .config import RateLimiterOptions
+from .policy import RateLimiter
 
 P = ParamSpec("P")
 R = TypeVar("R")

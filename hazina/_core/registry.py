@@ -10,20 +10,20 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, Unpack
 
 import attrs
 
-from ._clock import SYSTEM_CLOCK, Clock
-from ._errors import ConfigurationError
-from ._validation import build_config, describe_difference
+from .clock import SYSTEM_CLOCK, Clock
+from .errors import ConfigurationError
+from .validation import build_config, describe_difference
 
 if TYPE_CHECKING:
-    from ._breaker import CircuitBreaker, CircuitBreakerOptions
-    from ._cache import Cache
-    from ._cache_config import CacheOptions
-    from ._health import HealthReport
-    from ._health_check import CheckFunction, HealthCheck, HealthCheckOptions
-    from ._policy import Policy
-    from ._ratelimit import RateLimiter
-    from ._ratelimit_config import RateLimiterOptions
-    from ._retry import Retry, RetryOptions
+    from .._breaker.policy import CircuitBreaker, CircuitBreakerOptions
+    from .._cache.config import CacheOptions
+    from .._cache.policy import Cache
+    from .._health.policy import CheckFunction, HealthCheck, HealthCheckOptions
+    from .._health.records import HealthReport
+    from .._ratelimit.config import RateLimiterOptions
+    from .._ratelimit.policy import RateLimiter
+    from .._retry.policy import Retry, RetryOptions
+    from .policy import Policy
 
 logger = logging.getLogger("hazina")
 
@@ -71,25 +71,25 @@ class Registry:
         self, name: str, /, **config: Unpack[CircuitBreakerOptions]
     ) -> CircuitBreaker:
         """Get the circuit breaker ``name``, creating it with ``config`` if new."""
-        from ._breaker import CircuitBreaker
+        from .._breaker.policy import CircuitBreaker
 
         return self._get_or_create(CircuitBreaker, name, config)
 
     def retry(self, name: str, /, **config: Unpack[RetryOptions]) -> Retry:
         """Get the retry policy ``name``, creating it with ``config`` if new."""
-        from ._retry import Retry
+        from .._retry.policy import Retry
 
         return self._get_or_create(Retry, name, config)
 
     def cache(self, name: str, /, **config: Unpack[CacheOptions]) -> Cache:
         """Get the cache ``name``, creating it with ``config`` if new."""
-        from ._cache import Cache
+        from .._cache.policy import Cache
 
         return self._get_or_create(Cache, name, config)
 
     def rate_limiter(self, name: str, /, **config: Unpack[RateLimiterOptions]) -> RateLimiter:
         """Get the rate limiter ``name``, creating it with ``config`` if new."""
-        from ._ratelimit import RateLimiter
+        from .._ratelimit.policy import RateLimiter
 
         return self._get_or_create(RateLimiter, name, config)
 
@@ -97,7 +97,7 @@ class Registry:
         self, name: str, fn: CheckFunction, /, **config: Unpack[HealthCheckOptions]
     ) -> HealthCheck:
         """Register ``fn`` as the health check ``name``; a name already taken is refused."""
-        from ._health_check import HealthCheck, check_function
+        from .._health.policy import HealthCheck, check_function
 
         if not isinstance(name, str) or not name:
             raise ConfigurationError(f"health_check name must be a non-empty string, got {name!r}")
@@ -147,18 +147,18 @@ class Registry:
 
         Cancelling the caller cancels the checks.
         """
-        from ._health_runner import run_checks
+        from .._health.runner import run_checks
 
         return await run_checks(self._health_checks(tags))
 
     def check_health_sync(self, *, tags: str | Iterable[str] | None = None) -> HealthReport:
         """:meth:`check_health` from plain code; ``RuntimeError`` inside a running event loop."""
-        from ._health_runner import run_checks_sync
+        from .._health.runner import run_checks_sync
 
         return run_checks_sync(self._health_checks(tags))
 
     def _health_checks(self, tags: str | Iterable[str] | None) -> list[HealthCheck]:
-        from ._health_check import to_tags
+        from .._health.policy import to_tags
 
         held = self._policies["health_check"].values()
         checks: list[HealthCheck] = list(held)  # type: ignore[arg-type]

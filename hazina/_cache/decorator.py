@@ -19,9 +19,7 @@ from typing import (
     overload,
 )
 
-from ._cache import Cache
-from ._cache_config import CacheOptions
-from ._decorate import (
+from .._core.decorate import (
     _is_async,
     _PolicyFunctionWrapper,
     apply_policy,
@@ -29,8 +27,10 @@ from ._decorate import (
     decorator_for,
     default_name,
 )
-from ._errors import ConfigurationError
-from ._registry import Registry, registry_or_default
+from .._core.errors import ConfigurationError
+from .._core.registry import Registry, registry_or_default
+from .config import CacheOptions
+from .policy import Cache
 
 P = ParamSpec("P")
 Q = ParamSpec("Q")

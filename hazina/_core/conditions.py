@@ -14,7 +14,7 @@ from typing import Any, TypeAlias
 
 import attrs
 
-from ._validation import InvalidValue
+from .validation import InvalidValue
 
 ErrorTest: TypeAlias = (
     type[BaseException] | tuple[type[BaseException], ...] | Callable[[BaseException], bool]

@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from time import perf_counter
 from typing import Any
 
-from ._health import UNHEALTHY, HealthEntry, HealthReport
-from ._health_check import CheckFunction, HealthCheck, overall
+from .policy import CheckFunction, HealthCheck, overall
+from .records import UNHEALTHY, HealthEntry, HealthReport
 
 #: Seconds check_health_sync gives cancelled async checks to finish before closing its loop.
 CLEANUP_GRACE = 1.0

@@ -16,8 +16,8 @@ from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 import attrs
 
-from ._health import UNHEALTHY, HealthReport
-from ._registry import Registry, registry_or_default
+from .._core.registry import Registry, registry_or_default
+from .records import UNHEALTHY, HealthReport
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

@@ -18,7 +18,7 @@ from typing import Any, Literal, TypeAlias
 
 import attrs
 
-from ._validation import InvalidValue, is_finite_number, one_of, optional_positive
+from .._core.validation import InvalidValue, is_finite_number, one_of, optional_positive
 
 Priority: TypeAlias = Literal["low", "normal", "high", "never_remove"]
 

@@ -15,19 +15,19 @@ from collections.abc import Awaitable, Callable, Hashable
 from time import monotonic
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._cache_config import CacheConfig, CacheEvicted, CacheStats
-from ._cache_expiry import NEVER, PRIORITIES, EntryOptions, ExpiresAt, Priority
-from ._cache_flight import ABANDONED, ERROR, VALUE, Flight
-from ._cache_keys import KeyBuilder, custom_key, plain_key, typed_key, unhashable_argument
-from ._cache_log import DEBUG, logger
-from ._cache_store import Entry, Store
-from ._clock import is_system_clock
-from ._counter import new_counter, read_counter
-from ._policy import Policy
-from ._validation import build_config
+from .._core.clock import is_system_clock
+from .._core.counters import new_counter, read_counter
+from .._core.policy import Policy
+from .._core.validation import build_config
+from .config import CacheConfig, CacheEvicted, CacheStats
+from .expiry import NEVER, PRIORITIES, EntryOptions, ExpiresAt, Priority
+from .flight import ABANDONED, ERROR, VALUE, Flight
+from .keys import KeyBuilder, custom_key, plain_key, typed_key, unhashable_argument
+from .log import DEBUG, logger
+from .store import Entry, Store
 
 if TYPE_CHECKING:
-    from ._registry import Registry
+    from .._core.registry import Registry
 
 T = TypeVar("T")
 

@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict
 
 import attrs
 
-from ._backoff import Backoff, Jitter, base_delay, jittered
-from ._clock import is_system_clock
-from ._conditions import ErrorTest, validate_error_test, when
-from ._counter import new_counter, read_counter
-from ._policy import Policy
-from ._validation import (
+from .._core.clock import is_system_clock
+from .._core.conditions import ErrorTest, validate_error_test, when
+from .._core.counters import new_counter, read_counter
+from .._core.policy import Policy
+from .._core.switches import WAITS
+from .._core.validation import (
     InvalidValue,
     non_negative,
     one_of,
@@ -22,10 +22,10 @@ from ._validation import (
     positive,
     positive_int,
 )
-from ._waits import WAITS
+from .backoff import Backoff, Jitter, base_delay, jittered
 
 if TYPE_CHECKING:
-    from ._registry import Registry
+    from .._core.registry import Registry
 
 
 def _valid_backoff(_: object, attribute: attrs.Attribute[Any], value: object) -> None:

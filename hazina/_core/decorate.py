@@ -37,10 +37,10 @@ from typing import (
 
 import wrapt
 
-from ._errors import ConfigurationError
+from .errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from ._policy import Policy
+    from .policy import Policy
 
 P = ParamSpec("P")
 Q = ParamSpec("Q")

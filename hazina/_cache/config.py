@@ -7,8 +7,8 @@ from typing import Any, TypedDict
 
 import attrs
 
-from ._cache_expiry import PRIORITIES, ExpiresAt, Priority, valid_expires_at
-from ._validation import InvalidValue, one_of, optional_positive, positive_int
+from .._core.validation import InvalidValue, one_of, optional_positive, positive_int
+from .expiry import PRIORITIES, ExpiresAt, Priority, valid_expires_at
 
 
 def _is_bool(_: object, attribute: attrs.Attribute[Any], value: object) -> None:

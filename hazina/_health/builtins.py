@@ -8,10 +8,10 @@ import threading
 from collections.abc import Iterable
 from typing import Any, Literal
 
-from ._errors import ConfigurationError
-from ._health import DEGRADED, HEALTHY, HealthResult, HealthStatus
-from ._health_check import HealthCheck
-from ._registry import Registry, registry_or_default
+from .._core.errors import ConfigurationError
+from .._core.registry import Registry, registry_or_default
+from .policy import HealthCheck
+from .records import DEGRADED, HEALTHY, HealthResult, HealthStatus
 
 # Module globals so tests can point them elsewhere to exercise the fallbacks.
 PROC_STATM = "/proc/self/statm"

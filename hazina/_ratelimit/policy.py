@@ -8,17 +8,17 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ._errors import RateLimitExceeded
-from ._policy import Policy
-from ._ratelimit_algorithms import ALGORITHMS, TOLERANCE, Meter
-from ._ratelimit_config import RateLimiterConfig
-from ._ratelimit_drivers import fast_async_driver, fast_sync_driver
-from ._ratelimit_keys import KeyTable
-from ._ratelimit_limit import Limit
-from ._validation import is_finite_number
+from .._core.errors import RateLimitExceeded
+from .._core.policy import Policy
+from .._core.validation import is_finite_number
+from .config import RateLimiterConfig
+from .drivers import fast_async_driver, fast_sync_driver
+from .keys import KeyTable
+from .limit import Limit
+from .meters import ALGORITHMS, TOLERANCE, Meter
 
 if TYPE_CHECKING:
-    from ._registry import Registry
+    from .._core.registry import Registry
 
 #: One key's states, one per limit, in the order of ``config.limits``.
 Entry = tuple[Any, ...]

@@ -7,8 +7,8 @@ from typing import Any, Literal, TypedDict
 
 import attrs
 
-from ._ratelimit_limit import LIMIT_FORMAT, Limit, parse_limit
-from ._validation import InvalidValue, is_finite_number, optional_positive, positive_int
+from .._core.validation import InvalidValue, is_finite_number, optional_positive, positive_int
+from .limit import LIMIT_FORMAT, Limit, parse_limit
 
 Algorithm = Literal["token_bucket", "sliding_window", "gcra"]
 #: What ``limits=`` accepts: limit strings and :class:`Limit` objects, or one of either.

@@ -14,13 +14,12 @@ from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 import attrs
 
-from ._breaker_window import CountWindow, TimeWindow
-from ._clock import is_system_clock
-from ._conditions import ErrorTest, validate_error_test, validate_optional_error_test, when
-from ._counter import new_counter, read_counter
-from ._errors import CircuitOpenError
-from ._policy import Policy
-from ._validation import (
+from .._core.clock import is_system_clock
+from .._core.conditions import ErrorTest, validate_error_test, validate_optional_error_test, when
+from .._core.counters import new_counter, read_counter
+from .._core.errors import CircuitOpenError
+from .._core.policy import Policy
+from .._core.validation import (
     InvalidValue,
     one_of,
     optional_positive,
@@ -28,9 +27,10 @@ from ._validation import (
     positive_int,
     unit_interval,
 )
+from .window import CountWindow, TimeWindow
 
 if TYPE_CHECKING:
-    from ._registry import Registry
+    from .._core.registry import Registry
 
 
 class CircuitState(enum.StrEnum):

@@ -8,7 +8,7 @@ from typing import Any
 
 import attrs
 
-from ._errors import ConfigurationError
+from .._core.errors import ConfigurationError
 
 _SECONDS = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0}
 _UNITS = {

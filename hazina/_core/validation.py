@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import attrs
 
-from ._errors import ConfigurationError
+from .errors import ConfigurationError
 
 C = TypeVar("C")
 

@@ -6,10 +6,10 @@ import abc
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
-from ._clock import Clock
+from .clock import Clock
 
 if TYPE_CHECKING:
-    from ._registry import Registry
+    from .registry import Registry
 
 ConfigT = TypeVar("ConfigT")
 StatsT = TypeVar("StatsT")
