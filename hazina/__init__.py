@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-from ._breaker.decorator import circuit_breaker, retry
-from ._breaker.policy import (
-    CallRejected,
-    CircuitBreaker,
-    CircuitBreakerConfig,
-    CircuitBreakerStats,
-    CircuitState,
-    CircuitStateChanged,
-)
-from ._cache.config import CacheConfig, CacheEvicted, CacheStats
+from ._breaker.config import CircuitBreakerConfig
+from ._breaker.decorator import circuit_breaker
+from ._breaker.policy import CircuitBreaker
+from ._breaker.records import CallRejected, CircuitBreakerStats, CircuitState, CircuitStateChanged
+from ._cache.config import CacheConfig
 from ._cache.decorator import CachedFunction, CachedMethod, cached
 from ._cache.policy import Cache
+from ._cache.records import CacheEvicted, CacheStats
 from ._core.clock import Clock, SystemClock
 from ._core.conditions import Condition, when
 from ._core.decorate import Decorated
 from ._core.errors import CircuitOpenError, ConfigurationError, HazinaError, RateLimitExceeded
 from ._core.registry import Registry, registry
+from ._health.config import HealthCheckConfig
 from ._health.decorator import health_check
-from ._health.policy import HealthCheck, HealthCheckConfig
+from ._health.policy import HealthCheck
 from ._health.records import (
     HealthCheckStats,
     HealthEntry,
@@ -32,15 +29,18 @@ from ._health.records import (
 from ._ratelimit.config import RateLimiterConfig
 from ._ratelimit.decorator import rate_limited
 from ._ratelimit.limit import Limit
-from ._ratelimit.policy import (
+from ._ratelimit.policy import RateLimiter
+from ._ratelimit.records import (
     LimitStatus,
     RateLimitDelayed,
-    RateLimiter,
     RateLimiterStats,
     RateLimitRejected,
     RateLimitStatus,
 )
-from ._retry.policy import Retry, RetryConfig, RetryGaveUp, RetryScheduled, RetryStats
+from ._retry.config import RetryConfig
+from ._retry.decorator import retry
+from ._retry.policy import Retry
+from ._retry.records import RetryGaveUp, RetryScheduled, RetryStats
 
 __all__ = [
     "Cache",

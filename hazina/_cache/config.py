@@ -54,35 +54,3 @@ class CacheOptions(TypedDict, total=False):
     typed: bool
     key: Callable[..., Hashable] | None
     single_flight: bool
-
-
-@attrs.frozen
-class CacheStats:
-    """A cache's counters since creation or ``reset()``, and its size now.
-
-    Every lookup is one of: a hit, a miss (it loaded, or ``get`` found nothing), or
-    coalesced (it waited for a load of the same key already in flight). ``hit_rate``
-    is ``hits / (hits + misses)``, 0.0 before any. ``loads`` counts runs of the
-    function or factory, ``load_errors`` those that raised or were cancelled.
-    ``evictions`` are entries removed to make room; ``expirations`` entries found or
-    dropped past their expiry. ``size`` counts live entries.
-    """
-
-    hits: int
-    misses: int
-    hit_rate: float
-    loads: int
-    load_errors: int
-    coalesced: int
-    evictions: int
-    expirations: int
-    size: int
-
-
-@attrs.frozen
-class CacheEvicted:
-    """The cache ``name`` evicted ``key`` (of ``priority``) to make room for another entry."""
-
-    name: str
-    key: Hashable
-    priority: Priority

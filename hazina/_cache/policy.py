@@ -13,21 +13,20 @@ import inspect
 import threading
 from collections.abc import Awaitable, Callable, Hashable
 from time import monotonic
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from .._core.clock import is_system_clock
 from .._core.counters import new_counter, read_counter
+from .._core.host import Host
 from .._core.policy import Policy
 from .._core.validation import build_config
-from .config import CacheConfig, CacheEvicted, CacheStats
+from .config import CacheConfig
 from .expiry import NEVER, PRIORITIES, EntryOptions, ExpiresAt, Priority
 from .flight import ABANDONED, ERROR, VALUE, Flight
 from .keys import KeyBuilder, custom_key, plain_key, typed_key, unhashable_argument
 from .log import DEBUG, logger
+from .records import CacheEvicted, CacheStats
 from .store import Entry, Store
-
-if TYPE_CHECKING:
-    from .._core.registry import Registry
 
 T = TypeVar("T")
 
@@ -47,8 +46,8 @@ class Cache(Policy[CacheConfig, CacheStats]):
     kind = "cache"
     config_class = CacheConfig
 
-    def __init__(self, name: str, config: CacheConfig, registry: Registry) -> None:
-        super().__init__(name, config, registry)
+    def __init__(self, name: str, config: CacheConfig, host: Host) -> None:
+        super().__init__(name, config, host)
         self._lock = threading.Lock()
         self._store = Store(config.max_size)
         # The load in flight for each key; also how a load learns that the key was
@@ -64,7 +63,7 @@ class Cache(Policy[CacheConfig, CacheStats]):
             expires_at=config.expires_at,
             priority=config.priority,
         )
-        self._real_time = is_system_clock(self._clock)
+        self._real_time = is_system_clock(self.clock)
         self._build_key: KeyBuilder = (
             custom_key(config.key)
             if config.key is not None
@@ -91,7 +90,7 @@ class Cache(Policy[CacheConfig, CacheStats]):
         self._epoch += 1
 
     def _now(self) -> float:
-        return monotonic() if self._real_time else self._clock.now()
+        return monotonic() if self._real_time else self.clock.now()
 
     # -- entries -------------------------------------------------------------------
 
@@ -311,7 +310,7 @@ class Cache(Policy[CacheConfig, CacheStats]):
             build_key,
             build_key is not plain_key,
             self._real_time,
-            self._clock.now,
+            self.clock.now,
             DEBUG,
             self.name,
             self._load_async if asynchronous else self._load_sync,
@@ -547,7 +546,7 @@ class Cache(Policy[CacheConfig, CacheStats]):
     def _report(self, evicted: list[Entry], full: bool) -> None:
         """Outside the lock: tell listeners about evictions, and the log about a full cache."""
         for entry in evicted:
-            self._emit(CacheEvicted(self.name, entry.key, PRIORITIES[entry.rank]))
+            self.emit(CacheEvicted(self.name, entry.key, PRIORITIES[entry.rank]))
         if full:
             logger.warning(
                 "cache %r is full of never_remove entries (max_size=%d): new values are "

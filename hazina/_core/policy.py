@@ -1,15 +1,13 @@
-"""What every policy shares: a name, a frozen configuration, a registry to report to."""
+"""What every policy shares: a name, a frozen configuration, a host to report to."""
 
 from __future__ import annotations
 
 import abc
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from .clock import Clock
-
-if TYPE_CHECKING:
-    from .registry import Registry
+from .host import Host
 
 ConfigT = TypeVar("ConfigT")
 StatsT = TypeVar("StatsT")
@@ -24,13 +22,13 @@ class Policy(abc.ABC, Generic[ConfigT, StatsT]):
     """
 
     kind: ClassVar[str]
+    config_class: ClassVar[type[Any]]
 
-    def __init__(self, name: str, config: ConfigT, registry: Registry) -> None:
+    def __init__(self, name: str, config: ConfigT, host: Host) -> None:
         self.name = name
         self.config = config
-        self.registry = registry
-        self._clock: Clock = registry.clock
-        self._emit = registry._emit
+        self.clock: Clock = host.clock
+        self.emit: Callable[[object], None] = host.emit
 
     @abc.abstractmethod
     def stats(self) -> StatsT:

@@ -6,28 +6,31 @@ import enum
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, Unpack
+from typing import Any, ClassVar, Protocol, TypeVar, Unpack
 
 import attrs
 
+from .._breaker.config import CircuitBreakerOptions
+from .._breaker.policy import CircuitBreaker
+from .._cache.config import CacheOptions
+from .._cache.policy import Cache
+from .._health.config import HealthCheckOptions, to_tags
+from .._health.policy import CheckFunction, HealthCheck, check_function
+from .._health.records import HealthReport
+from .._health.runner import run_checks, run_checks_sync
+from .._ratelimit.config import RateLimiterOptions
+from .._ratelimit.policy import RateLimiter
+from .._retry.config import RetryOptions
+from .._retry.policy import Retry
 from .clock import SYSTEM_CLOCK, Clock
 from .errors import ConfigurationError
+from .host import Host
+from .policy import Policy
 from .validation import build_config, describe_difference
-
-if TYPE_CHECKING:
-    from .._breaker.policy import CircuitBreaker, CircuitBreakerOptions
-    from .._cache.config import CacheOptions
-    from .._cache.policy import Cache
-    from .._health.policy import CheckFunction, HealthCheck, HealthCheckOptions
-    from .._health.records import HealthReport
-    from .._ratelimit.config import RateLimiterOptions
-    from .._ratelimit.policy import RateLimiter
-    from .._retry.policy import Retry, RetryOptions
-    from .policy import Policy
 
 logger = logging.getLogger("hazina")
 
-PolicyT = TypeVar("PolicyT", bound="Policy[Any, Any]")
+PolicyT = TypeVar("PolicyT", bound=Policy[Any, Any])
 Listener = Callable[[Any], object]
 
 
@@ -43,8 +46,11 @@ class Registered(Protocol):
     def reset(self) -> None: ...
 
 
-#: The kinds of policy, in the order stats are reported.
-KINDS = ("circuit_breaker", "retry", "cache", "rate_limiter", "health_check")
+#: Every kind a registry holds, in the order stats are reported. A new kind is one
+#: more class here and one typed factory method below.
+KINDS: tuple[str, ...] = tuple(
+    held.kind for held in (CircuitBreaker, Retry, Cache, RateLimiter, HealthCheck)
+)
 
 
 class Registry:
@@ -64,6 +70,8 @@ class Registry:
         self._policies: dict[str, dict[str, Registered]] = {kind: {} for kind in KINDS}
         # Replaced (never mutated) so _emit can iterate without a lock.
         self._listeners: tuple[Listener, ...] = ()
+        # What each policy sees of its registry: the clock, and where events go.
+        self._host = Host(self.clock, self._emit)
 
     # -- factories ---------------------------------------------------------------
 
@@ -71,41 +79,31 @@ class Registry:
         self, name: str, /, **config: Unpack[CircuitBreakerOptions]
     ) -> CircuitBreaker:
         """Get the circuit breaker ``name``, creating it with ``config`` if new."""
-        from .._breaker.policy import CircuitBreaker
-
         return self._get_or_create(CircuitBreaker, name, config)
 
     def retry(self, name: str, /, **config: Unpack[RetryOptions]) -> Retry:
         """Get the retry policy ``name``, creating it with ``config`` if new."""
-        from .._retry.policy import Retry
-
         return self._get_or_create(Retry, name, config)
 
     def cache(self, name: str, /, **config: Unpack[CacheOptions]) -> Cache:
         """Get the cache ``name``, creating it with ``config`` if new."""
-        from .._cache.policy import Cache
-
         return self._get_or_create(Cache, name, config)
 
     def rate_limiter(self, name: str, /, **config: Unpack[RateLimiterOptions]) -> RateLimiter:
         """Get the rate limiter ``name``, creating it with ``config`` if new."""
-        from .._ratelimit.policy import RateLimiter
-
         return self._get_or_create(RateLimiter, name, config)
 
     def health_check(
         self, name: str, fn: CheckFunction, /, **config: Unpack[HealthCheckOptions]
     ) -> HealthCheck:
         """Register ``fn`` as the health check ``name``; a name already taken is refused."""
-        from .._health.policy import HealthCheck, check_function
-
         if not isinstance(name, str) or not name:
             raise ConfigurationError(f"health_check name must be a non-empty string, got {name!r}")
         check = HealthCheck(
             name,
             build_config(HealthCheck.kind, name, HealthCheck.config_class, config),
             check_function(name, fn),
-            self,
+            self._host,
         )
         with self._lock:
             if name in self._policies[HealthCheck.kind]:
@@ -122,7 +120,7 @@ class Registry:
         kind = policy_class.kind
         if not isinstance(name, str) or not name:
             raise ConfigurationError(f"{kind} name must be a non-empty string, got {name!r}")
-        config_class = policy_class.config_class  # type: ignore[attr-defined]
+        config_class = policy_class.config_class
         wanted = build_config(kind, name, config_class, options) if options else None
         with self._lock:
             existing = self._policies[kind].get(name)
@@ -130,7 +128,7 @@ class Registry:
                 config = (
                     wanted if wanted is not None else build_config(kind, name, config_class, {})
                 )
-                policy = policy_class(name, config, self)
+                policy = policy_class(name, config, self._host)
                 self._policies[kind][name] = policy
                 return policy
         if wanted is not None and wanted != existing.config:
@@ -147,19 +145,13 @@ class Registry:
 
         Cancelling the caller cancels the checks.
         """
-        from .._health.runner import run_checks
-
         return await run_checks(self._health_checks(tags))
 
     def check_health_sync(self, *, tags: str | Iterable[str] | None = None) -> HealthReport:
         """:meth:`check_health` from plain code; ``RuntimeError`` inside a running event loop."""
-        from .._health.runner import run_checks_sync
-
         return run_checks_sync(self._health_checks(tags))
 
     def _health_checks(self, tags: str | Iterable[str] | None) -> list[HealthCheck]:
-        from .._health.policy import to_tags
-
         held = self._policies["health_check"].values()
         checks: list[HealthCheck] = list(held)  # type: ignore[arg-type]
         if tags is None:

@@ -6,13 +6,12 @@ import concurrent.futures
 import inspect
 import threading
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, ClassVar, TypedDict
-
-import attrs
+from typing import Any, ClassVar
 
 from .._core.decorate import _is_async, check_target
 from .._core.errors import ConfigurationError
-from .._core.validation import InvalidValue, positive
+from .._core.host import Host
+from .config import HealthCheckConfig
 from .records import (
     DEGRADED,
     HEALTHY,
@@ -25,53 +24,8 @@ from .records import (
     HealthStatusChanged,
 )
 
-if TYPE_CHECKING:
-    from .._core.registry import Registry
-
 #: What a check is: a function of no arguments, sync or async.
 CheckFunction = Callable[[], Any]
-
-
-def to_tags(value: str | Iterable[str]) -> tuple[str, ...]:
-    """Tags as a tuple without duplicates; one string is one tag (not its letters)."""
-    tags = (value,) if isinstance(value, str) else tuple(value)
-    for tag in tags:
-        if not isinstance(tag, str) or not tag or "/" in tag:
-            raise TypeError(f"every tag must be a non-empty string without '/', got {tag!r}")
-    return tuple(dict.fromkeys(tags))
-
-
-def _tags(value: object) -> tuple[str, ...]:
-    try:
-        return to_tags(value)  # type: ignore[arg-type]
-    except TypeError:
-        # Also what a non-iterable gets, e.g. tags=5.
-        raise InvalidValue(
-            "tags", value, "a string or an iterable of non-empty strings without '/'"
-        ) from None
-
-
-def _boolean(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, bool):
-        raise InvalidValue(attribute.name, value, "True or False")
-
-
-@attrs.frozen(kw_only=True)
-class HealthCheckConfig:
-    """A health check's configuration; see :func:`hazina.health_check`."""
-
-    timeout: float = attrs.field(default=5.0, validator=positive)
-    critical: bool = attrs.field(default=True, validator=_boolean)
-    # A tag is one path segment of the HTTP endpoint (/health/<tag>), hence no '/'.
-    tags: tuple[str, ...] = attrs.field(default=(), converter=_tags)
-
-
-class HealthCheckOptions(TypedDict, total=False):
-    """Keyword arguments of :func:`hazina.health_check` and ``registry.health_check``."""
-
-    timeout: float
-    critical: bool
-    tags: str | Iterable[str]
 
 
 def check_function(name: str, fn: object) -> CheckFunction:
@@ -110,15 +64,12 @@ class HealthCheck:
     kind: ClassVar[str] = "health_check"
     config_class: ClassVar[type[HealthCheckConfig]] = HealthCheckConfig
 
-    def __init__(
-        self, name: str, config: HealthCheckConfig, fn: CheckFunction, registry: Registry
-    ) -> None:
+    def __init__(self, name: str, config: HealthCheckConfig, fn: CheckFunction, host: Host) -> None:
         self.name = name
         self.config = config
         self.fn = fn
-        self.registry = registry
         self.is_async = _is_async(fn)
-        self._emit = registry._emit
+        self.emit = host.emit
         self._lock = threading.Lock()
         # A sync check's run still going in its thread, which later runs join rather
         # than starting a second thread (see _health_runner).
@@ -158,7 +109,7 @@ class HealthCheck:
             self._timeouts += timed_out
             self._last_duration = entry.duration
         if old is not entry.status:
-            self._emit(HealthStatusChanged(self.name, old, entry.status))
+            self.emit(HealthStatusChanged(self.name, old, entry.status))
 
     def entry(
         self,

@@ -75,7 +75,7 @@ def _bucket_sync(
     limiter: RateLimiter, meter: TokenBucket, fn: Callable[..., Any]
 ) -> Callable[..., Any]:
     acquire, release = limiter._lock.acquire, limiter._lock.release
-    now_of, real_time = limiter._clock.now, is_system_clock(limiter._clock)
+    now_of, real_time = limiter.clock.now, is_system_clock(limiter.clock)
     bucket, counts, slow = limiter._global[0], limiter._counts, limiter._acquire_sync
     cost = _constant_cost(limiter)
     burst, per_second, charge = meter.burst, meter.per_second, float(cost)
@@ -103,7 +103,7 @@ def _bucket_async(
     limiter: RateLimiter, meter: TokenBucket, fn: Callable[..., Awaitable[Any]]
 ) -> Callable[..., Awaitable[Any]]:
     acquire, release = limiter._lock.acquire, limiter._lock.release
-    now_of, real_time = limiter._clock.now, is_system_clock(limiter._clock)
+    now_of, real_time = limiter.clock.now, is_system_clock(limiter.clock)
     bucket, counts, slow = limiter._global[0], limiter._counts, limiter._acquire_async
     cost = _constant_cost(limiter)
     burst, per_second, charge = meter.burst, meter.per_second, float(cost)
@@ -129,7 +129,7 @@ def _bucket_async(
 
 def _gcra_sync(limiter: RateLimiter, meter: Gcra, fn: Callable[..., Any]) -> Callable[..., Any]:
     acquire, release = limiter._lock.acquire, limiter._lock.release
-    now_of, real_time = limiter._clock.now, is_system_clock(limiter._clock)
+    now_of, real_time = limiter.clock.now, is_system_clock(limiter.clock)
     schedule, counts, slow = limiter._global[0], limiter._counts, limiter._acquire_sync
     cost = _constant_cost(limiter)
     step, reach = cost * meter.interval, meter.span + TOLERANCE
@@ -156,7 +156,7 @@ def _gcra_async(
     limiter: RateLimiter, meter: Gcra, fn: Callable[..., Awaitable[Any]]
 ) -> Callable[..., Awaitable[Any]]:
     acquire, release = limiter._lock.acquire, limiter._lock.release
-    now_of, real_time = limiter._clock.now, is_system_clock(limiter._clock)
+    now_of, real_time = limiter.clock.now, is_system_clock(limiter.clock)
     schedule, counts, slow = limiter._global[0], limiter._counts, limiter._acquire_async
     cost = _constant_cost(limiter)
     step, reach = cost * meter.interval, meter.span + TOLERANCE
@@ -241,7 +241,7 @@ def _admit_now(limiter: RateLimiter) -> AdmitNow:
     """
     meter = limiter._meters[0]
     acquire, release = limiter._lock.acquire, limiter._lock.release
-    now_of, real_time = limiter._clock.now, is_system_clock(limiter._clock)
+    now_of, real_time = limiter.clock.now, is_system_clock(limiter.clock)
     entries, counts = limiter._table.entries, limiter._counts
     get, move_to_end = entries.get, entries.move_to_end
     cost = _constant_cost(limiter)

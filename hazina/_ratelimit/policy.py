@@ -4,94 +4,28 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Awaitable, Callable, Hashable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
 from .._core.errors import RateLimitExceeded
+from .._core.host import Host
 from .._core.policy import Policy
 from .._core.validation import is_finite_number
 from .config import RateLimiterConfig
 from .drivers import fast_async_driver, fast_sync_driver
 from .keys import KeyTable
-from .limit import Limit
 from .meters import ALGORITHMS, TOLERANCE, Meter
-
-if TYPE_CHECKING:
-    from .._core.registry import Registry
+from .records import (
+    LimitStatus,
+    RateLimitDelayed,
+    RateLimiterStats,
+    RateLimitRejected,
+    RateLimitStatus,
+)
 
 #: One key's states, one per limit, in the order of ``config.limits``.
 Entry = tuple[Any, ...]
-
-
-@attrs.frozen
-class RateLimiterStats:
-    """A rate limiter's counters since creation or ``reset()``.
-
-    ``allowed`` counts admitted calls, those that waited first included; ``waited``
-    and ``wait_time`` (seconds, as planned) count those that waited. ``tracked_keys``
-    is the number of per-key states held (the state of calls without a key is not
-    one of them); ``evicted_keys`` how many were dropped to stay within ``max_keys``.
-    """
-
-    allowed: int
-    rejected: int
-    waited: int
-    wait_time: float
-    tracked_keys: int
-    evicted_keys: int
-
-
-@attrs.frozen
-class LimitStatus:
-    """Where one limit stands for one key; see :class:`RateLimitStatus`."""
-
-    limit: Limit
-    remaining: float
-    next_token_in: float
-    full_in: float
-
-
-@attrs.frozen
-class RateLimitStatus:
-    """Where a key stands, from :meth:`RateLimiter.status`.
-
-    Attributes:
-        key: The key asked about (``None``: calls without a key).
-        remaining: Tokens a call could take now: the smallest over the limits. It may
-            be fractional (the token bucket refills continuously) and is 0 while
-            waiters are queued.
-        next_token_in: Seconds until a call of cost 1 would be admitted (0 if it would
-            be now); the largest over the limits.
-        full_in: Seconds until every limit is full again if nothing more is taken.
-        limits: The same for each limit, in configuration order.
-    """
-
-    key: Hashable
-    remaining: float
-    next_token_in: float
-    full_in: float
-    limits: tuple[LimitStatus, ...]
-
-
-@attrs.frozen
-class RateLimitRejected:
-    """A call of ``cost`` for ``key`` was refused; ``retry_after`` as in the error."""
-
-    name: str
-    key: Hashable
-    cost: float
-    retry_after: float
-
-
-@attrs.frozen
-class RateLimitDelayed:
-    """A call of ``cost`` for ``key`` was queued: it runs after waiting ``wait`` seconds."""
-
-    name: str
-    key: Hashable
-    cost: float
-    wait: float
 
 
 class Counts:
@@ -130,8 +64,8 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
     kind = "rate_limiter"
     config_class = RateLimiterConfig
 
-    def __init__(self, name: str, config: RateLimiterConfig, registry: Registry) -> None:
-        super().__init__(name, config, registry)
+    def __init__(self, name: str, config: RateLimiterConfig, host: Host) -> None:
+        super().__init__(name, config, host)
         meter_class = ALGORITHMS[config.algorithm]
         self._meters: tuple[Meter[Any], ...] = tuple(meter_class(limit) for limit in config.limits)
         # With one limit (the usual case) the decisions skip the loops over limits.
@@ -196,14 +130,14 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
         if verdict is None:
             return True
         assert not isinstance(verdict, _Reservation)
-        self._emit(RateLimitRejected(self.name, key, cost, float(verdict)))
+        self.emit(RateLimitRejected(self.name, key, cost, float(verdict)))
         return False
 
     def status(self, key: Hashable = None) -> RateLimitStatus:
         """Where ``key`` stands now; looking does not take tokens or touch its recency."""
         probe = min(1.0, self._capacity)
         with self._lock:
-            now = self._clock.now()
+            now = self.clock.now()
             entry = self._global if key is None else self._table.entries.get(key)
             if entry is None:
                 entry = self._fresh_entry()
@@ -269,7 +203,7 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
         meter = self._meter
         self._lock.acquire()
         try:
-            now = self._clock.now()
+            now = self.clock.now()
             if key is None:
                 entry = self._global
             else:
@@ -311,7 +245,7 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
     def _give_back(self, reservation: _Reservation) -> None:
         with self._lock:
             if reservation.generation == self._generation:
-                now = self._clock.now()
+                now = self.clock.now()
                 meters = zip(self._meters, reservation.entry, reservation.marks, strict=True)
                 for meter, state, mark in meters:
                     if meter.mark(state) == mark:
@@ -326,7 +260,7 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
 
     def _refuse(self, key: Hashable, cost: float, retry_after: float) -> RateLimitExceeded:
         retry_after = float(retry_after)  # a clock may count in whole numbers
-        self._emit(RateLimitRejected(self.name, key, cost, retry_after))
+        self.emit(RateLimitRejected(self.name, key, cost, retry_after))
         return RateLimitExceeded(self.name, key, retry_after)
 
     # -- acquiring: the sync and async drivers of one decision ----------------------
@@ -337,9 +271,9 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
             return
         if not isinstance(verdict, _Reservation):
             raise self._refuse(key, cost, verdict)
-        self._emit(RateLimitDelayed(self.name, key, cost, verdict.wait))
+        self.emit(RateLimitDelayed(self.name, key, cost, verdict.wait))
         try:
-            self._clock.sleep(verdict.wait)
+            self.clock.sleep(verdict.wait)
         except BaseException:
             self._give_back(verdict)
             raise
@@ -351,9 +285,9 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
             return
         if not isinstance(verdict, _Reservation):
             raise self._refuse(key, cost, verdict)
-        self._emit(RateLimitDelayed(self.name, key, cost, verdict.wait))
+        self.emit(RateLimitDelayed(self.name, key, cost, verdict.wait))
         try:
-            await self._clock.asleep(verdict.wait)
+            await self.clock.asleep(verdict.wait)
         except BaseException:
             # Cancelled while queued: the call never runs, so it takes nothing.
             self._give_back(verdict)

@@ -1,0 +1,76 @@
+"""A circuit breaker's configuration, and the keyword arguments that build it."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypedDict
+
+import attrs
+
+from .._core.conditions import ErrorTest, validate_error_test, validate_optional_error_test
+from .._core.validation import (
+    InvalidValue,
+    one_of,
+    optional_positive,
+    positive,
+    positive_int,
+    unit_interval,
+)
+
+
+def _optional_positive_int(
+    instance: object, attribute: attrs.Attribute[Any], value: object
+) -> None:
+    if value is not None:
+        positive_int(instance, attribute, value)
+
+
+@attrs.frozen(kw_only=True)
+class CircuitBreakerConfig:
+    """A circuit breaker's configuration; see :func:`hazina.circuit_breaker`."""
+
+    failure_rate: float = attrs.field(default=0.5, validator=unit_interval)
+    minimum_calls: int = attrs.field(default=10, validator=positive_int)
+    failure_threshold: int | None = attrs.field(default=5, validator=_optional_positive_int)
+    window: Literal["count", "time"] = attrs.field(
+        default="count", validator=one_of("count", "time")
+    )
+    window_size: int = attrs.field(
+        default=attrs.Factory(lambda self: 60 if self.window == "time" else 100, takes_self=True),
+        validator=positive_int,
+    )
+    slow_call_duration: float | None = attrs.field(default=None, validator=optional_positive)
+    slow_call_rate: float = attrs.field(default=1.0, validator=unit_interval)
+    open_for: float = attrs.field(default=30.0, validator=positive)
+    half_open_max_calls: int = attrs.field(default=1, validator=positive_int)
+    success_threshold: int = attrs.field(default=2, validator=positive_int)
+    half_open_timeout: float = attrs.field(
+        default=attrs.Factory(lambda self: self.open_for, takes_self=True), validator=positive
+    )
+    failure_on: ErrorTest = attrs.field(default=Exception, validator=validate_error_test)
+    ignore_on: ErrorTest | None = attrs.field(default=None, validator=validate_optional_error_test)
+
+    def __attrs_post_init__(self) -> None:
+        if self.window == "count" and self.minimum_calls > self.window_size:
+            raise InvalidValue(
+                "minimum_calls",
+                self.minimum_calls,
+                f"at most window_size ({self.window_size}), or the rate rules never apply",
+            )
+
+
+class CircuitBreakerOptions(TypedDict, total=False):
+    """Keyword arguments of :func:`hazina.circuit_breaker` and its factory."""
+
+    failure_rate: float
+    minimum_calls: int
+    failure_threshold: int | None
+    window: Literal["count", "time"]
+    window_size: int
+    slow_call_duration: float | None
+    slow_call_rate: float
+    open_for: float
+    half_open_max_calls: int
+    success_threshold: int
+    half_open_timeout: float
+    failure_on: ErrorTest
+    ignore_on: ErrorTest | None
