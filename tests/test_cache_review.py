@@ -258,7 +258,7 @@ def test_expiry_heap_stays_bounded_when_one_key_is_set_repeatedly(
 ) -> None:
     """Re-setting one key thousands of times never grows the expiry heap past O(max_size)."""
     cache = registry.cache("heap", ttl=10, sliding=sliding, max_size=8)
-    heap = cache._store._expiry
+    heap = cache.store._expiry
     largest = 0
     for round_ in range(5000):
         cache.set("k", round_)

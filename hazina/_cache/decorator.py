@@ -202,7 +202,7 @@ def _invalidator(
     policy: Cache, target: Callable[..., Any], bound: tuple[Any, ...]
 ) -> Callable[..., bool]:
     def cache_invalidate(*args: Any, **kwargs: Any) -> bool:
-        return policy.delete(policy._key_of_call(target, bound + args, kwargs))
+        return policy.delete(policy.key_of_call(target, bound + args, kwargs))
 
     return cache_invalidate
 

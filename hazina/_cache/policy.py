@@ -21,7 +21,8 @@ from .._core.host import Host
 from .._core.policy import Policy
 from .._core.validation import build_config
 from .config import CacheConfig
-from .expiry import NEVER, PRIORITIES, EntryOptions, ExpiresAt, Priority
+from .drivers import async_driver, sync_driver
+from .expiry import PRIORITIES, EntryOptions, ExpiresAt, Priority
 from .flight import ABANDONED, ERROR, VALUE, Flight
 from .keys import KeyBuilder, custom_key, plain_key, typed_key, unhashable_argument
 from .log import DEBUG, logger
@@ -49,7 +50,7 @@ class Cache(Policy[CacheConfig, CacheStats]):
     def __init__(self, name: str, config: CacheConfig, host: Host) -> None:
         super().__init__(name, config, host)
         self._lock = threading.Lock()
-        self._store = Store(config.max_size)
+        self.store = Store(config.max_size)
         # The load in flight for each key; also how a load learns that the key was
         # set, deleted or cleared meanwhile (its flight is gone), so its older result
         # is handed to its callers but not stored.
@@ -57,14 +58,14 @@ class Cache(Policy[CacheConfig, CacheStats]):
         # Bumped by set/delete/clear/reset: a load that is not the key's registered
         # flight (overlapping, without single flight) stores only if none happened.
         self._invalidations = 0
-        self._options = EntryOptions(
+        self.default_entry_options = EntryOptions(
             ttl=config.ttl,
             sliding=config.sliding,
             expires_at=config.expires_at,
             priority=config.priority,
         )
-        self._real_time = is_system_clock(self.clock)
-        self._build_key: KeyBuilder = (
+        self.real_time = is_system_clock(self.clock)
+        self.build_key: KeyBuilder = (
             custom_key(config.key)
             if config.key is not None
             else typed_key
@@ -72,13 +73,13 @@ class Cache(Policy[CacheConfig, CacheStats]):
             else plain_key
         )
         # Hits and misses are counted without the lock (the hit path has none).
-        self._hits = new_counter()
+        self.hits = new_counter()
         self._misses = new_counter()
         self._epoch = 0
         self._fresh_state()
 
     def _fresh_state(self) -> None:
-        self._hits_base = read_counter(self._hits)
+        self._hits_base = read_counter(self.hits)
         self._misses_base = read_counter(self._misses)
         self._loads = 0
         self._load_errors = 0
@@ -90,7 +91,7 @@ class Cache(Policy[CacheConfig, CacheStats]):
         self._epoch += 1
 
     def _now(self) -> float:
-        return monotonic() if self._real_time else self.clock.now()
+        return monotonic() if self.real_time else self.clock.now()
 
     # -- entries -------------------------------------------------------------------
 
@@ -109,7 +110,7 @@ class Cache(Policy[CacheConfig, CacheStats]):
 
         A peek, not a read: no hit is counted and the entry's recency is unchanged.
         """
-        entry = self._store.entries.get(key)
+        entry = self.store.entries.get(key)
         return entry is not None and entry.deadline > self._now()
 
     def set(
@@ -131,7 +132,7 @@ class Cache(Policy[CacheConfig, CacheStats]):
         self._refuse_coroutine(value)
         self._check_hashable(key)
         now = self._now()
-        entry = self._store.new_entry(key, value, options.rank, options.expiry(value, now))
+        entry = self.store.new_entry(key, value, options.rank, options.expiry(value, now))
         with self._lock:
             # A load already in flight began before this value existed; it must not
             # overwrite it when it finishes.
@@ -147,8 +148,8 @@ class Cache(Policy[CacheConfig, CacheStats]):
         with self._lock:
             self._flights.pop(key, None)  # a load in flight must not bring it back
             self._invalidations += 1
-            entry = self._store.entries.get(key)
-            if entry is None or not self._store.remove(entry):
+            entry = self.store.entries.get(key)
+            if entry is None or not self.store.remove(entry):
                 return False
             if entry.deadline <= self._now():
                 self._expirations += 1
@@ -158,7 +159,7 @@ class Cache(Policy[CacheConfig, CacheStats]):
     def clear(self) -> None:
         """Remove every entry; loads in flight still answer their callers, unstored."""
         with self._lock:
-            self._store.clear()
+            self.store.clear()
             self._flights.clear()
             self._invalidations += 1
 
@@ -180,7 +181,7 @@ class Cache(Policy[CacheConfig, CacheStats]):
         entry = self._fresh(key)
         if entry is not None:
             return entry.value  # type: ignore[no-any-return]
-        return self._load_sync(key, factory, (), {}, options)  # type: ignore[no-any-return]
+        return self.load_sync(key, factory, (), {}, options)  # type: ignore[no-any-return]
 
     async def aget_or_set(
         self,
@@ -200,15 +201,15 @@ class Cache(Policy[CacheConfig, CacheStats]):
         entry = self._fresh(key)
         if entry is not None:
             return entry.value  # type: ignore[no-any-return]
-        return await self._load_async(key, factory, (), {}, options)  # type: ignore[no-any-return]
+        return await self.load_async(key, factory, (), {}, options)  # type: ignore[no-any-return]
 
     # -- stats ---------------------------------------------------------------------
 
     def stats(self) -> CacheStats:
         DEBUG.refresh()
         with self._lock:
-            self._expirations += self._store.purge(self._now())
-            hits = read_counter(self._hits) - self._hits_base
+            self._expirations += self.store.purge(self._now())
+            hits = read_counter(self.hits) - self._hits_base
             misses = read_counter(self._misses) - self._misses_base
             return CacheStats(
                 hits=hits,
@@ -219,118 +220,38 @@ class Cache(Policy[CacheConfig, CacheStats]):
                 coalesced=self._coalesced,
                 evictions=self._evictions,
                 expirations=self._expirations,
-                size=len(self._store),
+                size=len(self.store),
             )
 
     def reset(self) -> None:
         """Empty, with counters at zero; configuration kept."""
         with self._lock:
-            self._store.clear()
+            self.store.clear()
             self._flights.clear()
             self._invalidations += 1
             self._fresh_state()
 
     # -- drivers -------------------------------------------------------------------
-    # The hit path is inlined in both drivers (a method call would cost as much as the
-    # rest of it): one dict lookup, one clock read (none for an entry that never
-    # expires), one C-level move_to_end, one lock-free count. Debug logging costs one
-    # attribute read; the flag is refreshed on misses, never per hit.
-
     def _sync_driver(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        lookup, hits, build_key, always_build, real_time, clock_now, debug, name, load, explain = (
-            self._driver_parts()
-        )
-        options = self._options
-
-        def cached_call(*args: Any, **kwargs: Any) -> Any:
-            # A call without keyword arguments is its own key: no tuple is built.
-            key = build_key(args, kwargs) if kwargs or always_build else args
-            try:
-                entry = lookup(key)
-            except TypeError as error:
-                raise explain(fn, args, kwargs, error) from None
-            if entry is not None:
-                deadline = entry.deadline
-                if deadline is NEVER or deadline > (monotonic() if real_time else clock_now()):
-                    # A local, so the slot read specialises (a method-style call on it
-                    # does not); a try, as contextlib.suppress would cost more than the
-                    # rest of the hit.
-                    touch = entry.touch
-                    try:  # noqa: SIM105
-                        touch(key)
-                    except KeyError:
-                        pass  # removed since the lookup, which still read a fresh value
-                    if entry.sliding is not None:
-                        entry.slide(monotonic() if real_time else clock_now())
-                    next(hits)
-                    if debug.on:
-                        logger.debug("cache %r: hit for %r", name, key)
-                    return entry.value
-            return load(key, fn, args, kwargs, options)
-
-        return cached_call
+        return sync_driver(self, fn)
 
     def _async_driver(self, fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-        lookup, hits, build_key, always_build, real_time, clock_now, debug, name, load, explain = (
-            self._driver_parts(asynchronous=True)
-        )
-        options = self._options
+        return async_driver(self, fn)
 
-        async def cached_call(*args: Any, **kwargs: Any) -> Any:
-            key = build_key(args, kwargs) if kwargs or always_build else args
-            try:
-                entry = lookup(key)
-            except TypeError as error:
-                raise explain(fn, args, kwargs, error) from None
-            if entry is not None:
-                deadline = entry.deadline
-                if deadline is NEVER or deadline > (monotonic() if real_time else clock_now()):
-                    touch = entry.touch
-                    try:  # noqa: SIM105
-                        touch(key)
-                    except KeyError:
-                        pass
-                    if entry.sliding is not None:
-                        entry.slide(monotonic() if real_time else clock_now())
-                    next(hits)
-                    if debug.on:
-                        logger.debug("cache %r: hit for %r", name, key)
-                    return entry.value
-            return await load(key, fn, args, kwargs, options)
-
-        return cached_call
-
-    def _driver_parts(self, *, asynchronous: bool = False) -> tuple[Any, ...]:
-        """What a driver binds once, so its hot path reads only locals and cells."""
-        DEBUG.refresh()
-        build_key = self._build_key
-        return (
-            self._store.entries.get,
-            self._hits,
-            build_key,
-            build_key is not plain_key,
-            self._real_time,
-            self.clock.now,
-            DEBUG,
-            self.name,
-            self._load_async if asynchronous else self._load_sync,
-            self._explain_unhashable,
-        )
-
-    def _key_of_call(
+    def key_of_call(
         self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Hashable:
         """The key a call of ``fn`` with these arguments uses (for ``cache_invalidate``)."""
-        key = self._build_key(args, kwargs)
+        key = self.build_key(args, kwargs)
         try:
             hash(key)
         except TypeError as error:
-            raise self._explain_unhashable(fn, args, kwargs, error) from None
+            raise self.explain_unhashable(fn, args, kwargs, error) from None
         return key
 
     # -- loads (slow path) ---------------------------------------------------------
 
-    def _load_sync(
+    def load_sync(
         self,
         key: Hashable,
         fn: Callable[..., Any],
@@ -353,7 +274,7 @@ class Cache(Policy[CacheConfig, CacheStats]):
                 return found.reraise()
             # The leader never finished (interrupted): look again, maybe lead.
 
-    async def _load_async(
+    async def load_async(
         self,
         key: Hashable,
         fn: Callable[..., Awaitable[Any]],
@@ -387,7 +308,7 @@ class Cache(Policy[CacheConfig, CacheStats]):
         """
         if joined == self._epoch:
             self._coalesced -= 1  # its flight was abandoned; counted again below
-        store = self._store
+        store = self.store
         entry = store.entries.get(key)
         if entry is not None:
             now = self._now()
@@ -425,7 +346,7 @@ class Cache(Policy[CacheConfig, CacheStats]):
             value = fn(*args, **kwargs)
             self._refuse_coroutine(value)
             now = self._now()  # expiry counts from when the value exists
-            entry = self._store.new_entry(key, value, options.rank, options.expiry(value, now))
+            entry = self.store.new_entry(key, value, options.rank, options.expiry(value, now))
         except BaseException as error:
             self._fail(key, flight, error)
             raise
@@ -446,7 +367,7 @@ class Cache(Policy[CacheConfig, CacheStats]):
             value = await fn(*args, **kwargs)
             self._refuse_coroutine(value)
             now = self._now()
-            entry = self._store.new_entry(key, value, options.rank, options.expiry(value, now))
+            entry = self.store.new_entry(key, value, options.rank, options.expiry(value, now))
         except BaseException as error:
             self._fail(key, flight, error)
             raise
@@ -495,7 +416,7 @@ class Cache(Policy[CacheConfig, CacheStats]):
     def _fresh(self, key: Hashable) -> Entry | None:
         """The fresh entry under ``key`` (counted as a hit), or ``None``; no lock taken."""
         try:
-            entry = self._store.entries.get(key)
+            entry = self.store.entries.get(key)
         except TypeError:
             self._check_hashable(key)
             raise
@@ -508,7 +429,7 @@ class Cache(Policy[CacheConfig, CacheStats]):
                 logger.debug("cache %r: hit for %r", self.name, key)
             return entry
         with self._lock:
-            if self._store.remove(entry):
+            if self.store.remove(entry):
                 self._expirations += 1
         return None
 
@@ -520,7 +441,7 @@ class Cache(Policy[CacheConfig, CacheStats]):
             pass  # removed meanwhile
         if entry.sliding is not None:
             entry.slide(now)
-        next(self._hits)
+        next(self.hits)
 
     def _put(self, entry: Entry, now: float) -> tuple[bool, list[Entry], bool]:
         """Under the lock: store ``entry``.
@@ -528,7 +449,7 @@ class Cache(Policy[CacheConfig, CacheStats]):
         Returns whether it was stored, the entries evicted for it, and whether it was
         refused for want of room (everything left is ``never_remove``).
         """
-        store = self._store
+        store = self.store
         if entry.deadline <= now:
             # Expired before it was stored: nothing to keep, and nothing older either.
             old = store.entries.get(entry.key)
@@ -563,7 +484,7 @@ class Cache(Policy[CacheConfig, CacheStats]):
         priority: Priority | None,
     ) -> EntryOptions:
         if ttl is None and sliding is None and expires_at is None and priority is None:
-            return self._options
+            return self.default_entry_options
         config = self.config
         return build_config(
             self.kind,
@@ -592,7 +513,7 @@ class Cache(Policy[CacheConfig, CacheStats]):
         except TypeError:
             raise TypeError(f"cache {self.name!r}: key {key!r} is unhashable") from None
 
-    def _explain_unhashable(
+    def explain_unhashable(
         self,
         fn: Callable[..., Any],
         args: tuple[Any, ...],

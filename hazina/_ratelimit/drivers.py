@@ -36,9 +36,9 @@ AdmitNow = Callable[[Hashable], bool]
 def fast_sync_driver(limiter: RateLimiter, fn: Callable[..., Any]) -> Callable[..., Any] | None:
     """An inline driver for ``fn`` if the limiter's configuration allows one, else ``None``."""
     config = limiter.config
-    if len(limiter._meters) != 1 or callable(config.cost):
+    if len(limiter.meters) != 1 or callable(config.cost):
         return None
-    meter = limiter._meters[0]
+    meter = limiter.meters[0]
     if config.key is None and isinstance(meter, TokenBucket):
         return _bucket_sync(limiter, meter, fn)
     if config.key is None and isinstance(meter, Gcra):
@@ -51,9 +51,9 @@ def fast_async_driver(
 ) -> Callable[..., Awaitable[Any]] | None:
     """:func:`fast_sync_driver` for ``async def`` functions."""
     config = limiter.config
-    if len(limiter._meters) != 1 or callable(config.cost):
+    if len(limiter.meters) != 1 or callable(config.cost):
         return None
-    meter = limiter._meters[0]
+    meter = limiter.meters[0]
     if config.key is None and isinstance(meter, TokenBucket):
         return _bucket_async(limiter, meter, fn)
     if config.key is None and isinstance(meter, Gcra):
@@ -74,9 +74,9 @@ def _constant_cost(limiter: RateLimiter) -> float:
 def _bucket_sync(
     limiter: RateLimiter, meter: TokenBucket, fn: Callable[..., Any]
 ) -> Callable[..., Any]:
-    acquire, release = limiter._lock.acquire, limiter._lock.release
+    acquire, release = limiter.lock.acquire, limiter.lock.release
     now_of, real_time = limiter.clock.now, is_system_clock(limiter.clock)
-    bucket, counts, slow = limiter._global[0], limiter._counts, limiter._acquire_sync
+    bucket, counts, slow = limiter.shared_entry[0], limiter.counts, limiter.acquire_slow_sync
     cost = _constant_cost(limiter)
     burst, per_second, charge = meter.burst, meter.per_second, float(cost)
     need = charge - meter.slack
@@ -102,9 +102,9 @@ def _bucket_sync(
 def _bucket_async(
     limiter: RateLimiter, meter: TokenBucket, fn: Callable[..., Awaitable[Any]]
 ) -> Callable[..., Awaitable[Any]]:
-    acquire, release = limiter._lock.acquire, limiter._lock.release
+    acquire, release = limiter.lock.acquire, limiter.lock.release
     now_of, real_time = limiter.clock.now, is_system_clock(limiter.clock)
-    bucket, counts, slow = limiter._global[0], limiter._counts, limiter._acquire_async
+    bucket, counts, slow = limiter.shared_entry[0], limiter.counts, limiter.acquire_slow_async
     cost = _constant_cost(limiter)
     burst, per_second, charge = meter.burst, meter.per_second, float(cost)
     need = charge - meter.slack
@@ -128,9 +128,9 @@ def _bucket_async(
 
 
 def _gcra_sync(limiter: RateLimiter, meter: Gcra, fn: Callable[..., Any]) -> Callable[..., Any]:
-    acquire, release = limiter._lock.acquire, limiter._lock.release
+    acquire, release = limiter.lock.acquire, limiter.lock.release
     now_of, real_time = limiter.clock.now, is_system_clock(limiter.clock)
-    schedule, counts, slow = limiter._global[0], limiter._counts, limiter._acquire_sync
+    schedule, counts, slow = limiter.shared_entry[0], limiter.counts, limiter.acquire_slow_sync
     cost = _constant_cost(limiter)
     step, reach = cost * meter.interval, meter.span + TOLERANCE
 
@@ -155,9 +155,9 @@ def _gcra_sync(limiter: RateLimiter, meter: Gcra, fn: Callable[..., Any]) -> Cal
 def _gcra_async(
     limiter: RateLimiter, meter: Gcra, fn: Callable[..., Awaitable[Any]]
 ) -> Callable[..., Awaitable[Any]]:
-    acquire, release = limiter._lock.acquire, limiter._lock.release
+    acquire, release = limiter.lock.acquire, limiter.lock.release
     now_of, real_time = limiter.clock.now, is_system_clock(limiter.clock)
-    schedule, counts, slow = limiter._global[0], limiter._counts, limiter._acquire_async
+    schedule, counts, slow = limiter.shared_entry[0], limiter.counts, limiter.acquire_slow_async
     cost = _constant_cost(limiter)
     step, reach = cost * meter.interval, meter.span + TOLERANCE
 
@@ -188,7 +188,7 @@ def _admitting_sync(
     key_of: Callable[..., Hashable] | None,
     admit: AdmitNow,
 ) -> Callable[..., Any]:
-    slow, cost = limiter._acquire_sync, _constant_cost(limiter)
+    slow, cost = limiter.acquire_slow_sync, _constant_cost(limiter)
     if key_of is None:
 
         def call_rate_limited(*args: Any, **kwargs: Any) -> Any:
@@ -213,7 +213,7 @@ def _admitting_async(
     key_of: Callable[..., Hashable] | None,
     admit: AdmitNow,
 ) -> Callable[..., Awaitable[Any]]:
-    slow, cost = limiter._acquire_async, _constant_cost(limiter)
+    slow, cost = limiter.acquire_slow_async, _constant_cost(limiter)
     if key_of is None:
 
         async def call_rate_limited(*args: Any, **kwargs: Any) -> Any:
@@ -239,15 +239,15 @@ def _admit_now(limiter: RateLimiter) -> AdmitNow:
     It answers ``False`` for a key not yet tracked, a refusal, or an unhashable key alike;
     the caller's slow path then decides again (and explains an unhashable key).
     """
-    meter = limiter._meters[0]
-    acquire, release = limiter._lock.acquire, limiter._lock.release
+    meter = limiter.meters[0]
+    acquire, release = limiter.lock.acquire, limiter.lock.release
     now_of, real_time = limiter.clock.now, is_system_clock(limiter.clock)
-    entries, counts = limiter._table.entries, limiter._counts
+    entries, counts = limiter.keys.entries, limiter.counts
     get, move_to_end = entries.get, entries.move_to_end
     cost = _constant_cost(limiter)
 
     if isinstance(meter, SlidingWindow):
-        keyed, shared = limiter.config.key is not None, limiter._global[0]
+        keyed, shared = limiter.config.key is not None, limiter.shared_entry[0]
         charge = float(cost)
         span, room = meter.window - TOLERANCE, meter.rate - charge + TOKEN_SLACK
 

@@ -67,17 +67,17 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
     def __init__(self, name: str, config: RateLimiterConfig, host: Host) -> None:
         super().__init__(name, config, host)
         meter_class = ALGORITHMS[config.algorithm]
-        self._meters: tuple[Meter[Any], ...] = tuple(meter_class(limit) for limit in config.limits)
+        self.meters: tuple[Meter[Any], ...] = tuple(meter_class(limit) for limit in config.limits)
         # With one limit (the usual case) the decisions skip the loops over limits.
-        self._meter: Meter[Any] | None = self._meters[0] if len(self._meters) == 1 else None
+        self._meter: Meter[Any] | None = self.meters[0] if len(self.meters) == 1 else None
         self._capacity = config.capacity
         self._may_wait = config.wait
         self._max_wait = config.max_wait
-        self._lock = threading.Lock()
+        self.lock = threading.Lock()
         # Mutated in place, never replaced: the drivers hold it.
-        self._counts = Counts()
-        self._global: Entry = self._fresh_entry()
-        self._table: KeyTable[Entry] = KeyTable(
+        self.counts = Counts()
+        self.shared_entry: Entry = self._fresh_entry()
+        self.keys: KeyTable[Entry] = KeyTable(
             config.max_keys, self._fresh_entry, self._entry_is_full
         )
         self._generation = 0
@@ -86,21 +86,21 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
     def _fresh_entry(self) -> Entry:
         if self._meter is not None:
             return (self._meter.fresh(),)
-        return tuple(meter.fresh() for meter in self._meters)
+        return tuple(meter.fresh() for meter in self.meters)
 
     def _entry_is_full(self, entry: Entry, now: float) -> bool:
         if self._meter is not None:
             return self._meter.is_full(entry[0], now)
         return all(
-            meter.is_full(state, now) for meter, state in zip(self._meters, entry, strict=True)
+            meter.is_full(state, now) for meter, state in zip(self.meters, entry, strict=True)
         )
 
     def _fresh_state(self) -> None:
         # Mutated in place, never replaced: the drivers hold these objects.
-        for meter, state in zip(self._meters, self._global, strict=True):
+        for meter, state in zip(self.meters, self.shared_entry, strict=True):
             meter.clear(state)
-        self._table.clear()
-        self._counts.zero()
+        self.keys.clear()
+        self.counts.zero()
         # Reservations from before a reset are not given back into the fresh state.
         self._generation += 1
 
@@ -114,11 +114,11 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
                 exceed ``max_wait``).
             ValueError: ``cost`` is negative or above the capacity.
         """
-        self._acquire_sync(key, self._checked_cost(cost))
+        self.acquire_slow_sync(key, self._checked_cost(cost))
 
     async def aacquire(self, key: Hashable = None, cost: float = 1) -> None:
         """:meth:`acquire` for async code: waits by awaiting, never by blocking."""
-        await self._acquire_async(key, self._checked_cost(cost))
+        await self.acquire_slow_async(key, self._checked_cost(cost))
 
     def try_acquire(self, key: Hashable = None, cost: float = 1) -> bool:
         """Take ``cost`` tokens for ``key`` if they are there now; never waits.
@@ -136,9 +136,9 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
     def status(self, key: Hashable = None) -> RateLimitStatus:
         """Where ``key`` stands now; looking does not take tokens or touch its recency."""
         probe = min(1.0, self._capacity)
-        with self._lock:
+        with self.lock:
             now = self.clock.now()
-            entry = self._global if key is None else self._table.entries.get(key)
+            entry = self.shared_entry if key is None else self.keys.entries.get(key)
             if entry is None:
                 entry = self._fresh_entry()
             limits = tuple(
@@ -148,7 +148,7 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
                     round(meter.wait(state, now, probe), 9),
                     round(meter.full_in(state, now), 9),
                 )
-                for meter, state in zip(self._meters, entry, strict=True)
+                for meter, state in zip(self.meters, entry, strict=True)
             )
         return RateLimitStatus(
             key=key,
@@ -159,20 +159,20 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
         )
 
     def stats(self) -> RateLimiterStats:
-        with self._lock:
-            counts = self._counts
+        with self.lock:
+            counts = self.counts
             return RateLimiterStats(
                 allowed=counts.admitted,
                 rejected=counts.rejected,
                 waited=counts.waited,
                 wait_time=counts.wait_time,
-                tracked_keys=len(self._table),
-                evicted_keys=self._table.evicted,
+                tracked_keys=len(self.keys),
+                evicted_keys=self.keys.evicted,
             )
 
     def reset(self) -> None:
         """Every key full again, counters at zero; configuration kept."""
-        with self._lock:
+        with self.lock:
             self._fresh_state()
 
     # -- decisions (under the lock) -------------------------------------------------
@@ -197,18 +197,18 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
     def _reserve(self, key: Hashable, cost: float, may_wait: bool) -> float | _Reservation | None:
         """Admit now (``None``), refuse (the ``retry_after``) or reserve for a waiter."""
         if not cost:
-            with self._lock:  # free calls never wait, not even behind others
-                self._counts.admitted += 1
+            with self.lock:  # free calls never wait, not even behind others
+                self.counts.admitted += 1
             return None
         meter = self._meter
-        self._lock.acquire()
+        self.lock.acquire()
         try:
             now = self.clock.now()
             if key is None:
-                entry = self._global
+                entry = self.shared_entry
             else:
                 try:
-                    entry = self._table.obtain(key, now)
+                    entry = self.keys.obtain(key, now)
                 except TypeError as error:
                     raise TypeError(
                         f"rate_limiter {self.name!r}: the key {key!r} is not hashable; "
@@ -219,41 +219,41 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
             else:
                 # Every limit is asked before any is charged: a refusal takes from none.
                 wait = 0.0
-                for each, state in zip(self._meters, entry, strict=True):
+                for each, state in zip(self.meters, entry, strict=True):
                     needed = each.wait(state, now, cost)
                     if needed > wait:
                         wait = needed
                 if not wait:
-                    for each, state in zip(self._meters, entry, strict=True):
+                    for each, state in zip(self.meters, entry, strict=True):
                         each.take(state, now, cost, now)
             if not wait:
-                self._counts.admitted += 1
+                self.counts.admitted += 1
                 return None
             if not may_wait or (self._max_wait is not None and wait > self._max_wait + TOLERANCE):
-                self._counts.rejected += 1
+                self.counts.rejected += 1
                 return wait
             # Taken now for a call that runs later, so whoever comes next queues behind.
             at = now + wait
             marks = []
-            for each, state in zip(self._meters, entry, strict=True):
+            for each, state in zip(self.meters, entry, strict=True):
                 each.take(state, now, cost, at)
                 marks.append(each.mark(state))
             return _Reservation(key, cost, entry, at, wait, self._generation, tuple(marks))
         finally:
-            self._lock.release()
+            self.lock.release()
 
     def _give_back(self, reservation: _Reservation) -> None:
-        with self._lock:
+        with self.lock:
             if reservation.generation == self._generation:
                 now = self.clock.now()
-                meters = zip(self._meters, reservation.entry, reservation.marks, strict=True)
+                meters = zip(self.meters, reservation.entry, reservation.marks, strict=True)
                 for meter, state, mark in meters:
                     if meter.mark(state) == mark:
                         meter.give_back(state, now, reservation.cost, reservation.at)
 
     def _waited_out(self, reservation: _Reservation) -> None:
-        with self._lock:
-            counts = self._counts
+        with self.lock:
+            counts = self.counts
             counts.admitted += 1
             counts.waited += 1
             counts.wait_time += reservation.wait
@@ -265,7 +265,7 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
 
     # -- acquiring: the sync and async drivers of one decision ----------------------
 
-    def _acquire_sync(self, key: Hashable, cost: float) -> None:
+    def acquire_slow_sync(self, key: Hashable, cost: float) -> None:
         verdict = self._reserve(key, cost, self._may_wait)
         if verdict is None:
             return
@@ -279,7 +279,7 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
             raise
         self._waited_out(verdict)
 
-    async def _acquire_async(self, key: Hashable, cost: float) -> None:
+    async def acquire_slow_async(self, key: Hashable, cost: float) -> None:
         verdict = self._reserve(key, cost, self._may_wait)
         if verdict is None:
             return
@@ -300,7 +300,7 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
         fast = fast_sync_driver(self, fn)
         if fast is not None:
             return fast
-        acquire, checked = self._acquire_sync, self._checked_cost
+        acquire, checked = self.acquire_slow_sync, self._checked_cost
         key_of, cost = self.config.key, self.config.cost
 
         def call_rate_limited(*args: Any, **kwargs: Any) -> Any:
@@ -316,7 +316,7 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
         fast = fast_async_driver(self, fn)
         if fast is not None:
             return fast
-        acquire, checked = self._acquire_async, self._checked_cost
+        acquire, checked = self.acquire_slow_async, self._checked_cost
         key_of, cost = self.config.key, self.config.cost
 
         async def call_rate_limited(*args: Any, **kwargs: Any) -> Any:
