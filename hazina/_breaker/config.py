@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypedDict
+from typing import Literal, TypedDict
 
 import attrs
 
@@ -11,17 +11,11 @@ from .._core.validation import (
     InvalidValue,
     one_of,
     optional_positive,
+    optional_positive_int,
     positive,
     positive_int,
     unit_interval,
 )
-
-
-def _optional_positive_int(
-    instance: object, attribute: attrs.Attribute[Any], value: object
-) -> None:
-    if value is not None:
-        positive_int(instance, attribute, value)
 
 
 @attrs.frozen(kw_only=True)
@@ -30,7 +24,7 @@ class CircuitBreakerConfig:
 
     failure_rate: float = attrs.field(default=0.5, validator=unit_interval)
     minimum_calls: int = attrs.field(default=10, validator=positive_int)
-    failure_threshold: int | None = attrs.field(default=5, validator=_optional_positive_int)
+    failure_threshold: int | None = attrs.field(default=5, validator=optional_positive_int)
     window: Literal["count", "time"] = attrs.field(
         default="count", validator=one_of("count", "time")
     )

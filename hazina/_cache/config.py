@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
-from typing import Any, TypedDict
+from typing import TypedDict
 
 import attrs
 
-from .._core.validation import InvalidValue, one_of, optional_positive, positive_int
+from .._core.validation import (
+    InvalidValue,
+    boolean,
+    one_of,
+    optional_callable,
+    optional_positive,
+    positive_int,
+)
 from .expiry import PRIORITIES, ExpiresAt, Priority, valid_expires_at
 
-
-def _is_bool(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, bool):
-        raise InvalidValue(attribute.name, value, "True or False")
-
-
-def _optional_callable(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is not None and not callable(value):
-        raise InvalidValue(attribute.name, value, "None or a function of the call's arguments")
+_key_function = optional_callable("a function of the call's arguments")
 
 
 @attrs.frozen(kw_only=True)
@@ -30,9 +29,9 @@ class CacheConfig:
     sliding: float | None = attrs.field(default=None, validator=optional_positive)
     expires_at: ExpiresAt | None = attrs.field(default=None, validator=valid_expires_at)
     priority: Priority = attrs.field(default="normal", validator=one_of(*PRIORITIES))
-    typed: bool = attrs.field(default=False, validator=_is_bool)
-    key: Callable[..., Hashable] | None = attrs.field(default=None, validator=_optional_callable)
-    single_flight: bool = attrs.field(default=True, validator=_is_bool)
+    typed: bool = attrs.field(default=False, validator=boolean)
+    key: Callable[..., Hashable] | None = attrs.field(default=None, validator=_key_function)
+    single_flight: bool = attrs.field(default=True, validator=boolean)
 
     def __attrs_post_init__(self) -> None:
         if self.typed and self.key is not None:

@@ -38,7 +38,7 @@ ExpiresAt: TypeAlias = When | Callable[[Any], When | None]
 
 
 def _is_epoch(value: object) -> bool:
-    return is_finite_number(value) and value >= 0  # type: ignore[operator]
+    return is_finite_number(value) and value >= 0
 
 
 def valid_expires_at(_: object, attribute: attrs.Attribute[Any], value: object) -> None:

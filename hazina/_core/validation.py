@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import math
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeGuard, TypeVar
 
 import attrs
 
@@ -29,7 +29,7 @@ class InvalidValue(Exception):
         self.expected = expected
 
 
-def is_finite_number(value: object) -> bool:
+def is_finite_number(value: object) -> TypeGuard[int | float]:
     """A real, finite int or float (not a bool)."""
     # bools are ints to Python, but `attempts=True` is a mistake, not a number.
     if not isinstance(value, int | float) or isinstance(value, bool):
@@ -42,13 +42,13 @@ def is_finite_number(value: object) -> bool:
 
 def positive(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
     """A finite number greater than zero."""
-    if not (is_finite_number(value) and value > 0):  # type: ignore[operator]
+    if not (is_finite_number(value) and value > 0):
         raise InvalidValue(attribute.name, value, "a number greater than 0")
 
 
 def non_negative(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
     """A finite number, zero or more."""
-    if not (is_finite_number(value) and value >= 0):  # type: ignore[operator]
+    if not (is_finite_number(value) and value >= 0):
         raise InvalidValue(attribute.name, value, "a number of 0 or more")
 
 
@@ -66,7 +66,7 @@ def positive_int(_: object, attribute: attrs.Attribute[Any], value: object) -> N
 
 def unit_interval(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
     """A rate: a number above 0 and at most 1."""
-    if not (is_finite_number(value) and 0 < value <= 1):  # type: ignore[operator]
+    if not (is_finite_number(value) and 0 < value <= 1):
         raise InvalidValue(attribute.name, value, "a number above 0 and at most 1")
 
 
@@ -76,6 +76,40 @@ def optional_unit_interval(
     """``None``, or a rate above 0 and at most 1."""
     if value is not None:
         unit_interval(instance, attribute, value)
+
+
+def non_negative_or_none(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    """``None``, or a finite number, zero or more."""
+    if value is not None and not (is_finite_number(value) and value >= 0):
+        raise InvalidValue(attribute.name, value, "None or a number of 0 or more")
+
+
+def optional_positive_int(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    """``None``, or a whole number of 1 or more."""
+    if value is not None:
+        positive_int(instance, attribute, value)
+
+
+def optional_at_least_one(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    """``None``, or a finite number of 1 or more (a burst: at least one whole call)."""
+    if value is not None and not (is_finite_number(value) and value >= 1):
+        raise InvalidValue(attribute.name, value, "a number of 1 or more")
+
+
+def boolean(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    """``True`` or ``False``; not a truthy stand-in such as 1 or "yes"."""
+    if not isinstance(value, bool):
+        raise InvalidValue(attribute.name, value, "True or False")
+
+
+def optional_callable(what: str) -> Callable[[object, attrs.Attribute[Any], object], None]:
+    """``None``, or a callable; ``what`` says which callable, for the error message."""
+
+    def validate(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if value is not None and not callable(value):
+            raise InvalidValue(attribute.name, value, f"None or {what}")
+
+    return validate
 
 
 def one_of(*choices: object) -> Callable[[object, attrs.Attribute[Any], object], None]:

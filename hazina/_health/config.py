@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, TypedDict
+from typing import TypedDict
 
 import attrs
 
-from .._core.validation import InvalidValue, positive
+from .._core.validation import InvalidValue, boolean, positive
 
 
 def to_tags(value: str | Iterable[str]) -> tuple[str, ...]:
@@ -29,17 +29,12 @@ def _tags(value: object) -> tuple[str, ...]:
         ) from None
 
 
-def _boolean(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, bool):
-        raise InvalidValue(attribute.name, value, "True or False")
-
-
 @attrs.frozen(kw_only=True)
 class HealthCheckConfig:
     """A health check's configuration; see :func:`hazina.health_check`."""
 
     timeout: float = attrs.field(default=5.0, validator=positive)
-    critical: bool = attrs.field(default=True, validator=_boolean)
+    critical: bool = attrs.field(default=True, validator=boolean)
     # A tag is one path segment of the HTTP endpoint (/health/<tag>), hence no '/'.
     tags: tuple[str, ...] = attrs.field(default=(), converter=_tags)
 

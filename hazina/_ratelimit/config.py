@@ -7,7 +7,17 @@ from typing import Any, Literal, TypedDict
 
 import attrs
 
-from .._core.validation import InvalidValue, is_finite_number, optional_positive, positive_int
+from .._core.validation import (
+    InvalidValue,
+    boolean,
+    is_finite_number,
+    non_negative_or_none,
+    one_of,
+    optional_at_least_one,
+    optional_callable,
+    optional_positive,
+    positive_int,
+)
 from .limit import LIMIT_FORMAT, Limit, parse_limit
 
 Algorithm = Literal["token_bucket", "sliding_window", "gcra"]
@@ -39,37 +49,14 @@ def _to_limits(value: LimitsSpec | None) -> tuple[Limit, ...]:
     return tuple(limits)
 
 
-def _optional_burst(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is not None and not (is_finite_number(value) and value >= 1):  # type: ignore[operator]
-        raise InvalidValue(attribute.name, value, "a number of 1 or more")
-
-
-def _algorithm(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value not in ALGORITHM_NAMES:
-        shown = ", ".join(repr(name) for name in ALGORITHM_NAMES)
-        raise InvalidValue(attribute.name, value, f"one of {shown}")
-
-
-def _optional_callable(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is not None and not callable(value):
-        raise InvalidValue(attribute.name, value, "None or a function of the call's arguments")
-
-
 def _cost(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not (callable(value) or (is_finite_number(value) and value > 0)):  # type: ignore[operator]
+    if not (callable(value) or (is_finite_number(value) and value > 0)):
         raise InvalidValue(
             attribute.name, value, "a number above 0 or a function of the call's arguments"
         )
 
 
-def _boolean(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, bool):
-        raise InvalidValue(attribute.name, value, "True or False")
-
-
-def _optional_non_negative(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is not None and not (is_finite_number(value) and value >= 0):  # type: ignore[operator]
-        raise InvalidValue(attribute.name, value, "None or a number of 0 or more")
+_key_function = optional_callable("a function of the call's arguments")
 
 
 @attrs.frozen(kw_only=True)
@@ -83,14 +70,14 @@ class RateLimiterConfig:
 
     rate: float | None = attrs.field(default=None, validator=optional_positive, eq=False)
     per: float | None = attrs.field(default=None, validator=optional_positive, eq=False)
-    burst: float | None = attrs.field(default=None, validator=_optional_burst, eq=False)
+    burst: float | None = attrs.field(default=None, validator=optional_at_least_one, eq=False)
     limits: tuple[Limit, ...] = attrs.field(default=None, converter=_to_limits)
-    algorithm: Algorithm = attrs.field(default="token_bucket", validator=_algorithm)
+    algorithm: Algorithm = attrs.field(default="token_bucket", validator=one_of(*ALGORITHM_NAMES))
     max_keys: int = attrs.field(default=100_000, validator=positive_int)
-    key: Callable[..., Hashable] | None = attrs.field(default=None, validator=_optional_callable)
+    key: Callable[..., Hashable] | None = attrs.field(default=None, validator=_key_function)
     cost: Cost = attrs.field(default=1, validator=_cost)
-    wait: bool = attrs.field(default=False, validator=_boolean)
-    max_wait: float | None = attrs.field(default=None, validator=_optional_non_negative)
+    wait: bool = attrs.field(default=False, validator=boolean)
+    max_wait: float | None = attrs.field(default=None, validator=non_negative_or_none)
 
     def __attrs_post_init__(self) -> None:
         self._resolve_limits()

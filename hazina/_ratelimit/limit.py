@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
 import re
 from typing import Any
 
 import attrs
 
 from .._core.errors import ConfigurationError
+from .._core.validation import is_finite_number
 
 _SECONDS = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0}
 _UNITS = {
@@ -21,18 +21,13 @@ _LIMIT = re.compile(r"\s*(\d+)\s*/\s*(\d+)?\s*([a-z]+)\s*", re.IGNORECASE)
 LIMIT_FORMAT = "'N/second', 'N/minute', 'N/hour' or 'N/day' (plurals and s, m, h, d accepted)"
 
 
-def _finite_number(value: object) -> bool:
-    # bools are ints to Python, but `rate=True` is a mistake, not a number.
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def _rate(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not (_finite_number(value) and value > 0):  # type: ignore[operator]
+    if not (is_finite_number(value) and value > 0):
         raise ConfigurationError(f"Limit: {attribute.name} must be a number above 0, got {value!r}")
 
 
 def _burst(instance: Limit, _: attrs.Attribute[Any], value: object) -> None:
-    if not (_finite_number(value) and value >= 1):  # type: ignore[operator]
+    if not (is_finite_number(value) and value >= 1):
         # The default burst is the rate, so a slow rate needs its burst spelled out.
         hint = "" if value is not instance.rate else " (it defaults to rate: give burst=1 or more)"
         raise ConfigurationError(f"Limit: burst must be a number of 1 or more, got {value!r}{hint}")

@@ -185,14 +185,14 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
             raise TypeError(
                 f"rate_limiter {self.name!r}: cost must be a finite number, got {cost!r}"
             )
-        if cost < 0:  # type: ignore[operator]
+        if cost < 0:
             raise ValueError(f"rate_limiter {self.name!r}: cost must not be negative, got {cost!r}")
-        if cost > self._capacity:  # type: ignore[operator]
+        if cost > self._capacity:
             raise ValueError(
                 f"rate_limiter {self.name!r}: cost {cost!r} is above the capacity "
                 f"{self._capacity:g}; no call that costly can ever be admitted"
             )
-        return cost  # type: ignore[return-value]  # a subclass of int or float
+        return cost
 
     def _reserve(self, key: Hashable, cost: float, may_wait: bool) -> float | _Reservation | None:
         """Admit now (``None``), refuse (the ``retry_after``) or reserve for a waiter."""

@@ -12,6 +12,7 @@ from .._core.validation import (
     InvalidValue,
     non_negative,
     one_of,
+    optional_callable,
     optional_positive,
     positive,
     positive_int,
@@ -22,11 +23,6 @@ from .backoff import Backoff, Jitter
 def _valid_backoff(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if value not in ("exponential", "linear", "fixed") and not callable(value):
         raise InvalidValue(attribute.name, value, "'exponential', 'linear', 'fixed' or a callable")
-
-
-def _optional_callable(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is not None and not callable(value):
-        raise InvalidValue(attribute.name, value, "None or a predicate over the result")
 
 
 @attrs.frozen(kw_only=True)
@@ -44,7 +40,7 @@ class RetryConfig:
     )
     on: ErrorTest = attrs.field(default=Exception, validator=validate_error_test)
     on_result: Callable[[Any], bool] | None = attrs.field(
-        default=None, validator=_optional_callable
+        default=None, validator=optional_callable("a predicate over the result")
     )
 
 
