@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
+
 from ._breaker.config import CircuitBreakerConfig
 from ._breaker.decorator import circuit_breaker
 from ._breaker.policy import CircuitBreaker
@@ -41,6 +43,11 @@ from ._retry.config import RetryConfig
 from ._retry.decorator import retry
 from ._retry.policy import Retry
 from ._retry.records import RetryGaveUp, RetryScheduled, RetryStats
+
+try:
+    __version__ = version("hazina")
+except PackageNotFoundError:  # pragma: no cover - run from a tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "Cache",

@@ -20,12 +20,12 @@ from typing import (
 )
 
 from .._core.decorate import (
-    _is_async,
-    _PolicyFunctionWrapper,
+    PolicyFunctionWrapper,
     apply_policy,
     check_target,
     decorator_for,
     default_name,
+    is_async_callable,
 )
 from .._core.errors import ConfigurationError
 from .._core.registry import Registry, registry_or_default
@@ -207,7 +207,7 @@ def _invalidator(
     return cache_invalidate
 
 
-class _CachedCallable(_PolicyFunctionWrapper):
+class _CachedCallable(PolicyFunctionWrapper):
     """A cached callable that is not a plain function (a bound method, a partial, an object).
 
     The core would build a driver per call for these; a cache builds it once. A bound
@@ -220,7 +220,7 @@ class _CachedCallable(_PolicyFunctionWrapper):
         function = target
         if inspect.ismethod(target):
             bound, function = (target.__self__,), target.__func__
-        make_driver = policy._async_driver if _is_async(function) else policy._sync_driver
+        make_driver = policy._async_driver if is_async_callable(function) else policy._sync_driver
         driver = make_driver(function)
 
         def through_cache(

@@ -73,7 +73,7 @@ class Decorated(Protocol[P, R_co, PolicyT_co]):
     ) -> Decorated[Q, T, PolicyT_co]: ...
 
 
-def _is_async(target: object) -> bool:
+def is_async_callable(target: object) -> bool:
     if inspect.iscoroutinefunction(target):
         return True
     call = getattr(target, "__call__", None)  # noqa: B004 - the method itself, to inspect
@@ -87,7 +87,7 @@ else:
     _FunctionWrapper = wrapt.FunctionWrapper
 
 
-class _PolicyFunctionWrapper(_FunctionWrapper):
+class PolicyFunctionWrapper(_FunctionWrapper):
     """wrapt's wrapper, plus the ``policy`` attribute every hazina wrapper carries."""
 
     @property
@@ -114,7 +114,7 @@ def apply_policy(policy: Policy[Any, Any], target: Callable[..., Any]) -> Any:
     check_target(target)
     if isinstance(target, classmethod | staticmethod):
         return type(target)(apply_policy(policy, target.__func__))
-    is_async = _is_async(target)
+    is_async = is_async_callable(target)
     if inspect.isfunction(target):
         driver = policy._async_driver(target) if is_async else policy._sync_driver(target)
         functools.update_wrapper(driver, target)
@@ -130,7 +130,7 @@ def apply_policy(policy: Policy[Any, Any], target: Callable[..., Any]) -> Any:
         # Rare path: the bound callable differs per call, so the driver is built per call.
         return make_driver(wrapped)(*args, **kwargs)
 
-    wrapper = _PolicyFunctionWrapper(target, through_policy)
+    wrapper = PolicyFunctionWrapper(target, through_policy)
     wrapper._self_policy = policy  # type: ignore[attr-defined]
     return wrapper
 

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
-from .._core.decorate import _is_async, check_target
+from .._core.decorate import check_target, is_async_callable
 from .._core.errors import ConfigurationError
 from .._core.host import Host
 from .config import HealthCheckConfig
@@ -68,7 +68,7 @@ class HealthCheck:
         self.name = name
         self.config = config
         self.fn = fn
-        self.is_async = _is_async(fn)
+        self.is_async = is_async_callable(fn)
         self.emit = host.emit
         self._lock = threading.Lock()
         # A sync check's run still going in its thread, which later runs join rather

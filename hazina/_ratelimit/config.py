@@ -133,9 +133,9 @@ class RateLimiterConfig:
 class RateLimiterOptions(TypedDict, total=False):
     """Keyword arguments of :func:`hazina.rate_limited` and its factory."""
 
-    rate: float
-    per: float
-    burst: float
+    rate: float | None
+    per: float | None
+    burst: float | None
     limits: LimitsSpec
     algorithm: Algorithm
     max_keys: int

@@ -130,8 +130,8 @@ async def retry_async(
             if wait > 0 and not WAITS.instant:
                 try:
                     await retry.clock.asleep(wait)
-                except BaseException as cancelled:
-                    plan.throw(cancelled)
+                except BaseException as interrupted:
+                    plan.throw(interrupted)
             try:
                 outcome: Outcome = (None, await fn(*args, **kwargs))
             except BaseException as failure:
