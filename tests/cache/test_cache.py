@@ -2,7 +2,7 @@
 
 Every behavioural scenario runs sync and async through the ``flavor`` fixture unless it
 is inherently one of them. Expiry, eviction and concurrency have modules of their own
-(``test_cache_expiry.py``, ``test_cache_eviction.py``, ``test_cache_concurrency.py``).
+(``test_expiry.py``, ``test_eviction.py``, ``test_concurrency.py`` beside this one).
 """
 
 from __future__ import annotations
