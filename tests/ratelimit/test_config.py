@@ -196,3 +196,18 @@ def test_limit_burst_defaults_to_rate() -> None:
     assert limit.per_second == pytest.approx(7 / 60)
     assert str(limit) == "7/60s"
     assert str(hazina.Limit(7, 60, burst=10)) == "7/60s (burst 10)"
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [{"rate": 10**400}, {"rate": 1, "per": 10**400}, {"rate": 1, "burst": 10**400}],
+    ids=["rate", "per", "burst"],
+)
+def test_limit_with_an_int_too_large_for_a_float_is_a_configuration_error(
+    arguments: dict[str, Any],
+) -> None:
+    """Regression: Limit(10**400) raised a raw OverflowError from its own copy of the
+    number check; it is a ConfigurationError naming the parameter, like every bad value."""
+    (parameter,) = set(arguments) - {"rate"} or {"rate"}
+    with pytest.raises(hazina.ConfigurationError, match=f"Limit: {parameter} must be"):
+        hazina.Limit(**arguments)

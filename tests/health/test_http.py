@@ -420,6 +420,65 @@ def test_tags_outside_ascii_are_reachable(registry: hazina.Registry) -> None:
     assert start["status"] == 200
 
 
+def get_from_wsgi(registry: hazina.Registry, path: str, *, show_details: bool) -> tuple[int, bytes]:
+    """The status code and body the WSGI app, called directly, answers for a GET of ``path``."""
+    answer = call_wsgi(wsgi_app(registry, show_details=show_details), path)
+    return answer.status, answer.body
+
+
+def get_from_asgi(registry: hazina.Registry, path: str, *, show_details: bool) -> tuple[int, bytes]:
+    """The status code and body the ASGI app, called directly, answers for a GET of ``path``."""
+    start, body = call_asgi(asgi_app(registry, show_details=show_details), http_scope(path), [])
+    return start["status"], body["body"]
+
+
+GETS = [get_from_wsgi, get_from_asgi]
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"not JSON: {name}")
+
+
+@pytest.mark.parametrize("get", GETS, ids=["wsgi", "asgi"])
+def test_a_value_returned_instead_of_a_verdict_no_longer_leaks_without_details(get: Any) -> None:
+    """Regression (health review): a check returning something that is no verdict showed that
+    value's repr on a page without details."""
+    registry = hazina.Registry()
+    registry.health_check("db", lambda: {"dsn": "postgres://app:hunter2@db/prod"})
+
+    status, body = get(registry, "/health", show_details=False)
+
+    assert status == 503
+    assert b"hunter2" not in body
+
+
+@pytest.mark.parametrize("get", GETS, ids=["wsgi", "asgi"])
+def test_data_with_a_tuple_key_no_longer_makes_the_page_a_500(get: Any) -> None:
+    """Regression (health review): a check whose data has a tuple key made the page a 500; now
+    it is JSON."""
+    registry = hazina.Registry()
+    data: dict[Any, int] = {("eu", "west"): 3}
+    registry.health_check("pairs", lambda: HealthResult("healthy", data=data))
+
+    status, body = get(registry, "/health", show_details=True)
+
+    assert status == 200
+    assert json.loads(body)["checks"]["pairs"]["status"] == "healthy"
+
+
+@pytest.mark.parametrize("get", GETS, ids=["wsgi", "asgi"])
+def test_data_with_a_nan_no_longer_gives_a_body_strict_json_rejects(get: Any) -> None:
+    """Regression (health review): NaN in a check's data gave a body strict JSON parsers
+    reject; no longer."""
+    registry = hazina.Registry()
+    registry.health_check("ratio", lambda: HealthResult("healthy", data={"hit": float("nan")}))
+
+    status, body = get(registry, "/health", show_details=True)
+
+    assert status == 200
+    assert json.loads(body, parse_constant=_refuse_constant)["status"] == "healthy"
+
+
 def test_the_default_registry_is_served(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without a registry argument, both apps serve hazina.registry's checks."""
     from hazina._core import registry as _registry

@@ -2,7 +2,7 @@
 
 Scenarios run with sync and async checks (the ``flavor`` fixture) and through both entry
 points, ``check_health_sync()`` and ``await check_health()`` (conftest's ``check_health``).
-Concurrency, timeouts and cancellation are in ``test_health_running.py``.
+Concurrency, timeouts and cancellation are in ``test_running.py``.
 """
 
 from __future__ import annotations

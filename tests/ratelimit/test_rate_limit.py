@@ -2,7 +2,7 @@
 
 Every scenario runs sync and async through the ``flavor`` fixture; time moves only on
 the fake clock. Waiting, concurrency, the key bound and configuration errors have
-files of their own (``test_rate_limit_*.py``).
+files of their own in this folder.
 """
 
 from __future__ import annotations

@@ -2,15 +2,17 @@
 
 Every behavioural scenario runs sync and async through the ``flavor`` fixture unless it
 is inherently one of them. Expiry, eviction and concurrency have modules of their own
-(``test_cache_expiry.py``, ``test_cache_eviction.py``, ``test_cache_concurrency.py``).
+(``test_expiry.py``, ``test_eviction.py``, ``test_concurrency.py`` beside this one).
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 import json
 import logging
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +26,9 @@ if TYPE_CHECKING:
     from conftest import Flavor
 
 Cached = hazina.CachedFunction[..., Any]
+
+#: Real seconds a thread may take before the test calls it stuck.
+TIMEOUT = 5.0
 
 
 class Body:
@@ -172,6 +177,30 @@ def test_sync_function_returning_a_coroutine_is_refused(registry: hazina.Registr
     with pytest.raises(TypeError, match="coroutine"):
         wrong()
     assert wrong.policy.stats().size == 0
+
+
+@pytest.mark.asyncio
+async def test_async_function_whose_awaited_value_is_a_coroutine_is_refused(
+    registry: hazina.Registry,
+) -> None:
+    """Regression (cache review): an async function whose awaited value is itself a coroutine
+    (a forgotten await) was not refused; now it is, as set() and the sync path refuse one."""
+
+    async def inner() -> int:
+        return 1
+
+    @hazina.cached("co", registry=registry)
+    async def forgot_await(key: int) -> Any:
+        return inner()  # a bug in the user's code: the coroutine itself is returned
+
+    value: Any = None
+    try:
+        with pytest.raises(TypeError, match="coroutine"):
+            value = await forgot_await(1)
+    finally:
+        if inspect.iscoroutine(value):
+            value.close()
+        forgot_await.cache_clear()
 
 
 # -- keys -------------------------------------------------------------------------------
@@ -656,6 +685,49 @@ def test_a_nested_function_needs_a_name(registry: hazina.Registry) -> None:
     assert len(registry) == 0
 
 
+def test_closures_of_one_factory_no_longer_share_one_cache(registry: hazina.Registry) -> None:
+    """Regression (cache review): closures of one factory, cached by default name, shared one
+    cache and returned each other's results; now they must be named, and named apart they stay
+    apart."""
+
+    def make_unnamed(n: int) -> Any:
+        @hazina.cached(registry=registry)
+        def add(x: int) -> int:
+            return x + n
+
+        return add
+
+    def make_named(n: int) -> Any:
+        @hazina.cached(f"add-{n}", registry=registry)
+        def add(x: int) -> int:
+            return x + n
+
+        return add
+
+    with pytest.raises(hazina.ConfigurationError, match="needs a name"):
+        make_unnamed(1)
+    add_one, add_two = make_named(1), make_named(2)
+    assert (add_one(5), add_two(5)) == (6, 7)
+
+
+@pytest.mark.asyncio
+async def test_async_closures_of_one_factory_no_longer_share_one_cache(
+    registry: hazina.Registry,
+) -> None:
+    """Regression (cache review): the same for coroutine functions made by one factory, which
+    now need a name too."""
+
+    def make_unnamed(n: int) -> Any:
+        @hazina.cached(registry=registry)
+        async def add(x: int) -> int:
+            return x + n
+
+        return add
+
+    with pytest.raises(hazina.ConfigurationError, match="needs a name"):
+        make_unnamed(1)
+
+
 def test_stats_appear_in_the_registry_snapshot(flavor: Flavor, registry: hazina.Registry) -> None:
     """registry.stats() holds the cache's CacheStats; snapshot() is plain JSON-ready data."""
     fn = cached(flavor, registry, Body(), name="users")
@@ -684,6 +756,34 @@ def test_reset_empties_the_cache_and_zeroes_the_counters(
     flavor.call(fn, 1)
     assert len(body.runs) == 2
     assert fn.policy.stats() == stats(misses=1, loads=1, size=1)
+
+
+def test_load_failing_after_reset_no_longer_counts_an_error_in_the_new_period(
+    registry: hazina.Registry,
+) -> None:
+    """Regression (cache review): a load begun before reset() and failing after it counted a
+    load error in the new period, so load_errors could exceed loads."""
+    cache = registry.cache("c")
+    started, release = threading.Event(), threading.Event()
+
+    def factory() -> int:
+        started.set()
+        release.wait(TIMEOUT)
+        raise Boom
+
+    def call() -> None:
+        with pytest.raises(Boom):
+            cache.get_or_set("k", factory)
+
+    thread = threading.Thread(target=call)
+    thread.start()
+    assert started.wait(TIMEOUT)
+    cache.reset()
+    release.set()
+    thread.join(TIMEOUT)
+
+    stats = cache.stats()
+    assert stats.load_errors <= stats.loads
 
 
 def test_policy_repr_and_kind(registry: hazina.Registry) -> None:

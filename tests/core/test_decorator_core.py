@@ -107,7 +107,7 @@ def test_bare_form(kind: Kind, flavor: Flavor, default_registry: hazina.Registry
 
     assert isinstance(wrapped.policy, kind.policy_class)
     local = "afn" if flavor.is_async else "fn"
-    assert wrapped.policy.name == f"test_decorator_core.test_bare_form.<locals>.{local}"
+    assert wrapped.policy.name == f"core.test_decorator_core.test_bare_form.<locals>.{local}"
     assert default_registry.get(kind.kind, wrapped.policy.name) is wrapped.policy
     check_runs_through_policy(flavor, wrapped, (2,), 4, (-1,))
 
@@ -117,7 +117,9 @@ def test_empty_call_form(kind: Kind, flavor: Flavor, default_registry: hazina.Re
     wrapped = kind.decorator()(target(flavor))
 
     assert isinstance(wrapped.policy, kind.policy_class)
-    assert wrapped.policy.name == f"test_decorator_core.{'a' if flavor.is_async else ''}checked"
+    assert (
+        wrapped.policy.name == f"core.test_decorator_core.{'a' if flavor.is_async else ''}checked"
+    )
     assert default_registry.get(kind.kind, wrapped.policy.name) is wrapped.policy
     check_runs_through_policy(flavor, wrapped, (2,), 4, (-1,))
 
@@ -146,7 +148,7 @@ def test_default_name_is_module_and_qualified_name(kind: Kind, registry: hazina.
     """A module-level function's policy is named "<module>.<qualname>"."""
     wrapped = kind.decorator(registry=registry)(checked)
 
-    assert wrapped.policy.name == "test_decorator_core.checked"
+    assert wrapped.policy.name == "core.test_decorator_core.checked"
     assert wrapped.policy.name == f"{checked.__module__}.{checked.__qualname__}"
 
 

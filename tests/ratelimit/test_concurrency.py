@@ -180,6 +180,26 @@ def test_least_recently_used_goes_when_none_is_full(
     assert limiter.stats() == hazina.RateLimiterStats(3, 1, 0, 0.0, 2, 1)
 
 
+def test_a_draining_lru_bucket_no_longer_goes_while_a_full_one_sits_beside_it(
+    registry: hazina.Registry, clock: FakeClock
+) -> None:
+    """Regression (rate limiter review): between sweeps, the least recently used bucket was
+    evicted while still draining (handing its key a full one) though a full bucket sat among
+    the oldest few; now the full one goes."""
+    limiter = registry.rate_limiter("api", rate=1, per=1, burst=10, max_keys=4)
+    limiter.acquire("a", cost=10)
+    limiter.acquire("b", cost=10)
+    limiter.acquire("c", cost=1)  # full again after 1 s
+    limiter.acquire("d", cost=10)
+    limiter.acquire("e", cost=10)  # nothing is full yet: "a" (least recent) goes
+    clock.advance(1)
+
+    limiter.acquire("f")  # "c" is full now; "b" still lacks 9 tokens
+
+    assert limiter.status("b").remaining == pytest.approx(1)
+    assert limiter.try_acquire("b", cost=5) is False
+
+
 def test_one_sweep_drops_every_full_bucket(registry: hazina.Registry, clock: FakeClock) -> None:
     """When the table is full, every bucket that is full again goes at once, however recent."""
     limiter = registry.rate_limiter("api", rate=1, per=1, burst=100, max_keys=100)

@@ -429,6 +429,24 @@ def test_removed_values_are_released_at_once(registry: hazina.Registry) -> None:
     assert refs[2]() is None
 
 
+@pytest.mark.parametrize("sliding", [None, 5.0])
+def test_expiry_heap_stays_bounded_when_one_key_is_set_repeatedly(
+    registry: hazina.Registry, clock: FakeClock, sliding: float | None
+) -> None:
+    """Re-setting one key thousands of times never grows the expiry heap past O(max_size)."""
+    cache = registry.cache("heap", ttl=10, sliding=sliding, max_size=8)
+    heap = cache.store._expiry
+    largest = 0
+    for round_ in range(5000):
+        cache.set("k", round_)
+        assert cache.get("k") == round_
+        clock.advance(0.001)
+        largest = max(largest, len(heap))
+
+    assert largest <= 2 * 8 + 65
+    assert cache.stats().size == 1
+
+
 # -- the real clock, moved by freezegun ----------------------------------------------
 
 

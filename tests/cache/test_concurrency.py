@@ -10,15 +10,18 @@ Nothing waits for time to pass: loads block until the test sees the waiters it e
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 import hazina
+from hazina._cache.flight import ABANDONED
+from hazina._cache.log import DEBUG
 
 if TYPE_CHECKING:
     from conftest import Flavor
@@ -27,6 +30,8 @@ Cached = hazina.CachedFunction[..., Any]
 
 #: Real seconds a thread or task may take before the test calls it stuck.
 TIMEOUT = 10.0
+#: Real seconds after which a call that should answer at once is taken to hang.
+STUCK = 1.0
 
 
 class Boom(Exception):
@@ -96,6 +101,19 @@ def pool() -> Any:
 
 
 # -- threads --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def debug_logging() -> Iterator[logging.Logger]:
+    """The ``hazina`` logger switched to DEBUG, restored afterwards."""
+    logger = logging.getLogger("hazina")
+    level = logger.level
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield logger
+    finally:
+        logger.setLevel(level)
+        DEBUG.refresh()
 
 
 def test_twenty_threads_missing_one_key_run_the_function_once(
@@ -195,6 +213,69 @@ def test_interrupted_leader_alone_leaves_the_key_free(
     assert outcomes(in_threads(pool, 1, flavor, fn)) == ["loaded"]
 
 
+def test_debug_log_raising_on_a_miss_no_longer_leaves_the_key_locked(
+    registry: hazina.Registry, debug_logging: logging.Logger
+) -> None:
+    """Regression (cache review): a debug log handler that raised on a miss left the key locked
+    for every later caller; the next call on another thread is now answered."""
+
+    class BrokenSink(logging.Filter):
+        failed = False
+
+        def filter(self, record: logging.LogRecord) -> bool:
+            if not self.failed and "miss" in record.getMessage():
+                self.failed = True
+                raise RuntimeError("log sink broke")
+            return True
+
+    @hazina.cached("lk", registry=registry)
+    def load(key: int) -> int:
+        return key
+
+    sink = BrokenSink()
+    debug_logging.addFilter(sink)
+    results: list[int] = []
+    other = threading.Thread(target=lambda: results.append(load(1)), daemon=True)
+    try:
+        with pytest.raises(RuntimeError, match="log sink broke"):
+            load(1)
+        other.start()
+        other.join(STUCK)
+        assert results == [1]
+    finally:
+        debug_logging.removeFilter(sink)
+        policy = load.policy
+        with policy._lock:
+            orphans = list(policy._flights.values())
+            policy._flights.clear()
+        for flight in orphans:
+            flight.settle(ABANDONED)
+        other.join(TIMEOUT)
+
+
+def test_flights_are_forgotten_after_every_kind_of_outcome(
+    registry: hazina.Registry,
+) -> None:
+    """A value, an error and an interrupt each leave no in-flight bookkeeping behind."""
+    cache = registry.cache("fl")
+
+    def fail() -> int:
+        raise Boom
+
+    def interrupt() -> int:
+        raise Interrupted
+
+    assert cache.get_or_set("v", lambda: 1) == 1
+    with pytest.raises(Boom):
+        cache.get_or_set("e", fail)
+    with pytest.raises(Interrupted):
+        cache.get_or_set("i", interrupt)
+
+    assert cache._flights == {}
+    stats = cache.stats()
+    assert (stats.loads, stats.load_errors, stats.size) == (3, 2, 1)
+
+
 def test_other_keys_are_served_and_loaded_while_one_load_is_in_flight(
     flavor: Flavor, registry: hazina.Registry, pool: ThreadPoolExecutor
 ) -> None:
@@ -253,6 +334,42 @@ def test_without_single_flight_every_miss_runs(
     assert outcomes(in_threads(pool, 5, flavor, fn, "k")) == ["k"] * 5
     stats = fn.policy.stats()
     assert (stats.loads, stats.coalesced) == (5, 0)
+
+
+def test_without_single_flight_a_later_load_no_longer_keeps_a_finished_one_out(
+    registry: hazina.Registry,
+) -> None:
+    """Regression (cache review): without single flight, a later overlapping load displaced the
+    key's registered load, which kept the earlier finished result out of the cache for good."""
+    gates: dict[str, threading.Event] = {"a": threading.Event(), "b": threading.Event()}
+    entered: dict[str, threading.Event] = {"a": threading.Event(), "b": threading.Event()}
+    local = threading.local()
+
+    @hazina.cached("nsf", registry=registry, single_flight=False)
+    def load(key: int) -> str:
+        name: str = local.name
+        entered[name].set()
+        gates[name].wait(TIMEOUT)
+        return name
+
+    def run(name: str) -> None:
+        local.name = name
+        load(1)
+
+    first = threading.Thread(target=run, args=("a",))
+    second = threading.Thread(target=run, args=("b",))
+    first.start()
+    assert entered["a"].wait(TIMEOUT)
+    second.start()
+    assert entered["b"].wait(TIMEOUT)
+    try:
+        gates["a"].set()
+        first.join(TIMEOUT)
+        # Nothing set, deleted or cleared the key: the finished load should be cached.
+        assert load.policy.get((1,), "missing") == "a"
+    finally:
+        gates["b"].set()
+        second.join(TIMEOUT)
 
 
 def test_recursive_call_for_the_same_key_does_not_deadlock(
@@ -437,6 +554,52 @@ async def test_cancelled_leader_alone_leaves_the_key_free(registry: hazina.Regis
     first.cancel()
 
     assert await asyncio.wait_for(load(), TIMEOUT) == "loaded"
+
+
+@pytest.mark.asyncio
+async def test_cancelled_error_raised_by_the_load_is_shared_not_rerun(
+    registry: hazina.Registry,
+) -> None:
+    """Regression (cache review): a CancelledError raised by the load itself (its task never
+    cancelled) made each waiter run the load again; now it is shared and the load runs once."""
+    calls = 0
+
+    @hazina.cached("cx", registry=registry)
+    async def load(key: int) -> int:
+        nonlocal calls
+        calls += 1
+        inner = asyncio.ensure_future(asyncio.sleep(10))
+        await asyncio.sleep(0)
+        inner.cancel()
+        await inner  # raises CancelledError; this task was never cancelled
+        return key
+
+    outcomes = await asyncio.gather(*(load(1) for _ in range(5)), return_exceptions=True)
+
+    assert all(isinstance(outcome, asyncio.CancelledError) for outcome in outcomes)
+    assert calls == 1
+
+
+@pytest.mark.asyncio
+async def test_cancelled_async_leader_leaves_no_flight_behind(registry: hazina.Registry) -> None:
+    """A cancelled async load leaves no in-flight bookkeeping, and the key loads again."""
+    started = asyncio.Event()
+
+    @hazina.cached("cl", registry=registry)
+    async def load(key: int) -> int:
+        started.set()
+        await asyncio.sleep(3600)
+        return key
+
+    task = asyncio.ensure_future(load(1))
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    assert load.policy._flights == {}
+    stats = load.policy.stats()
+    assert (stats.loads, stats.load_errors, stats.size) == (1, 1, 0)
 
 
 # -- threads and tasks together --------------------------------------------------------

@@ -143,3 +143,14 @@ def test_invalid_per_entry_option_is_refused(
     with pytest.raises(hazina.ConfigurationError, match=param):
         cache.get_or_set("k", lambda: 1, **options)
     assert cache.stats().size == 0
+
+
+@pytest.mark.parametrize("option", ["ttl", "sliding", "expires_at"])
+def test_integer_duration_too_large_for_a_float_is_a_configuration_error(
+    registry: hazina.Registry, option: str
+) -> None:
+    """Regression (cache review): an int too large for a float (10**400) as a duration raised
+    OverflowError; now it is a ConfigurationError naming the parameter."""
+    config: dict[str, Any] = {option: 10**400}
+    with pytest.raises(hazina.ConfigurationError, match=f"'big': {option} must be"):
+        registry.cache("big", **config)
