@@ -10,7 +10,7 @@ from types import TracebackType
 from typing import Any
 
 from .._core.conditions import when
-from .._core.counters import new_counter, read_counter
+from .._core.counters import Counter, new_counter, read_counter
 from .._core.errors import CircuitOpenError
 from .._core.host import Host
 from .._core.policy import Policy
@@ -53,13 +53,13 @@ class CircuitBreaker(Policy[CircuitBreakerConfig, CircuitBreakerStats]):
         self._is_ignored = when(config.ignore_on) if config.ignore_on is not None else None
         self._lock = threading.Lock()
         # Drawn by every completed, non-ignored call; the hot path's only write.
-        self.completions = new_counter()
+        self.completions: Counter = new_counter()
         self.window: CountWindow | TimeWindow = (
             TimeWindow(config.window_size)
             if config.window == "time"
             else CountWindow(config.window_size)
         )
-        self.stored_state = CLOSED
+        self.stored_state: CircuitState = CLOSED
         self._generation = 0
         self._fresh_state()
 

@@ -19,7 +19,7 @@ class CountWindow:
     __slots__ = ("_base", "_failures", "_size", "_slow")
 
     #: A count window never needs the hot path to note the time.
-    bucket_end = math.inf
+    bucket_end: float = math.inf
 
     def __init__(self, size: int) -> None:
         self._size = size
@@ -61,6 +61,9 @@ class TimeWindow:
     """
 
     __slots__ = ("_base", "_buckets", "_failures", "_marks", "_size", "_slow", "bucket_end")
+
+    #: When the current one-second bucket ends: a success before it needs no lock.
+    bucket_end: float
 
     def __init__(self, size: int) -> None:
         self._size = size

@@ -16,7 +16,7 @@ from time import monotonic
 from typing import Any, TypeVar
 
 from .._core.clock import is_system_clock
-from .._core.counters import new_counter, read_counter
+from .._core.counters import Counter, new_counter, read_counter
 from .._core.host import Host
 from .._core.policy import Policy
 from .._core.validation import build_config
@@ -50,7 +50,7 @@ class Cache(Policy[CacheConfig, CacheStats]):
     def __init__(self, name: str, config: CacheConfig, host: Host) -> None:
         super().__init__(name, config, host)
         self._lock = threading.Lock()
-        self.store = Store(config.max_size)
+        self.store: Store = Store(config.max_size)
         # The load in flight for each key; also how a load learns that the key was
         # set, deleted or cleared meanwhile (its flight is gone), so its older result
         # is handed to its callers but not stored.
@@ -58,13 +58,13 @@ class Cache(Policy[CacheConfig, CacheStats]):
         # Bumped by set/delete/clear/reset: a load that is not the key's registered
         # flight (overlapping, without single flight) stores only if none happened.
         self._invalidations = 0
-        self.default_entry_options = EntryOptions(
+        self.default_entry_options: EntryOptions = EntryOptions(
             ttl=config.ttl,
             sliding=config.sliding,
             expires_at=config.expires_at,
             priority=config.priority,
         )
-        self.real_time = is_system_clock(self.clock)
+        self.real_time: bool = is_system_clock(self.clock)
         self.build_key: KeyBuilder = (
             custom_key(config.key)
             if config.key is not None
@@ -73,7 +73,7 @@ class Cache(Policy[CacheConfig, CacheStats]):
             else plain_key
         )
         # Hits and misses are counted without the lock (the hit path has none).
-        self.hits = new_counter()
+        self.hits: Counter = new_counter()
         self._misses = new_counter()
         self._epoch = 0
         self._fresh_state()

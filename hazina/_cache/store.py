@@ -40,18 +40,18 @@ class Entry:
         sliding: float | None,
         cap: float,
     ) -> None:
-        self.key = key
-        self.value = value
-        self.rank = rank
+        self.key: Hashable = key
+        self.value: Any = value
+        self.rank: int = rank
         #: Marks the entry most recently used within its priority.
-        self.touch = touch
+        self.touch: Callable[[Hashable], None] = touch
         #: Monotonic time from which the entry is no longer served.
-        self.deadline = deadline
-        self.sliding = sliding
+        self.deadline: float = deadline
+        self.sliding: float | None = sliding
         #: The absolute expiry that sliding never passes.
-        self.cap = cap
+        self.cap: float = cap
         #: The number of its item in the expiry heap (items of other numbers are stale).
-        self.scheduled = -1
+        self.scheduled: int = -1
 
     def slide(self, now: float) -> None:
         """Push the deadline back after a read at ``now``, never past the cap."""

@@ -241,7 +241,7 @@ def _plain(stats: object) -> dict[str, Any]:
 
 
 #: The registry every decorator uses unless given ``registry=``.
-registry = Registry()
+registry: Registry = Registry()
 
 
 def registry_or_default(given: Registry | None) -> Registry:

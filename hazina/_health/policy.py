@@ -68,8 +68,8 @@ class HealthCheck:
         self.name = name
         self.config = config
         self.fn = fn
-        self.is_async = is_async_callable(fn)
-        self.emit = host.emit
+        self.is_async: bool = is_async_callable(fn)
+        self.emit: Callable[[object], None] = host.emit
         self._lock = threading.Lock()
         # A sync check's run still going in its thread, which later runs join rather
         # than starting a second thread (see _health_runner).

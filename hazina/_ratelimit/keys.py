@@ -52,7 +52,7 @@ class KeyTable(Generic[EntryT]):
     def clear(self) -> None:
         """Forget every key and the eviction count."""
         self.entries.clear()
-        self.evicted = 0
+        self.evicted: int = 0
         self._sweep_interval = self._base_interval
         self._new_since_sweep = self._base_interval  # the first sweep may come at once
 

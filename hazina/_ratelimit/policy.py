@@ -37,8 +37,10 @@ class Counts:
         self.zero()
 
     def zero(self) -> None:
-        self.admitted = self.rejected = self.waited = 0
-        self.wait_time = 0.0
+        self.admitted: int = 0
+        self.rejected: int = 0
+        self.waited: int = 0
+        self.wait_time: float = 0.0
 
 
 @attrs.define
@@ -73,9 +75,9 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
         self._capacity = config.capacity
         self._may_wait = config.wait
         self._max_wait = config.max_wait
-        self.lock = threading.Lock()
+        self.lock: threading.Lock = threading.Lock()
         # Mutated in place, never replaced: the drivers hold it.
-        self.counts = Counts()
+        self.counts: Counts = Counts()
         self.shared_entry: Entry = self._fresh_entry()
         self.keys: KeyTable[Entry] = KeyTable(
             config.max_keys, self._fresh_entry, self._entry_is_full

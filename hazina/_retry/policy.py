@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, Generator
 from typing import Any
 
 from .._core.conditions import when
-from .._core.counters import new_counter, read_counter
+from .._core.counters import Counter, new_counter, read_counter
 from .._core.host import Host
 from .._core.policy import Policy
 from .backoff import base_delay, jittered
@@ -27,7 +27,7 @@ class Retry(Policy[RetryConfig, RetryStats]):
         self._retry_on = when(config.on)
         self._lock = threading.Lock()
         # Calls that succeeded at the first attempt: the hot path's only write.
-        self.first_try_successes = new_counter()
+        self.first_try_successes: Counter = new_counter()
         self._fresh_state()
 
     def _fresh_state(self) -> None:
