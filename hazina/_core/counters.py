@@ -12,7 +12,7 @@ import itertools
 from typing import TypeAlias
 
 #: A lock-free exact counter: bump it with ``next()``, read it with :func:`read_counter`.
-Counter: TypeAlias = itertools.count[int]
+Counter: TypeAlias = "itertools.count[int]"  # not subscriptable at run time
 
 
 def new_counter() -> Counter:
