@@ -15,7 +15,13 @@ from ._cache.records import CacheEvicted, CacheStats
 from ._core.clock import Clock, SystemClock
 from ._core.conditions import Condition, when
 from ._core.decorate import Decorated
-from ._core.errors import CircuitOpenError, ConfigurationError, HazinaError, RateLimitExceeded
+from ._core.errors import (
+    BackendUnavailable,
+    CircuitOpenError,
+    ConfigurationError,
+    HazinaError,
+    RateLimitExceeded,
+)
 from ._core.registry import Registry, registry
 from ._health.config import HealthCheckConfig
 from ._health.decorator import health_check
@@ -50,6 +56,7 @@ except PackageNotFoundError:  # pragma: no cover - run from a tree that was neve
     __version__ = "0+unknown"
 
 __all__ = [
+    "BackendUnavailable",
     "Cache",
     "CacheConfig",
     "CacheEvicted",

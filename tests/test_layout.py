@@ -22,7 +22,9 @@ PACKAGE = Path(hazina.__file__).resolve().parent
 FEATURES = sorted(
     path.name
     for path in PACKAGE.iterdir()
-    if path.is_dir() and path.name.startswith("_") and path.name not in {"_core", "__pycache__"}
+    if path.is_dir()
+    and path.name.startswith("_")
+    and path.name not in {"_core", "_redis", "__pycache__"}
 )
 SHAPE = {"config", "records", "policy", "drivers", "decorator"}
 
@@ -138,6 +140,7 @@ _ASYNC_WORDS = [
     (r"_async_", "_sync_"),
     (r"_async\b", "_sync"),
     (r"\basleep\b", "sleep"),
+    (r"\barun\b", "run"),
 ]
 
 

@@ -8,6 +8,8 @@ import attrs
 
 from .._core.conditions import ErrorTest, validate_error_test, validate_optional_error_test
 from .._core.validation import (
+    BACKEND_ERROR_CHOICES,
+    BackendErrorChoice,
     InvalidValue,
     one_of,
     optional_positive,
@@ -42,6 +44,9 @@ class CircuitBreakerConfig:
     )
     failure_on: ErrorTest = attrs.field(default=Exception, validator=validate_error_test)
     ignore_on: ErrorTest | None = attrs.field(default=None, validator=validate_optional_error_test)
+    on_backend_error: BackendErrorChoice = attrs.field(
+        default="local", validator=one_of(*BACKEND_ERROR_CHOICES)
+    )
 
     def __attrs_post_init__(self) -> None:
         if self.window == "count" and self.minimum_calls > self.window_size:
@@ -68,3 +73,4 @@ class CircuitBreakerOptions(TypedDict, total=False):
     half_open_timeout: float
     failure_on: ErrorTest
     ignore_on: ErrorTest | None
+    on_backend_error: BackendErrorChoice

@@ -42,6 +42,8 @@ class CircuitBreakerStats:
     failure_rate: float | None
     slow_call_rate: float | None
     retry_after: float | None
+    #: Round trips to a shared backend that failed (always 0 in memory).
+    backend_errors: int = 0
 
 
 @attrs.frozen

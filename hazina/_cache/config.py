@@ -8,14 +8,18 @@ from typing import TypedDict
 import attrs
 
 from .._core.validation import (
+    BACKEND_ERROR_CHOICES,
+    BackendErrorChoice,
     InvalidValue,
     boolean,
     one_of,
     optional_callable,
     optional_positive,
+    positive,
     positive_int,
 )
 from .expiry import PRIORITIES, ExpiresAt, Priority, valid_expires_at
+from .serializers import Serializer, valid_serializer
 
 _key_function = optional_callable("a function of the call's arguments")
 
@@ -32,6 +36,11 @@ class CacheConfig:
     typed: bool = attrs.field(default=False, validator=boolean)
     key: Callable[..., Hashable] | None = attrs.field(default=None, validator=_key_function)
     single_flight: bool = attrs.field(default=True, validator=boolean)
+    on_backend_error: BackendErrorChoice = attrs.field(
+        default="local", validator=one_of(*BACKEND_ERROR_CHOICES)
+    )
+    serializer: Serializer = attrs.field(default="json", validator=valid_serializer)
+    lease: float = attrs.field(default=10.0, validator=positive)
 
     def __attrs_post_init__(self) -> None:
         if self.typed and self.key is not None:
@@ -53,3 +62,6 @@ class CacheOptions(TypedDict, total=False):
     typed: bool
     key: Callable[..., Hashable] | None
     single_flight: bool
+    on_backend_error: BackendErrorChoice
+    serializer: Serializer
+    lease: float

@@ -30,6 +30,8 @@ class CacheStats:
     evictions: int
     expirations: int
     size: int
+    #: Round trips to a shared backend that failed (always 0 in memory).
+    backend_errors: int = 0
 
 
 @attrs.frozen

@@ -54,3 +54,26 @@ class RateLimitExceeded(HazinaError):
 
     def __reduce__(self) -> tuple[type[RateLimitExceeded], tuple[str, Hashable, float]]:
         return (type(self), (self.name, self.key, self.retry_after))
+
+
+class BackendUnavailable(HazinaError):
+    """A policy's shared backend (Redis) did not answer, and the policy was told to deny.
+
+    Raised by caches with ``on_backend_error="deny"`` (limiters raise
+    :class:`RateLimitExceeded` and breakers :class:`CircuitOpenError` instead). The
+    backend's own error is ``__cause__``.
+
+    Args:
+        name: The policy whose call was refused.
+        retry_after: Seconds until the backend is tried again.
+    """
+
+    def __init__(self, name: str, retry_after: float) -> None:
+        self.name = name
+        self.retry_after = retry_after
+        super().__init__(
+            f"the backend of {name!r} is unavailable (tried again in {retry_after:.3f}s)"
+        )
+
+    def __reduce__(self) -> tuple[type[BackendUnavailable], tuple[str, float]]:
+        return (type(self), (self.name, self.retry_after))

@@ -22,6 +22,7 @@ from .._ratelimit.config import RateLimiterOptions
 from .._ratelimit.policy import RateLimiter
 from .._retry.config import RetryOptions
 from .._retry.policy import Retry
+from .backend import Backend, BackendChoice
 from .clock import SYSTEM_CLOCK, Clock
 from .errors import ConfigurationError
 from .host import Host
@@ -61,10 +62,14 @@ class Registry:
 
     Args:
         clock: Where every policy of this registry reads time and sleeps.
+        backend: Where the policies of kinds with shared state (circuit breakers, caches,
+            rate limiters) keep it, e.g. ``hazina.redis.RedisBackend``; in memory if
+            ``None``. One policy opts out with ``backend="memory"``.
     """
 
-    def __init__(self, *, clock: Clock | None = None) -> None:
+    def __init__(self, *, clock: Clock | None = None, backend: Backend | None = None) -> None:
         self.clock: Clock = SYSTEM_CLOCK if clock is None else clock
+        self.backend: Backend | None = backend
         # Re-entrant: a factory may be called from a listener it triggers.
         self._lock = threading.RLock()
         self._policies: dict[str, dict[str, Registered]] = {kind: {} for kind in KINDS}
@@ -76,22 +81,36 @@ class Registry:
     # -- factories ---------------------------------------------------------------
 
     def circuit_breaker(
-        self, name: str, /, **config: Unpack[CircuitBreakerOptions]
+        self,
+        name: str,
+        /,
+        *,
+        backend: BackendChoice | None = None,
+        **config: Unpack[CircuitBreakerOptions],
     ) -> CircuitBreaker:
         """Get the circuit breaker ``name``, creating it with ``config`` if new."""
-        return self._get_or_create(CircuitBreaker, name, config)
+        return self._get_or_create(CircuitBreaker, name, config, backend)
 
     def retry(self, name: str, /, **config: Unpack[RetryOptions]) -> Retry:
         """Get the retry policy ``name``, creating it with ``config`` if new."""
         return self._get_or_create(Retry, name, config)
 
-    def cache(self, name: str, /, **config: Unpack[CacheOptions]) -> Cache:
+    def cache(
+        self, name: str, /, *, backend: BackendChoice | None = None, **config: Unpack[CacheOptions]
+    ) -> Cache:
         """Get the cache ``name``, creating it with ``config`` if new."""
-        return self._get_or_create(Cache, name, config)
+        return self._get_or_create(Cache, name, config, backend)
 
-    def rate_limiter(self, name: str, /, **config: Unpack[RateLimiterOptions]) -> RateLimiter:
+    def rate_limiter(
+        self,
+        name: str,
+        /,
+        *,
+        backend: BackendChoice | None = None,
+        **config: Unpack[RateLimiterOptions],
+    ) -> RateLimiter:
         """Get the rate limiter ``name``, creating it with ``config`` if new."""
-        return self._get_or_create(RateLimiter, name, config)
+        return self._get_or_create(RateLimiter, name, config, backend)
 
     def health_check(
         self, name: str, fn: CheckFunction, /, **config: Unpack[HealthCheckOptions]
@@ -115,28 +134,56 @@ class Registry:
         return check
 
     def _get_or_create(
-        self, policy_class: type[PolicyT], name: str, options: Mapping[str, Any]
+        self,
+        policy_class: type[PolicyT],
+        name: str,
+        options: Mapping[str, Any],
+        backend: BackendChoice | None = None,
     ) -> PolicyT:
         kind = policy_class.kind
         if not isinstance(name, str) or not name:
             raise ConfigurationError(f"{kind} name must be a non-empty string, got {name!r}")
         config_class = policy_class.config_class
         wanted = build_config(kind, name, config_class, options) if options else None
+        make = self._maker(policy_class, name, backend)
         with self._lock:
             existing = self._policies[kind].get(name)
             if existing is None:
                 config = (
                     wanted if wanted is not None else build_config(kind, name, config_class, {})
                 )
-                policy = policy_class(name, config, self._host)
+                policy: PolicyT = make(name, config, self._host)
                 self._policies[kind][name] = policy
                 return policy
+        held = getattr(existing, "backend", "memory")
+        if backend is not None and held != backend:
+            raise ConfigurationError(
+                f"{kind} {name!r} already exists on another backend ({held!r}, "
+                f"asked for {backend!r})"
+            )
         if wanted is not None and wanted != existing.config:
             raise ConfigurationError(
                 f"{kind} {name!r} already exists with a different configuration: "
                 f"{describe_difference(existing.config, wanted)}"
             )
         return existing  # type: ignore[return-value]
+
+    def _maker(
+        self, policy_class: type[PolicyT], name: str, backend: BackendChoice | None
+    ) -> Callable[[str, Any, Host], PolicyT]:
+        """The in-memory class, or what the chosen backend makes for this kind."""
+        chosen = self.backend if backend is None else backend
+        if chosen is None or chosen == "memory":
+            return policy_class
+        maker = chosen.policy_maker(policy_class.kind)
+        if maker is not None:
+            return maker
+        if backend is not None:
+            raise ConfigurationError(
+                f"{policy_class.kind} {name!r}: backend= applies to kinds with shared "
+                f"state (circuit_breaker, cache, rate_limiter)"
+            )
+        return policy_class  # the registry's default backend does not cover this kind
 
     # -- health ----------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import math
 from collections.abc import Callable, Mapping
-from typing import Any, TypeGuard, TypeVar
+from typing import Any, Literal, TypeAlias, TypeGuard, TypeVar
 
 import attrs
 
@@ -121,6 +121,11 @@ def one_of(*choices: object) -> Callable[[object, attrs.Attribute[Any], object],
             raise InvalidValue(attribute.name, value, f"one of {shown}")
 
     return validate
+
+
+#: What a policy on a shared backend does while the backend does not answer.
+BACKEND_ERROR_CHOICES = ("local", "allow", "deny")
+BackendErrorChoice: TypeAlias = Literal["local", "allow", "deny"]
 
 
 def build_config(kind: str, name: str, config_class: type[C], options: Mapping[str, Any]) -> C:

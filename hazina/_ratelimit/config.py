@@ -8,6 +8,8 @@ from typing import Any, Literal, TypedDict
 import attrs
 
 from .._core.validation import (
+    BACKEND_ERROR_CHOICES,
+    BackendErrorChoice,
     InvalidValue,
     boolean,
     is_finite_number,
@@ -17,6 +19,7 @@ from .._core.validation import (
     optional_callable,
     optional_positive,
     positive_int,
+    unit_interval,
 )
 from .limit import LIMIT_FORMAT, Limit, parse_limit
 
@@ -78,6 +81,10 @@ class RateLimiterConfig:
     cost: Cost = attrs.field(default=1, validator=_cost)
     wait: bool = attrs.field(default=False, validator=boolean)
     max_wait: float | None = attrs.field(default=None, validator=non_negative_or_none)
+    on_backend_error: BackendErrorChoice = attrs.field(
+        default="local", validator=one_of(*BACKEND_ERROR_CHOICES)
+    )
+    local_fraction: float = attrs.field(default=1.0, validator=unit_interval)
 
     def __attrs_post_init__(self) -> None:
         self._resolve_limits()
@@ -143,3 +150,5 @@ class RateLimiterOptions(TypedDict, total=False):
     cost: Cost
     wait: bool
     max_wait: float | None
+    on_backend_error: BackendErrorChoice
+    local_fraction: float

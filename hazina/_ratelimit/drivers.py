@@ -36,7 +36,7 @@ AdmitNow = Callable[[Hashable], bool]
 def fast_sync_driver(limiter: RateLimiter, fn: Callable[..., Any]) -> Callable[..., Any] | None:
     """An inline driver for ``fn`` if the limiter's configuration allows one, else ``None``."""
     config = limiter.config
-    if len(limiter.meters) != 1 or callable(config.cost):
+    if not limiter.inline_drivers or len(limiter.meters) != 1 or callable(config.cost):
         return None
     meter = limiter.meters[0]
     if config.key is None and isinstance(meter, TokenBucket):
@@ -51,7 +51,7 @@ def fast_async_driver(
 ) -> Callable[..., Awaitable[Any]] | None:
     """:func:`fast_sync_driver` for ``async def`` functions."""
     config = limiter.config
-    if len(limiter.meters) != 1 or callable(config.cost):
+    if not limiter.inline_drivers or len(limiter.meters) != 1 or callable(config.cost):
         return None
     meter = limiter.meters[0]
     if config.key is None and isinstance(meter, TokenBucket):

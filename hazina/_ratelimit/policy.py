@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 
@@ -65,6 +65,8 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
 
     kind = "rate_limiter"
     config_class = RateLimiterConfig
+    #: Whether the drivers may inline an in-memory decision (a shared backend's may not).
+    inline_drivers: ClassVar[bool] = True
 
     def __init__(self, name: str, config: RateLimiterConfig, host: Host) -> None:
         super().__init__(name, config, host)

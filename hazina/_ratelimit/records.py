@@ -16,7 +16,8 @@ class RateLimiterStats:
     ``allowed`` counts admitted calls, those that waited first included; ``waited``
     and ``wait_time`` (seconds, as planned) count those that waited. ``tracked_keys``
     is the number of per-key states held (the state of calls without a key is not
-    one of them); ``evicted_keys`` how many were dropped to stay within ``max_keys``.
+    one of them); ``evicted_keys`` how many were dropped to stay within ``max_keys``;
+    ``backend_errors`` how many round trips to a shared backend failed (0 in memory).
     """
 
     allowed: int
@@ -25,6 +26,7 @@ class RateLimiterStats:
     wait_time: float
     tracked_keys: int
     evicted_keys: int
+    backend_errors: int = 0
 
 
 @attrs.frozen

@@ -1261,6 +1261,7 @@ def test_stats_fields_are_the_documented_ones(registry: hazina.Registry) -> None
         "failure_rate",
         "slow_call_rate",
         "retry_after",
+        "backend_errors",
     }
     assert stats == zero_stats()
     assert isinstance(stats.state, str)
@@ -1337,6 +1338,7 @@ def test_snapshot_is_plain_data(
         "failure_rate": None,
         "slow_call_rate": None,
         "retry_after": 25.0,
+        "backend_errors": 0,
     }
     assert type(snapshot["state"]) is str
     assert json.loads(json.dumps(snapshot)) == snapshot

@@ -26,6 +26,7 @@ BREAKER_STATS_FIELDS = {
     "failure_rate",
     "slow_call_rate",
     "retry_after",
+    "backend_errors",
 }
 RETRY_STATS_FIELDS = {
     "calls",

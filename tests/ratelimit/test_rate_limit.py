@@ -544,6 +544,7 @@ def test_stats_fields_are_the_documented_ones(registry: hazina.Registry) -> None
         "wait_time",
         "tracked_keys",
         "evicted_keys",
+        "backend_errors",
     ]
     assert registry.stats()["rate_limiter"]["api"] == limiter.stats()
 

@@ -1,0 +1,240 @@
+"""A rate limiter whose buckets live in Redis: one limit for every process of a fleet.
+
+Each decision is one round trip: one Lua script (``redis.lua`` beside this module) that
+applies every limit of the policy to the key's state, atomically. While Redis does not
+answer, ``on_backend_error`` decides: ``"local"`` runs the in-memory limiter this class
+inherits (its rates and bursts scaled by ``local_fraction``), ``"allow"`` admits,
+``"deny"`` refuses with :class:`~hazina.RateLimitExceeded`.
+
+A waiter (``wait=True``) reserves its tokens on arrival, fleet-wide, and then sleeps
+in its own process. One that is cancelled while it sleeps keeps its reservation: a
+later caller may already have queued behind it, and handing the tokens back then could
+admit two calls in one slot. The slot is wasted; nothing is over-admitted.
+
+``reset()`` and the stats are this process's: the shared buckets belong to the whole
+fleet, are left alone, and refill by themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
+
+import attrs
+
+from .._core.errors import RateLimitExceeded
+from .._core.host import Host
+from .._redis.link import BackendLink
+from .._redis.scripts import Script, Unreachable
+from .config import RateLimiterConfig
+from .limit import Limit
+from .meters import Gcra, SlidingWindow, TokenBucket
+from .policy import RateLimiter
+from .records import LimitStatus, RateLimitDelayed, RateLimiterStats, RateLimitStatus
+
+if TYPE_CHECKING:
+    from .._redis.backend import RedisBackend
+
+SCRIPT = Script(__package__, "redis.lua")
+ADMITTED, RESERVED, REFUSED = 1, 2, 0
+
+
+def _scaled(config: RateLimiterConfig) -> RateLimiterConfig:
+    """``config`` with every rate and burst scaled by its ``local_fraction``."""
+    fraction = config.local_fraction
+    if fraction == 1.0:
+        return config
+    limits = tuple(
+        Limit(limit.rate * fraction, limit.per, burst=max(1.0, limit.burst * fraction))
+        for limit in config.limits
+    )
+    # The costs a caller may ask for stay those of the shared limits.
+    return attrs.evolve(config, rate=None, per=None, burst=None, limits=limits)
+
+
+class RedisRateLimiter(RateLimiter):
+    """A rate limiter shared through Redis; made by the registry for ``backend=``."""
+
+    inline_drivers: ClassVar[bool] = False
+
+    def __init__(
+        self, name: str, config: RateLimiterConfig, host: Host, backend: RedisBackend
+    ) -> None:
+        # The inherited in-memory limiter is the stand-in while Redis is down.
+        super().__init__(name, _scaled(config), host)
+        self.config = config
+        self._capacity = config.capacity
+        self.backend = backend
+        self.link = BackendLink(backend, self.kind, name, config, host.clock)
+        self._on_error = config.on_backend_error
+        self._ran_locally = False
+        sliding = config.algorithm == "sliding_window"
+        self._log_suffixes = [f"w{index}" for index in range(1, len(config.limits) + 1)]
+        if not sliding:
+            self._log_suffixes = []
+        self._max_wait_arg: object = "" if config.max_wait is None else config.max_wait
+        self._limit_args: list[object] = [config.algorithm, len(config.limits)]
+        for limit in config.limits:
+            if config.algorithm == "token_bucket":
+                meter = TokenBucket(limit)
+                self._limit_args += [meter.burst, meter.per_second]
+            elif config.algorithm == "gcra":
+                gcra = Gcra(limit)
+                self._limit_args += [gcra.burst, gcra.interval]
+            else:
+                window = SlidingWindow(limit)
+                self._limit_args += [window.rate, window.window]
+        self._shared_keys = [self.link.keys.policy("s")] + [
+            self.link.keys.policy(suffix) for suffix in self._log_suffixes
+        ]
+
+    # -- keys and arguments -------------------------------------------------------------
+
+    def _keys_of(self, key: Hashable) -> list[str]:
+        if key is None:
+            return self._shared_keys
+        names = self.link.keys
+        try:
+            return [names.of(key, "s")] + [names.of(key, suffix) for suffix in self._log_suffixes]
+        except TypeError as error:
+            raise TypeError(f"rate_limiter {self.name!r}: {error}") from None
+
+    def _args(self, mode: str, cost: float) -> list[object]:
+        return [mode, self.link.now(), cost, self._max_wait_arg, *self._limit_args]
+
+    # -- the decision ---------------------------------------------------------------------
+
+    def _judge(self, key: Hashable, cost: float, answer: list[Any]) -> float:
+        """Count the script's answer; the seconds to wait (0 if admitted), or raise."""
+        code, wait = int(answer[0]), float(answer[1])
+        if self._ran_locally:
+            self._back_to_shared()
+        if code == ADMITTED:
+            with self.lock:
+                self.counts.admitted += 1
+            return 0.0
+        if code == REFUSED:
+            with self.lock:
+                self.counts.rejected += 1
+            raise self._refuse(key, cost, wait)
+        self.emit(RateLimitDelayed(self.name, key, cost, wait))
+        return wait
+
+    def _counted_wait(self, wait: float) -> None:
+        with self.lock:
+            counts = self.counts
+            counts.admitted += 1
+            counts.waited += 1
+            counts.wait_time += wait
+
+    def _free(self) -> None:
+        with self.lock:  # free calls never wait, not even behind others
+            self.counts.admitted += 1
+
+    def acquire_slow_sync(self, key: Hashable, cost: float) -> None:
+        if not cost:
+            return self._free()
+        mode = "wait" if self._may_wait else "admit"
+        try:
+            answer = self.link.run(SCRIPT, self._keys_of(key), self._args(mode, cost))
+        except Unreachable as down:
+            if self._on_error == "local":
+                self._ran_locally = True
+                return super().acquire_slow_sync(key, cost)
+            return self._while_down(key, cost, down)
+        wait = self._judge(key, cost, answer)
+        if wait:
+            self.clock.sleep(wait)
+            self._counted_wait(wait)
+        return None
+
+    async def acquire_slow_async(self, key: Hashable, cost: float) -> None:
+        if not cost:
+            return self._free()
+        mode = "wait" if self._may_wait else "admit"
+        try:
+            answer = await self.link.arun(SCRIPT, self._keys_of(key), self._args(mode, cost))
+        except Unreachable as down:
+            if self._on_error == "local":
+                self._ran_locally = True
+                return await super().acquire_slow_async(key, cost)
+            return self._while_down(key, cost, down)
+        wait = self._judge(key, cost, answer)
+        if wait:
+            await self.clock.asleep(wait)
+            self._counted_wait(wait)
+        return None
+
+    def try_acquire(self, key: Hashable = None, cost: float = 1) -> bool:
+        cost = self._checked_cost(cost)
+        if not cost:
+            self._free()
+            return True
+        try:
+            answer = self.link.run(SCRIPT, self._keys_of(key), self._args("admit", cost))
+        except Unreachable as down:
+            if self._on_error == "local":
+                self._ran_locally = True
+                return super().try_acquire(key, cost)
+            try:
+                self._while_down(key, cost, down)
+            except RateLimitExceeded:
+                return False
+            return True
+        try:
+            self._judge(key, cost, answer)
+        except RateLimitExceeded:
+            return False
+        return True
+
+    # -- while Redis does not answer ------------------------------------------------------
+
+    def _while_down(self, key: Hashable, cost: float, down: Unreachable) -> None:
+        """``"allow"``: admit; ``"deny"``: refuse until Redis is tried again."""
+        if self._on_error == "allow":
+            return self._free()
+        self._deny(key, cost, down)
+
+    def _deny(self, key: Hashable, cost: float, down: Unreachable) -> NoReturn:
+        with self.lock:
+            self.counts.rejected += 1
+        raise self._refuse(key, cost, down.retry_after) from down.__cause__
+
+    def _back_to_shared(self) -> None:
+        """Redis answers again: the local stand-in's state is dropped, its counts kept."""
+        self._ran_locally = False
+        with self.lock:
+            for meter, state in zip(self.meters, self.shared_entry, strict=True):
+                meter.clear(state)
+            self.keys.clear()
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def status(self, key: Hashable = None) -> RateLimitStatus:
+        """Where ``key`` stands in Redis (this process's stand-in while Redis is down)."""
+        probe = min(1.0, self._capacity)
+        try:
+            answer = self.link.run(SCRIPT, self._keys_of(key), self._args("status", probe))
+        except Unreachable:
+            return super().status(key)
+        numbers = [float(value) for value in answer]
+        limits = tuple(
+            LimitStatus(
+                limit,
+                round(numbers[3 * index], 9),
+                round(numbers[3 * index + 1], 9),
+                round(numbers[3 * index + 2], 9),
+            )
+            for index, limit in enumerate(self.config.limits)
+        )
+        return RateLimitStatus(
+            key=key,
+            remaining=min(limit.remaining for limit in limits),
+            next_token_in=max(limit.next_token_in for limit in limits),
+            full_in=max(limit.full_in for limit in limits),
+            limits=limits,
+        )
+
+    def stats(self) -> RateLimiterStats:
+        """This process's counters; ``backend_errors`` counts its failed round trips."""
+        return attrs.evolve(super().stats(), backend_errors=self.link.backend_errors)

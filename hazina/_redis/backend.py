@@ -1,0 +1,293 @@
+"""The Redis backend: clients, scripts, and what happens while Redis does not answer.
+
+Every decision is one Lua script run by ``EVALSHA`` (reloaded after ``NOSCRIPT``). Any
+failure marks the backend down for ``retry_interval`` seconds: meanwhile no call waits
+on Redis (each policy follows its ``on_backend_error``), then one call probes it. An
+outage is logged once when it starts (WARNING) and once when it ends (INFO), on the
+``hazina.redis`` logger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import weakref
+from collections.abc import Callable, Sequence
+from time import monotonic
+from typing import Any, Literal
+
+try:
+    import redis
+    import redis.asyncio
+    from redis.backoff import NoBackoff
+    from redis.exceptions import NoScriptError, RedisError
+except ImportError as missing:  # pragma: no cover - the extra is installed for the tests
+    raise ImportError(
+        "hazina.redis needs redis-py; install it with: pip install 'hazina[redis]'"
+    ) from missing
+
+from .._breaker.redis import RedisCircuitBreaker
+from .._cache.redis import RedisCache
+from .._core.backend import PolicyMaker
+from .._core.errors import ConfigurationError
+from .._core.validation import is_finite_number
+from .._ratelimit.redis import RedisRateLimiter
+from .keys import check_key_part
+from .scripts import Script, Unreachable
+
+logger = logging.getLogger("hazina.redis")
+
+ClockChoice = Literal["redis", "registry"]
+
+
+#: The Redis policy class of each kind with shared state.
+POLICY_CLASSES: dict[str, Any] = {
+    policy.kind: policy for policy in (RedisCircuitBreaker, RedisCache, RedisRateLimiter)
+}
+
+
+class RedisBackend:
+    """Fleet-wide state on Redis for circuit breakers, caches and rate limiters.
+
+    Use :meth:`from_url`, or pass existing redis-py clients. Give it to a registry
+    (``Registry(backend=...)``) or to one policy (``backend=``).
+
+    Args:
+        client: A sync ``redis.Redis``.
+        async_client: A ``redis.asyncio.Redis`` (used from one event loop).
+        prefix: The first part of every key.
+        timeout: Seconds a command may take before Redis counts as down.
+        retry_interval: Seconds Redis stays marked down before one call probes it.
+        clock: ``"redis"``: time from the server's ``TIME`` (hosts may be skewed);
+            ``"registry"``: from each policy's registry clock (tests with ``FakeClock``).
+        sync_interval: Seconds a process may rely on shared state it read (an open
+            breaker) before reading it again.
+    """
+
+    def __init__(
+        self,
+        *,
+        client: redis.Redis | None = None,
+        async_client: redis.asyncio.Redis | None = None,
+        prefix: str = "hazina",
+        timeout: float = 0.25,
+        retry_interval: float = 1.0,
+        clock: ClockChoice = "redis",
+        sync_interval: float = 1.0,
+    ) -> None:
+        if client is None and async_client is None:
+            raise ConfigurationError(
+                "RedisBackend needs client= or async_client= (or use RedisBackend.from_url)"
+            )
+        self._init(prefix, timeout, retry_interval, clock, sync_interval)
+        self._client = client
+        self._given_async = async_client
+        self._make_async: Callable[[], redis.asyncio.Redis] | None = None
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        prefix: str = "hazina",
+        timeout: float = 0.25,
+        retry_interval: float = 1.0,
+        clock: ClockChoice = "redis",
+        sync_interval: float = 1.0,
+    ) -> RedisBackend:
+        """A backend with its own clients for ``url`` (an asyncio client per event loop)."""
+        if not isinstance(url, str):
+            raise ConfigurationError(f"RedisBackend: url must be a string, got {url!r}")
+        if not is_finite_number(timeout) or timeout <= 0:
+            raise ConfigurationError(
+                f"RedisBackend: timeout must be a number greater than 0, got {timeout!r}"
+            )
+        # No retries inside redis-py: a failure must mark the backend down at once,
+        # not hold the caller for several more timeouts.
+        options: dict[str, Any] = {
+            "socket_timeout": timeout,
+            "socket_connect_timeout": timeout,
+        }
+        client = redis.Redis.from_url(url, retry=redis.retry.Retry(NoBackoff(), 0), **options)
+        backend = cls(
+            client=client,
+            prefix=prefix,
+            timeout=timeout,
+            retry_interval=retry_interval,
+            clock=clock,
+            sync_interval=sync_interval,
+        )
+        backend._make_async = lambda: redis.asyncio.Redis.from_url(
+            url, retry=redis.asyncio.retry.Retry(NoBackoff(), 0), **options
+        )
+        return backend
+
+    def _init(
+        self, prefix: str, timeout: float, retry_interval: float, clock: str, sync_interval: float
+    ) -> None:
+        if not isinstance(prefix, str) or not prefix:
+            raise ConfigurationError(
+                f"RedisBackend: prefix must be a non-empty string, got {prefix!r}"
+            )
+        check_key_part("the Redis prefix", prefix)
+        for param, value in (
+            ("timeout", timeout),
+            ("retry_interval", retry_interval),
+            ("sync_interval", sync_interval),
+        ):
+            if not is_finite_number(value) or value <= 0:
+                raise ConfigurationError(
+                    f"RedisBackend: {param} must be a number greater than 0, got {value!r}"
+                )
+        if clock not in ("redis", "registry"):
+            raise ConfigurationError(
+                f"RedisBackend: clock must be 'redis' or 'registry', got {clock!r}"
+            )
+        self.prefix = prefix
+        self.timeout = float(timeout)
+        self.retry_interval = float(retry_interval)
+        self.clock: ClockChoice = clock  # type: ignore[assignment]
+        self.sync_interval = float(sync_interval)
+        #: 0.0 while Redis answers; else the monotonic time of the next probe. Read
+        #: lock-free on every call; written only on failures and probes.
+        self.down_until = 0.0
+        self._outage_error: BaseException | None = None
+        self._state_lock = threading.Lock()
+        self._policies: dict[str, None] = {}
+        self._async_clients: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, redis.asyncio.Redis
+        ] = weakref.WeakKeyDictionary()
+
+    # -- what the registry asks -------------------------------------------------------
+
+    def policy_maker(self, kind: str) -> PolicyMaker | None:
+        """The Redis policy class for ``kind``, bound to this backend; ``None`` if none."""
+        policy_class = POLICY_CLASSES.get(kind)
+        if policy_class is None:
+            return None
+        return lambda name, config, host: policy_class(name, config, host, self)
+
+    def attach(self, kind: str, name: str) -> None:
+        """Note that a policy uses this backend (named in outage logs)."""
+        self._policies[f"{kind}:{name}"] = None
+
+    # -- round trips --------------------------------------------------------------------
+
+    def retry_after(self) -> float:
+        """Seconds until the next probe (0 while Redis answers)."""
+        until = self.down_until
+        return max(0.0, until - monotonic()) if until else 0.0
+
+    def _may_try(self) -> bool:
+        """Whether this call may talk to Redis now: it is up, or this call is the probe."""
+        if not self.down_until:
+            return True
+        with self._state_lock:
+            if not self.down_until:
+                return True
+            now = monotonic()
+            if now < self.down_until:
+                return False
+            # This call probes; every other waits out another interval meanwhile.
+            self.down_until = now + self.retry_interval
+            return True
+
+    def _failed(self, error: BaseException) -> Unreachable:
+        with self._state_lock:
+            self.down_until = monotonic() + self.retry_interval
+            starts = self._outage_error is None
+            self._outage_error = error
+        if starts:
+            policies = sorted(self._policies)
+            logger.warning(
+                "hazina: Redis backend %s is down (%r); policies %s follow their "
+                "on_backend_error until it answers",
+                self,
+                error,
+                ", ".join(policies) or "(none yet)",
+                extra={
+                    "hazina_backend": repr(self),
+                    "hazina_error": repr(error),
+                    "hazina_policies": policies,
+                },
+            )
+        else:
+            logger.debug("hazina: Redis backend %s still down: %r", self, error)
+        return Unreachable(self.retry_interval, attempted=True)
+
+    def _answered(self) -> None:
+        with self._state_lock:
+            ended = self._outage_error is not None
+            self._outage_error = None
+            self.down_until = 0.0
+        if ended:
+            logger.info(
+                "hazina: Redis backend %s answers again",
+                self,
+                extra={"hazina_backend": repr(self)},
+            )
+
+    def run(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """Run ``script`` once; raise :class:`Unreachable` instead of waiting on a dead Redis."""
+        if self.down_until and not self._may_try():
+            raise Unreachable(self.retry_after(), attempted=False)
+        client = self._client
+        if client is None:
+            raise ConfigurationError(
+                f"{self!r} has only an asyncio client; this call needs a sync one (client=)"
+            )
+        execute: Callable[..., Any] = client.execute_command
+        try:
+            try:
+                result = execute("EVALSHA", script.sha, len(keys), *keys, *args)
+            except NoScriptError:
+                # A restarted or flushed server forgot the script; load it and go on.
+                execute("SCRIPT", "LOAD", script.source)
+                result = execute("EVALSHA", script.sha, len(keys), *keys, *args)
+        except (RedisError, OSError) as error:
+            raise self._failed(error) from error
+        if self._outage_error is not None:
+            self._answered()
+        return result
+
+    async def arun(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """:meth:`run` for async code, on this event loop's client."""
+        if self.down_until and not self._may_try():
+            raise Unreachable(self.retry_after(), attempted=False)
+        execute: Callable[..., Any] = self._async_client().execute_command
+        try:
+            async with asyncio.timeout(self.timeout):
+                try:
+                    result = await execute("EVALSHA", script.sha, len(keys), *keys, *args)
+                except NoScriptError:
+                    await execute("SCRIPT", "LOAD", script.source)
+                    result = await execute("EVALSHA", script.sha, len(keys), *keys, *args)
+        except (RedisError, OSError, TimeoutError) as error:
+            raise self._failed(error) from error
+        if self._outage_error is not None:
+            self._answered()
+        return result
+
+    def _async_client(self) -> redis.asyncio.Redis:
+        if self._given_async is not None:
+            return self._given_async
+        loop = asyncio.get_running_loop()
+        client = self._async_clients.get(loop)
+        if client is None:
+            if self._make_async is None:
+                raise ConfigurationError(
+                    f"{self!r} has only a sync client; async calls need async_client="
+                )
+            # asyncio clients belong to one loop; each loop gets its own.
+            client = self._async_clients[loop] = self._make_async()
+        return client
+
+    def __repr__(self) -> str:
+        client = self._client if self._client is not None else self._given_async
+        where = ""
+        pool = getattr(client, "connection_pool", None)
+        kwargs = getattr(pool, "connection_kwargs", {})
+        if "host" in kwargs:
+            where = f" {kwargs['host']}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"
+        return f"<RedisBackend{where} prefix={self.prefix!r}>"
