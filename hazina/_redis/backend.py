@@ -13,7 +13,7 @@ import asyncio
 import logging
 import threading
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from time import monotonic
 from typing import Any, Literal
 
@@ -45,6 +45,18 @@ ClockChoice = Literal["redis", "registry"]
 POLICY_CLASSES: dict[str, Any] = {
     policy.kind: policy for policy in (RedisCircuitBreaker, RedisCache, RedisRateLimiter)
 }
+
+
+async def _close_with_loop(client: redis.asyncio.Redis) -> AsyncGenerator[None, None]:
+    """Close ``client`` when its event loop shuts down.
+
+    A loop has no close hook, but ``asyncio.run()`` (and ``asyncio.Runner``) finalize
+    every live async generator before closing it: this one's ``finally`` is that hook.
+    """
+    try:
+        yield
+    finally:
+        await client.aclose()
 
 
 class RedisBackend:
@@ -156,7 +168,8 @@ class RedisBackend:
         self._state_lock = threading.Lock()
         self._policies: dict[str, None] = {}
         self._async_clients: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, redis.asyncio.Redis
+            asyncio.AbstractEventLoop,
+            tuple[redis.asyncio.Redis, AsyncGenerator[None, None]],
         ] = weakref.WeakKeyDictionary()
 
     # -- what the registry asks -------------------------------------------------------
@@ -231,7 +244,7 @@ class RedisBackend:
     def run(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """Run ``script`` once; raise :class:`Unreachable` instead of waiting on a dead Redis."""
         if self.down_until and not self._may_try():
-            raise Unreachable(self.retry_after(), attempted=False)
+            raise Unreachable(self.retry_after(), attempted=False) from self._outage_error
         client = self._client
         if client is None:
             raise ConfigurationError(
@@ -254,8 +267,8 @@ class RedisBackend:
     async def arun(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """:meth:`run` for async code, on this event loop's client."""
         if self.down_until and not self._may_try():
-            raise Unreachable(self.retry_after(), attempted=False)
-        execute: Callable[..., Any] = self._async_client().execute_command
+            raise Unreachable(self.retry_after(), attempted=False) from self._outage_error
+        execute: Callable[..., Any] = (await self._async_client()).execute_command
         try:
             async with asyncio.timeout(self.timeout):
                 try:
@@ -269,18 +282,22 @@ class RedisBackend:
             self._answered()
         return result
 
-    def _async_client(self) -> redis.asyncio.Redis:
+    async def _async_client(self) -> redis.asyncio.Redis:
         if self._given_async is not None:
             return self._given_async
         loop = asyncio.get_running_loop()
-        client = self._async_clients.get(loop)
-        if client is None:
-            if self._make_async is None:
-                raise ConfigurationError(
-                    f"{self!r} has only a sync client; async calls need async_client="
-                )
-            # asyncio clients belong to one loop; each loop gets its own.
-            client = self._async_clients[loop] = self._make_async()
+        held = self._async_clients.get(loop)
+        if held is not None:
+            return held[0]
+        if self._make_async is None:
+            raise ConfigurationError(
+                f"{self!r} has only a sync client; async calls need async_client="
+            )
+        # asyncio clients belong to one loop; each loop gets its own, closed with it.
+        client = self._make_async()
+        closer = _close_with_loop(client)
+        await anext(closer)
+        self._async_clients[loop] = (client, closer)
         return client
 
     def __repr__(self) -> str:

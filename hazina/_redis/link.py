@@ -93,7 +93,7 @@ class BackendLink:
         if not self._config_checked:
             self._check_config(at_creation=False)
         if self._broken is not None:
-            raise Unreachable(self.backend.retry_interval, attempted=False)
+            raise Unreachable(self.backend.retry_interval, attempted=False) from self._broken
         try:
             return self.backend.run(script, keys, args)
         except Unreachable as unreachable:
@@ -106,7 +106,7 @@ class BackendLink:
         if not self._config_checked:
             await self._acheck_config()
         if self._broken is not None:
-            raise Unreachable(self.backend.retry_interval, attempted=False)
+            raise Unreachable(self.backend.retry_interval, attempted=False) from self._broken
         try:
             return await self.backend.arun(script, keys, args)
         except Unreachable as unreachable:
