@@ -19,7 +19,7 @@ TIMEOUT = 30
 
 
 def _registry(url: str, clock: FakeClock | None = None, **backend: Any) -> hazina.Registry:
-    chosen = "registry" if clock is not None else "redis"
+    chosen: Literal["redis", "registry"] = "registry" if clock is not None else "redis"
     return hazina.Registry(clock=clock, backend=RedisBackend.from_url(url, clock=chosen, **backend))
 
 
