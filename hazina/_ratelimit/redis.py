@@ -104,15 +104,15 @@ class RedisRateLimiter(RateLimiter):
 
     # -- the decision ---------------------------------------------------------------------
 
-    def _judge(self, key: Hashable, cost: float, answer: list[Any]) -> float:
+    def _judge(self, key: Hashable, cost: float, answer: Any) -> float:
         """Count the script's answer; the seconds to wait (0 if admitted), or raise."""
-        code, wait = int(answer[0]), float(answer[1])
         if self._ran_locally:
             self._back_to_shared()
-        if code == ADMITTED:
+        if answer == ADMITTED:
             with self.lock:
                 self.counts.admitted += 1
             return 0.0
+        code, wait = int(answer[0]), float(answer[1])
         if code == REFUSED:
             with self.lock:
                 self.counts.rejected += 1
