@@ -1,8 +1,9 @@
 -- One rate-limit decision for one key, every limit of the policy at once.
 --
--- KEYS[1]: the key's state (a hash: per limit i, "t<i>"/"s<i>" for the token bucket's
---          tokens and stamp, "g<i>" for GCRA's theoretical arrival time; "now", the
---          latest time any decision saw).
+-- KEYS[1]: the key's state, one string of numbers: the latest time any decision saw,
+--          then per limit the token bucket's tokens and stamp, or GCRA's theoretical
+--          arrival time (a string, so one GET reads it and one SET PX writes it and
+--          its expiry).
 -- KEYS[1 + i]: for the sliding window, limit i's log (a list of "time cost" entries).
 -- ARGV: mode ("admit", "wait" or "status"), now ("" for the server's TIME), cost,
 --       max_wait ("" for no bound; only in "wait" mode), algorithm ("token_bucket",
@@ -15,7 +16,7 @@
 -- Numbers travel as strings: Redis would truncate a Lua number to an integer.
 --
 -- The arithmetic is the in-memory meters' (hazina/_ratelimit/meters.py), term for term.
--- The state is read once and written once.
+-- The state is read once and written once (with its expiry).
 
 local TOLERANCE = 1e-7
 local TOKEN_SLACK = 1e-9
@@ -37,17 +38,14 @@ local function fmt(x)
   return string.format('%.17g', x)
 end
 
--- Read: the hash (buckets and schedules) in one HMGET; each sliding log once.
-local fields = {'now'}
-for i = 1, n do
-  if bucket then
-    fields[#fields + 1] = 't' .. i
-    fields[#fields + 1] = 's' .. i
-  elseif gcra then
-    fields[#fields + 1] = 'g' .. i
+-- Read: the numbers in one GET; each sliding log once.
+local stored = {}
+local raw = redis.call('GET', state)
+if raw then
+  for number in string.gmatch(raw, '%S+') do
+    stored[#stored + 1] = number
   end
 end
-local stored = redis.call('HMGET', state, unpack(fields))
 -- Time never runs backwards for a key, whatever clock the caller brings.
 local seen = tonumber(stored[1])
 if seen and seen > now then
@@ -165,18 +163,15 @@ if wait > 0 and (mode ~= 'wait' or (max_wait and wait > max_wait + TOLERANCE)) t
 end
 
 -- Taken now, even for a call that runs later, so whoever comes next queues behind it.
-local writes = {'now', fmt(now)}
+local writes = {fmt(now)}
 local longest = 0
 for i = 1, n do
   if bucket then
     value[i] = value[i] - cost
-    writes[#writes + 1] = 't' .. i
     writes[#writes + 1] = fmt(value[i])
-    writes[#writes + 1] = 's' .. i
     writes[#writes + 1] = fmt(now)
   elseif gcra then
     value[i] = value[i] + cost * b[i]
-    writes[#writes + 1] = 'g' .. i
     writes[#writes + 1] = fmt(value[i])
   else
     local log = KEYS[1 + i]
@@ -188,10 +183,9 @@ for i = 1, n do
   local left = full_in(i)
   if left > longest then longest = left end
 end
-redis.call('HSET', state, unpack(writes))
 -- Forgotten once it would read full again: nothing is lost, and no key lives forever.
 local ttl = math.floor(longest * 1000) + 1000
-redis.call('PEXPIRE', state, ttl)
+redis.call('SET', state, table.concat(writes, ' '), 'PX', ttl)
 if not bucket and not gcra then
   for i = 1, n do
     redis.call('PEXPIRE', KEYS[1 + i], ttl)

@@ -34,6 +34,7 @@ from .._core.errors import ConfigurationError
 from .._core.validation import is_finite_number
 from .._ratelimit.redis import RedisRateLimiter
 from .keys import check_key_part
+from .pipeline import LoopPipeline
 from .scripts import Script, Unreachable
 
 logger = logging.getLogger("hazina.redis")
@@ -167,9 +168,9 @@ class RedisBackend:
         self._outage_error: BaseException | None = None
         self._state_lock = threading.Lock()
         self._policies: dict[str, None] = {}
-        self._async_clients: weakref.WeakKeyDictionary[
+        self._pipelines: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop,
-            tuple[redis.asyncio.Redis, AsyncGenerator[None, None]],
+            tuple[LoopPipeline, AsyncGenerator[None, None] | None],
         ] = weakref.WeakKeyDictionary()
 
     # -- what the registry asks -------------------------------------------------------
@@ -268,7 +269,7 @@ class RedisBackend:
         """:meth:`run` for async code, on this event loop's client."""
         if self.down_until and not self._may_try():
             raise Unreachable(self.retry_after(), attempted=False) from self._outage_error
-        execute: Callable[..., Any] = (await self._async_client()).execute_command
+        execute = (await self._pipeline()).execute
         try:
             async with asyncio.timeout(self.timeout):
                 try:
@@ -282,23 +283,27 @@ class RedisBackend:
             self._answered()
         return result
 
-    async def _async_client(self) -> redis.asyncio.Redis:
-        if self._given_async is not None:
-            return self._given_async
+    async def _pipeline(self) -> LoopPipeline:
+        """This event loop's pipeline (and client: asyncio clients belong to one loop)."""
         loop = asyncio.get_running_loop()
-        held = self._async_clients.get(loop)
+        held = self._pipelines.get(loop)
         if held is not None:
             return held[0]
+        if self._given_async is not None:
+            pipeline = LoopPipeline(self._given_async)
+            self._pipelines[loop] = (pipeline, None)
+            return pipeline
         if self._make_async is None:
             raise ConfigurationError(
                 f"{self!r} has only a sync client; async calls need async_client="
             )
-        # asyncio clients belong to one loop; each loop gets its own, closed with it.
+        # A client of our own making is closed with its loop.
         client = self._make_async()
         closer = _close_with_loop(client)
         await anext(closer)
-        self._async_clients[loop] = (client, closer)
-        return client
+        pipeline = LoopPipeline(client)
+        self._pipelines[loop] = (pipeline, closer)
+        return pipeline
 
     def __repr__(self) -> str:
         client = self._client if self._client is not None else self._given_async
