@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import enum
 import json
 import logging
@@ -57,7 +58,15 @@ def shared_configuration(config: object) -> str:
         for field in attrs.fields(type(config))  # type: ignore[arg-type]
         if field.name not in LOCAL_PARAMETERS and comparable(getattr(config, field.name))
     }
-    return json.dumps(shared, sort_keys=True, separators=(",", ":"))
+    return json.dumps(shared, sort_keys=True, separators=(",", ":"), default=_comparable_text)
+
+
+def _comparable_text(value: object) -> str:
+    """A value JSON has no form for, as text that is the same in every process."""
+    if isinstance(value, datetime.datetime | datetime.date):
+        return value.isoformat()
+    # Never repr(): an object's default repr holds its address, which differs per process.
+    return f"{type(value).__module__}.{type(value).__qualname__}"
 
 
 class BackendLink:

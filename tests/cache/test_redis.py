@@ -9,7 +9,7 @@ import multiprocessing
 import pickle
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,32 +22,10 @@ import hazina
 from hazina.redis import RedisBackend
 from hazina.testing import FakeClock
 
-_BACKENDS: list[RedisBackend] = []
-
 
 def _registry(url: str, clock: FakeClock | None = None, **backend: Any) -> hazina.Registry:
     made = RedisBackend.from_url(url, clock="registry" if clock is not None else "redis", **backend)
-    _BACKENDS.append(made)
     return hazina.Registry(clock=clock, backend=made)
-
-
-async def _close_async_clients() -> None:
-    """Close this loop's clients of every backend made here (the backend has no close())."""
-    loop = asyncio.get_running_loop()
-    for backend in _BACKENDS:
-        client = backend._async_clients.pop(loop, None)
-        if client is not None:
-            await client.aclose()
-
-
-@pytest.fixture(autouse=True)
-def _closed_clients(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Asyncio clients are closed on their loop before the async flavor closes it."""
-    flavor = request.getfixturevalue("flavor") if "flavor" in request.fixturenames else None
-    yield
-    if flavor is not None and flavor.is_async:
-        flavor.call(_close_async_clients)
-    _BACKENDS.clear()
 
 
 def _counting(flavor: Flavor, result: Callable[..., Any] = lambda *args, **kw: list(args)) -> Any:
@@ -443,10 +421,7 @@ def test_tasks_of_one_process_missing_a_key_load_it_once(redis_url: str) -> None
     cached = hazina.cached("tasks", registry=_registry(redis_url), ttl=60)(slow)
 
     async def main() -> list[int]:
-        try:
-            return await asyncio.gather(*(cached(4) for _ in range(8)))
-        finally:
-            await _close_async_clients()
+        return await asyncio.gather(*(cached(4) for _ in range(8)))
 
     assert asyncio.run(main()) == [8] * 8
     assert calls == [4]
@@ -543,11 +518,8 @@ def test_an_enclosing_asyncio_timeout_ends_a_fleet_wait(redis_url: str) -> None:
         raise AssertionError("the waiter must not load")
 
     async def wait_briefly() -> None:
-        try:
-            async with asyncio.timeout(0.2):
-                await mine.aget_or_set("k", never)
-        finally:
-            await _close_async_clients()
+        async with asyncio.timeout(0.2):
+            await mine.aget_or_set("k", never)
 
     started = time.monotonic()
     with pytest.raises(TimeoutError):
