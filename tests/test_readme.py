@@ -34,14 +34,21 @@ def test_quick_start_is_two_commands_and_ci_runs_the_second() -> None:
     assert "examples/" in commands[0]
 
 
+#: The Redis URL the README's examples use, replaced by the test server's.
+README_REDIS = "redis://localhost:6379/0"
 PYTHON_BLOCKS = re.findall(r"```python\n(.*?)```", README, re.S)
 
 
 @pytest.mark.parametrize(
     "source", PYTHON_BLOCKS, ids=[f"block{i}" for i, _ in enumerate(PYTHON_BLOCKS)]
 )
-def test_readme_example_runs(source: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each Python example in the README runs as written, against a fresh default registry."""
+def test_readme_example_runs(
+    source: str, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    """Each Python example in the README runs as written, against a fresh default registry
+    (and the test Redis server where an example names one)."""
+    if README_REDIS in source:
+        source = source.replace(README_REDIS, request.getfixturevalue("redis_url"))
     fresh = hazina.Registry()
     monkeypatch.setattr(_registry, "registry", fresh)
     monkeypatch.setattr(hazina, "registry", fresh)
@@ -49,11 +56,17 @@ def test_readme_example_runs(source: str, monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_api_section_lists_exactly_the_exports() -> None:
-    """Every public name of hazina, hazina.testing and hazina.health is documented, no more."""
+    """Every public name of hazina and its public modules is documented, no more."""
     import hazina.health
+    import hazina.redis
     import hazina.testing
 
     documented = set(re.findall(r"`(\w+)`", _section("API")))
     documented -= {"hazina"}
-    exported = set(hazina.__all__) | set(hazina.testing.__all__) | set(hazina.health.__all__)
+    exported = (
+        set(hazina.__all__)
+        | set(hazina.testing.__all__)
+        | set(hazina.health.__all__)
+        | set(hazina.redis.__all__)
+    )
     assert documented == exported
