@@ -94,6 +94,14 @@ class PolicyFunctionWrapper(_FunctionWrapper):
     def policy(self) -> Any:
         return self._self_policy
 
+    def __get__(self, instance: object, owner: type[Any] | None = None) -> Any:
+        # A target that is no descriptor (a callable object, a builtin, a partial) is
+        # not bound by a class, and neither is its wrapper. wrapt does this itself from
+        # 1.17; 1.16 calls the target's missing __get__ and raises AttributeError.
+        if not hasattr(type(self.__wrapped__), "__get__"):
+            return self
+        return super().__get__(instance, owner)
+
 
 def check_target(target: object) -> None:
     """Raise ``TypeError`` if no hazina decorator can wrap ``target``."""
