@@ -154,13 +154,7 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
                 )
                 for meter, state in zip(self.meters, entry, strict=True)
             )
-        return RateLimitStatus(
-            key=key,
-            remaining=min(limit.remaining for limit in limits),
-            next_token_in=max(limit.next_token_in for limit in limits),
-            full_in=max(limit.full_in for limit in limits),
-            limits=limits,
-        )
+        return RateLimitStatus.of(key, limits)
 
     def stats(self) -> RateLimiterStats:
         with self.lock:

@@ -60,6 +60,17 @@ class RateLimitStatus:
     full_in: float
     limits: tuple[LimitStatus, ...]
 
+    @classmethod
+    def of(cls, key: Hashable, limits: tuple[LimitStatus, ...]) -> RateLimitStatus:
+        """The status of ``key`` summed up from each limit's."""
+        return cls(
+            key=key,
+            remaining=min(limit.remaining for limit in limits),
+            next_token_in=max(limit.next_token_in for limit in limits),
+            full_in=max(limit.full_in for limit in limits),
+            limits=limits,
+        )
+
 
 @attrs.frozen
 class RateLimitRejected:

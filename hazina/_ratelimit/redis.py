@@ -227,13 +227,7 @@ class RedisRateLimiter(RateLimiter):
             )
             for index, limit in enumerate(self.config.limits)
         )
-        return RateLimitStatus(
-            key=key,
-            remaining=min(limit.remaining for limit in limits),
-            next_token_in=max(limit.next_token_in for limit in limits),
-            full_in=max(limit.full_in for limit in limits),
-            limits=limits,
-        )
+        return RateLimitStatus.of(key, limits)
 
     def stats(self) -> RateLimiterStats:
         """This process's counters; ``backend_errors`` counts its failed round trips."""
