@@ -140,7 +140,7 @@ _ASYNC_WORDS = [
     (r"_async_", "_sync_"),
     (r"_async\b", "_sync"),
     (r"\basleep\b", "sleep"),
-    (r"\barun\b", "run"),
+    (r"\ba(run|execute)\b", r"\1"),
 ]
 
 

@@ -1,9 +1,9 @@
 -- One rate-limit decision for one key, every limit of the policy at once.
 --
--- KEYS[1]: the key's state, one string of numbers: the latest time any decision saw,
---          then per limit the token bucket's tokens and stamp, or GCRA's theoretical
---          arrival time (a string, so one GET reads it and one SET PX writes it and
---          its expiry).
+-- KEYS[1]: the key's state, one string of numbers: the time of the last decision that
+--          took tokens (every bucket's stamp; time never runs backwards past it), then
+--          per limit the token bucket's tokens or GCRA's theoretical arrival time. A
+--          string, so one GET reads it and one SET PX writes it and its expiry.
 -- KEYS[1 + i]: for the sliding window, limit i's log (a list of "time cost" entries).
 -- ARGV: mode ("admit", "wait" or "status"), now ("" for the server's TIME), cost,
 --       max_wait ("" for no bound; only in "wait" mode), algorithm ("token_bucket",
@@ -57,9 +57,9 @@ for i = 1, n do
   a[i], b[i] = tonumber(ARGV[5 + 2 * i]), tonumber(ARGV[6 + 2 * i])
   if bucket then
     -- Tokens now: refilled since the stamp, never above the burst (a missing state is full).
-    local tokens = tonumber(stored[2 * i])
+    local tokens = tonumber(stored[1 + i])
     if tokens then
-      tokens = tokens + (now - tonumber(stored[2 * i + 1])) * b[i]
+      tokens = tokens + (now - seen) * b[i]
       if tokens > a[i] then tokens = a[i] end
     else
       tokens = a[i]
@@ -169,7 +169,6 @@ for i = 1, n do
   if bucket then
     value[i] = value[i] - cost
     writes[#writes + 1] = fmt(value[i])
-    writes[#writes + 1] = fmt(now)
   elseif gcra then
     value[i] = value[i] + cost * b[i]
     writes[#writes + 1] = fmt(value[i])

@@ -25,6 +25,7 @@ import attrs
 from .._core.errors import RateLimitExceeded
 from .._core.host import Host
 from .._redis.link import BackendLink
+from .._redis.pipeline import Command
 from .._redis.scripts import Script, Unreachable
 from .config import RateLimiterConfig
 from .limit import Limit
@@ -52,6 +53,11 @@ def _scaled(config: RateLimiterConfig) -> RateLimiterConfig:
     return attrs.evolve(config, rate=None, per=None, burst=None, limits=limits)
 
 
+def _encoded(number: float) -> bytes:
+    """A number as the script reads it back exactly (``repr`` round-trips a float)."""
+    return repr(float(number)).encode()
+
+
 class RedisRateLimiter(RateLimiter):
     """A rate limiter shared through Redis; made by the registry for ``backend=``."""
 
@@ -72,21 +78,37 @@ class RedisRateLimiter(RateLimiter):
         self._log_suffixes = [f"w{index}" for index in range(1, len(config.limits) + 1)]
         if not sliding:
             self._log_suffixes = []
-        self._max_wait_arg: object = "" if config.max_wait is None else config.max_wait
-        self._limit_args: list[object] = [config.algorithm, len(config.limits)]
+        # Encoded once: redis-py sends bytes as they are, and would format each number
+        # on every call.
+        numbers: list[float] = []
         for limit in config.limits:
             if config.algorithm == "token_bucket":
                 meter = TokenBucket(limit)
-                self._limit_args += [meter.burst, meter.per_second]
+                numbers += [meter.burst, meter.per_second]
             elif config.algorithm == "gcra":
                 gcra = Gcra(limit)
-                self._limit_args += [gcra.burst, gcra.interval]
+                numbers += [gcra.burst, gcra.interval]
             else:
                 window = SlidingWindow(limit)
-                self._limit_args += [window.rate, window.window]
+                numbers += [window.rate, window.window]
+        self._tail: tuple[bytes, ...] = (
+            b"" if config.max_wait is None else _encoded(config.max_wait),
+            config.algorithm.encode(),
+            b"%d" % len(config.limits),
+            *(_encoded(number) for number in numbers),
+        )
         self._shared_keys = [self.link.keys.policy("s")] + [
             self.link.keys.policy(suffix) for suffix in self._log_suffixes
         ]
+        self._fixed_time = backend.clock == "redis"
+        # The whole command of the usual decision (no key, the configured cost, the
+        # server's time), built once.
+        self._usual: dict[bytes, Command] = {}
+        self._usual_cost = config.cost
+        if self._fixed_time and not callable(config.cost):
+            self._usual = {
+                mode: self._command(mode, None, config.cost) for mode in (b"admit", b"wait")
+            }
 
     # -- keys and arguments -------------------------------------------------------------
 
@@ -99,8 +121,14 @@ class RedisRateLimiter(RateLimiter):
         except TypeError as error:
             raise TypeError(f"rate_limiter {self.name!r}: {error}") from None
 
-    def _args(self, mode: str, cost: float) -> list[object]:
-        return [mode, self.link.now(), cost, self._max_wait_arg, *self._limit_args]
+    def _command(self, mode: bytes, key: Hashable, cost: float) -> Command:
+        """The ``EVALSHA`` command of one decision."""
+        if key is None and cost == self._usual_cost and mode in self._usual:
+            return self._usual[mode]
+        keys = self._keys_of(key)
+        now = self.link.now()
+        time = b"" if isinstance(now, str) else _encoded(now)
+        return ("EVALSHA", SCRIPT.sha, len(keys), *keys, mode, time, _encoded(cost), *self._tail)
 
     # -- the decision ---------------------------------------------------------------------
 
@@ -134,9 +162,9 @@ class RedisRateLimiter(RateLimiter):
     def acquire_slow_sync(self, key: Hashable, cost: float) -> None:
         if not cost:
             return self._free()
-        mode = "wait" if self._may_wait else "admit"
+        mode = b"wait" if self._may_wait else b"admit"
         try:
-            answer = self.link.run(SCRIPT, self._keys_of(key), self._args(mode, cost))
+            answer = self.link.execute(SCRIPT, self._command(mode, key, cost))
         except Unreachable as down:
             if self._on_error == "local":
                 self._ran_locally = True
@@ -151,9 +179,9 @@ class RedisRateLimiter(RateLimiter):
     async def acquire_slow_async(self, key: Hashable, cost: float) -> None:
         if not cost:
             return self._free()
-        mode = "wait" if self._may_wait else "admit"
+        mode = b"wait" if self._may_wait else b"admit"
         try:
-            answer = await self.link.arun(SCRIPT, self._keys_of(key), self._args(mode, cost))
+            answer = await self.link.aexecute(SCRIPT, self._command(mode, key, cost))
         except Unreachable as down:
             if self._on_error == "local":
                 self._ran_locally = True
@@ -171,7 +199,7 @@ class RedisRateLimiter(RateLimiter):
             self._free()
             return True
         try:
-            answer = self.link.run(SCRIPT, self._keys_of(key), self._args("admit", cost))
+            answer = self.link.execute(SCRIPT, self._command(b"admit", key, cost))
         except Unreachable as down:
             if self._on_error == "local":
                 self._ran_locally = True
@@ -214,7 +242,7 @@ class RedisRateLimiter(RateLimiter):
         """Where ``key`` stands in Redis (this process's stand-in while Redis is down)."""
         probe = min(1.0, self._capacity)
         try:
-            answer = self.link.run(SCRIPT, self._keys_of(key), self._args("status", probe))
+            answer = self.link.execute(SCRIPT, self._command(b"status", key, probe))
         except Unreachable:
             return super().status(key)
         numbers = [float(value) for value in answer]

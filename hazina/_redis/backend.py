@@ -34,7 +34,7 @@ from .._core.errors import ConfigurationError
 from .._core.validation import is_finite_number
 from .._ratelimit.redis import RedisRateLimiter
 from .keys import check_key_part
-from .pipeline import LoopPipeline
+from .pipeline import Command, LoopPipeline
 from .scripts import Script, Unreachable
 
 logger = logging.getLogger("hazina.redis")
@@ -244,6 +244,10 @@ class RedisBackend:
 
     def run(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """Run ``script`` once; raise :class:`Unreachable` instead of waiting on a dead Redis."""
+        return self.execute(script, ("EVALSHA", script.sha, len(keys), *keys, *args))
+
+    def execute(self, script: Script, command: Command) -> Any:
+        """:meth:`run` with the whole ``EVALSHA`` command built (once, by a hot path)."""
         if self.down_until and not self._may_try():
             raise Unreachable(self.retry_after(), attempted=False) from self._outage_error
         client = self._client
@@ -251,14 +255,14 @@ class RedisBackend:
             raise ConfigurationError(
                 f"{self!r} has only an asyncio client; this call needs a sync one (client=)"
             )
-        execute: Callable[..., Any] = client.execute_command
+        send: Callable[..., Any] = client.execute_command
         try:
             try:
-                result = execute("EVALSHA", script.sha, len(keys), *keys, *args)
+                result = send(*command)
             except NoScriptError:
                 # A restarted or flushed server forgot the script; load it and go on.
-                execute("SCRIPT", "LOAD", script.source)
-                result = execute("EVALSHA", script.sha, len(keys), *keys, *args)
+                send("SCRIPT", "LOAD", script.source)
+                result = send(*command)
         except (RedisError, OSError) as error:
             raise self._failed(error) from error
         if self._outage_error is not None:
@@ -267,16 +271,20 @@ class RedisBackend:
 
     async def arun(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """:meth:`run` for async code, on this event loop's client."""
+        return await self.aexecute(script, ("EVALSHA", script.sha, len(keys), *keys, *args))
+
+    async def aexecute(self, script: Script, command: Command) -> Any:
+        """:meth:`execute` for async code, on this event loop's client."""
         if self.down_until and not self._may_try():
             raise Unreachable(self.retry_after(), attempted=False) from self._outage_error
-        execute = (await self._pipeline()).execute
+        send = (await self._pipeline()).execute
         try:
             async with asyncio.timeout(self.timeout):
                 try:
-                    result = await execute("EVALSHA", script.sha, len(keys), *keys, *args)
+                    result = await send(*command)
                 except NoScriptError:
-                    await execute("SCRIPT", "LOAD", script.source)
-                    result = await execute("EVALSHA", script.sha, len(keys), *keys, *args)
+                    await send("SCRIPT", "LOAD", script.source)
+                    result = await send(*command)
         except (RedisError, OSError, TimeoutError) as error:
             raise self._failed(error) from error
         if self._outage_error is not None:

@@ -15,6 +15,7 @@ from .._core.clock import Clock
 from .._core.counters import Counter, new_counter, read_counter
 from .._core.errors import ConfigurationError
 from .keys import KeyNames
+from .pipeline import Command
 from .scripts import Script, Unreachable
 
 if TYPE_CHECKING:
@@ -99,12 +100,16 @@ class BackendLink:
 
     def run(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """One decision; :class:`Unreachable` (counted if a round trip failed) instead."""
+        return self.execute(script, ("EVALSHA", script.sha, len(keys), *keys, *args))
+
+    def execute(self, script: Script, command: Command) -> Any:
+        """:meth:`run` with the whole ``EVALSHA`` command built (once, by a hot path)."""
         if not self._config_checked:
             self._check_config(at_creation=False)
         if self._broken is not None:
             raise Unreachable(self.backend.retry_interval, attempted=False) from self._broken
         try:
-            return self.backend.run(script, keys, args)
+            return self.backend.execute(script, command)
         except Unreachable as unreachable:
             if unreachable.attempted:
                 next(self.errors)
@@ -112,12 +117,16 @@ class BackendLink:
 
     async def arun(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """:meth:`run` for async code."""
+        return await self.aexecute(script, ("EVALSHA", script.sha, len(keys), *keys, *args))
+
+    async def aexecute(self, script: Script, command: Command) -> Any:
+        """:meth:`execute` for async code."""
         if not self._config_checked:
             await self._acheck_config()
         if self._broken is not None:
             raise Unreachable(self.backend.retry_interval, attempted=False) from self._broken
         try:
-            return await self.backend.arun(script, keys, args)
+            return await self.backend.aexecute(script, command)
         except Unreachable as unreachable:
             if unreachable.attempted:
                 next(self.errors)
