@@ -279,12 +279,11 @@ class RedisBackend:
             raise Unreachable(self.retry_after(), attempted=False) from self._outage_error
         send = (await self._pipeline()).execute
         try:
-            async with asyncio.timeout(self.timeout):
-                try:
-                    result = await send(*command)
-                except NoScriptError:
-                    await send("SCRIPT", "LOAD", script.source)
-                    result = await send(*command)
+            try:
+                result = await send(*command)
+            except NoScriptError:
+                await send("SCRIPT", "LOAD", script.source)
+                result = await send(*command)
         except (RedisError, OSError, TimeoutError) as error:
             raise self._failed(error) from error
         if self._outage_error is not None:
@@ -298,7 +297,7 @@ class RedisBackend:
         if held is not None:
             return held[0]
         if self._given_async is not None:
-            pipeline = LoopPipeline(self._given_async)
+            pipeline = LoopPipeline(self._given_async, self.timeout, client_times_out=False)
             self._pipelines[loop] = (pipeline, None)
             return pipeline
         if self._make_async is None:
@@ -309,7 +308,7 @@ class RedisBackend:
         client = self._make_async()
         closer = _close_with_loop(client)
         await anext(closer)
-        pipeline = LoopPipeline(client)
+        pipeline = LoopPipeline(client, self.timeout, client_times_out=True)
         self._pipelines[loop] = (pipeline, closer)
         return pipeline
 
