@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar, Unpack, overload
 
+from .._core.backend import BackendChoice
 from .._core.decorate import Decorated, PolicyDecorator, decorator_for
 from .._core.registry import Registry, registry_or_default
 from .config import CircuitBreakerOptions
@@ -24,6 +25,7 @@ def circuit_breaker(
     /,
     *,
     registry: Registry | None = None,
+    backend: BackendChoice | None = None,
     **config: Unpack[CircuitBreakerOptions],
 ) -> PolicyDecorator[CircuitBreaker]: ...
 
@@ -33,6 +35,7 @@ def circuit_breaker(
     /,
     *,
     registry: Registry | None = None,
+    backend: BackendChoice | None = None,
     **config: Any,
 ) -> Any:
     """Guard a function with the circuit breaker ``name`` (created or reused).
@@ -40,6 +43,8 @@ def circuit_breaker(
     Args:
         name: The breaker's name; functions sharing a name share one breaker. Defaults
             to the function's module and qualified name.
+        backend: Where the state lives: a shared backend such as
+            ``hazina.redis.RedisBackend``, or ``"memory"``; by default the registry's.
         registry: Where the breaker lives; ``hazina.registry`` by default.
         failure_rate: Open when this share of the window's calls failed (default 0.5)...
         minimum_calls: ...and the window holds at least this many calls (default 10).
@@ -63,5 +68,8 @@ def circuit_breaker(
             configuration.
     """
     return decorator_for(
-        name, lambda chosen: registry_or_default(registry).circuit_breaker(chosen, **config)
+        name,
+        lambda chosen: registry_or_default(registry).circuit_breaker(
+            chosen, backend=backend, **config
+        ),
     )

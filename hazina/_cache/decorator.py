@@ -19,6 +19,7 @@ from typing import (
     overload,
 )
 
+from .._core.backend import BackendChoice
 from .._core.decorate import (
     PolicyFunctionWrapper,
     apply_policy,
@@ -119,6 +120,7 @@ def cached(
     /,
     *,
     registry: Registry | None = None,
+    backend: BackendChoice | None = None,
     **config: Unpack[CacheOptions],
 ) -> CacheDecorator: ...
 
@@ -128,6 +130,7 @@ def cached(
     /,
     *,
     registry: Registry | None = None,
+    backend: BackendChoice | None = None,
     **config: Any,
 ) -> Any:
     """Cache a function's results by its arguments, in the cache ``name`` (created or reused).
@@ -140,6 +143,8 @@ def cached(
     Args:
         name: The cache's name; functions sharing a name share its entries (equal
             arguments, same entry). Defaults to the function's module and qualified name.
+        backend: Where the state lives: a shared backend such as
+            ``hazina.redis.RedisBackend``, or ``"memory"``; by default the registry's.
         registry: Where the cache lives; ``hazina.registry`` by default.
         max_size: The most entries kept (default 1024); the least recently used entry
             of the lowest priority goes first.
@@ -161,7 +166,7 @@ def cached(
 
     return decorator_for(
         name,
-        lambda chosen: registry_or_default(registry).cache(chosen, **config),
+        lambda chosen: registry_or_default(registry).cache(chosen, backend=backend, **config),
         name_of=_cache_name,
         apply=_apply,
         decorator=CacheDecorator,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar, Unpack, overload
 
+from .._core.backend import BackendChoice
 from .._core.decorate import Decorated, PolicyDecorator, decorator_for
 from .._core.registry import Registry, registry_or_default
 from .config import RateLimiterOptions
@@ -24,6 +25,7 @@ def rate_limited(
     /,
     *,
     registry: Registry | None = None,
+    backend: BackendChoice | None = None,
     **config: Unpack[RateLimiterOptions],
 ) -> PolicyDecorator[RateLimiter]: ...
 
@@ -33,6 +35,7 @@ def rate_limited(
     /,
     *,
     registry: Registry | None = None,
+    backend: BackendChoice | None = None,
     **config: Any,
 ) -> Any:
     """Admit calls to a function within the limits of the rate limiter ``name``.
@@ -40,6 +43,8 @@ def rate_limited(
     Args:
         name: The limiter's name; functions sharing a name share its limits. Defaults
             to the function's module and qualified name.
+        backend: Where the state lives: a shared backend such as
+            ``hazina.redis.RedisBackend``, or ``"memory"``; by default the registry's.
         registry: Where the limiter lives; ``hazina.registry`` by default.
         rate: Tokens per ``per`` seconds (no default: give ``rate`` or ``limits``).
         per: The period in seconds (default 1).
@@ -60,5 +65,8 @@ def rate_limited(
             configuration.
     """
     return decorator_for(
-        name, lambda chosen: registry_or_default(registry).rate_limiter(chosen, **config)
+        name,
+        lambda chosen: registry_or_default(registry).rate_limiter(
+            chosen, backend=backend, **config
+        ),
     )

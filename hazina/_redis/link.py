@@ -7,6 +7,7 @@ import enum
 import json
 import logging
 from collections.abc import Sequence
+from time import monotonic
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -26,6 +27,8 @@ logger = logging.getLogger("hazina.redis")
 CONFIG_SCRIPT = Script(__package__, "config.lua")
 #: How long a stored configuration outlives the last process that created its policy.
 CONFIG_TTL_MS = 7 * 24 * 3600 * 1000
+#: Seconds between renewals of the configuration key by each process that uses it.
+CONFIG_RENEW_AFTER = 3600.0
 #: Parameters that only shape what one process does, never the shared state.
 LOCAL_PARAMETERS = frozenset({"on_backend_error", "wait", "max_wait", "local_fraction"})
 
@@ -84,7 +87,10 @@ class BackendLink:
         self.errors: Counter = new_counter()
         self._clock = clock if backend.clock == "registry" else None
         self._config = shared_configuration(config)
-        self._config_checked = False
+        # When the shared configuration is next checked and its key renewed (monotonic
+        # seconds): at creation, then every CONFIG_RENEW_AFTER (never more often than
+        # sync_interval), in a round trip of its own, never inside a decision.
+        self._config_due = 0.0
         self._broken: ConfigurationError | None = None
         backend.attach(kind, name)
         self._check_config(at_creation=True)
@@ -104,7 +110,7 @@ class BackendLink:
 
     def execute(self, script: Script, command: Command) -> Any:
         """:meth:`run` with the whole ``EVALSHA`` command built (once, by a hot path)."""
-        if not self._config_checked:
+        if monotonic() >= self._config_due:
             self._check_config(at_creation=False)
         if self._broken is not None:
             raise Unreachable(self.backend.retry_interval, attempted=False) from self._broken
@@ -121,7 +127,7 @@ class BackendLink:
 
     async def aexecute(self, script: Script, command: Command) -> Any:
         """:meth:`execute` for async code."""
-        if not self._config_checked:
+        if monotonic() >= self._config_due:
             await self._acheck_config()
         if self._broken is not None:
             raise Unreachable(self.backend.retry_interval, attempted=False) from self._broken
@@ -160,7 +166,7 @@ class BackendLink:
         self._judge(stored, at_creation=False)
 
     def _judge(self, stored: bytes | str | None, *, at_creation: bool) -> None:
-        self._config_checked = True
+        self._config_due = monotonic() + max(self.backend.sync_interval, CONFIG_RENEW_AFTER)
         if stored is None:
             return
         theirs = stored.decode() if isinstance(stored, bytes) else stored

@@ -64,6 +64,15 @@ async def check_policy_api() -> None:
     assert_type(limiter.config.limits, tuple[hazina.Limit, ...])
 
 
+@hazina.rate_limited("typing.local", registry=REGISTRY, rate=1, backend="memory")
+def kept_local(user: str) -> str:
+    """A backend choice is a typed keyword of the decorator."""
+    return user
+
+
+assert_type(kept_local("u"), str)
+
+
 def check_mistakes_are_caught() -> None:
     """Wrong options and arguments are type errors."""
     hazina.rate_limited("typing.bad", rate="10")  # type: ignore[call-overload]
@@ -71,6 +80,8 @@ def check_mistakes_are_caught() -> None:
     hazina.rate_limited("typing.bad", rate=1, wait="yes")  # type: ignore[call-overload]
     hazina.rate_limited("typing.bad", limits=[10])  # type: ignore[list-item]
     REGISTRY.rate_limiter("typing.bad", rte=1)  # type: ignore[call-arg]
+    hazina.rate_limited("typing.bad", rate=1, backend="disk")  # type: ignore[call-overload]
+    hazina.rate_limited("typing.bad", rate=1, on_backend_error="ignore")  # type: ignore[call-overload]
     search("u", 1)  # type: ignore[arg-type]
     wrong: hazina.Retry = search.policy  # type: ignore[assignment]
     del wrong

@@ -1,0 +1,137 @@
+"""The Redis backend itself: its options, key names, shared configuration and pipelining."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import pytest
+import redis
+from redis_server import RedisServer
+
+import hazina
+from hazina._redis import link as link_module
+from hazina._redis.keys import KeyNames, encode
+from hazina.redis import RedisBackend
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"timeout": 0}, "timeout must be a number greater than 0"),
+        ({"retry_interval": -1}, "retry_interval must be"),
+        ({"sync_interval": float("nan")}, "sync_interval must be"),
+        ({"clock": "wall"}, "clock must be 'redis' or 'registry'"),
+        ({"prefix": "my{app}"}, "contains '{' or '}'"),
+        ({"prefix": ""}, "prefix must be a non-empty string"),
+    ],
+)
+def test_bad_backend_options_are_configuration_errors(
+    options: dict[str, Any], message: str
+) -> None:
+    """Each bad option is refused when the backend is made, naming it."""
+    with pytest.raises(hazina.ConfigurationError, match=message):
+        RedisBackend.from_url("redis://127.0.0.1:1/0", **options)
+
+
+def test_a_backend_needs_a_client() -> None:
+    """RedisBackend() without clients says how to make one."""
+    with pytest.raises(hazina.ConfigurationError, match="from_url"):
+        RedisBackend()
+
+
+def test_a_policy_name_with_braces_is_refused_on_redis(redis_url: str) -> None:
+    """A name with { or } would move the Cluster hash tag: a ConfigurationError on Redis."""
+    registry = hazina.Registry(backend=RedisBackend.from_url(redis_url))
+    with pytest.raises(hazina.ConfigurationError, match=r"'a\{b\}'"):
+        registry.rate_limiter("a{b}", rate=1, per=1)
+
+
+def test_kinds_without_shared_state_stay_in_memory(redis_url: str) -> None:
+    """Under a registry with a backend, retries stay in memory; backend= on them is refused."""
+    backend = RedisBackend.from_url(redis_url)
+    registry = hazina.Registry(backend=backend)
+    assert type(registry.retry("calls")) is hazina.Retry
+    decorate = hazina.retry("other", registry=registry, backend=backend)  # type: ignore[call-overload]
+    with pytest.raises(hazina.ConfigurationError, match="unknown parameter 'backend'"):
+        decorate(lambda: None)
+
+
+def test_one_name_on_two_backends_is_refused(redis_url: str) -> None:
+    """Asking for an existing policy with another backend= is an error, not a silent swap."""
+    registry = hazina.Registry()
+    registry.rate_limiter("api", rate=1, per=1)
+    with pytest.raises(hazina.ConfigurationError, match="another backend"):
+        registry.rate_limiter("api", backend=RedisBackend.from_url(redis_url), rate=1, per=1)
+
+
+def test_user_keys_are_encoded_without_ambiguity() -> None:
+    """1, 1.0, True, "1" and b"1" differ, and tuples cannot be read two ways."""
+    values: list[Any] = [1, 1.0, True, "1", b"1", None, (1,), ((1,),), ("a", "b"), ("ab",)]
+    assert len({encode(value) for value in values}) == len(values)
+    with pytest.raises(TypeError, match="list"):
+        encode([1])
+
+
+def test_every_key_name_stays_inside_its_prefix_and_hash_tag() -> None:
+    """Whatever the user key, the name is prefix:{kind:name:<hex digest>}:suffix."""
+    names = KeyNames("app", "cache", "users")
+    for hostile in ["}", "{", "*", ":x:", "a" * 10_000, ("}", "{")]:
+        key = names.of(hostile, "v")
+        assert key.startswith("app:{cache:users:")
+        tag = key[key.index("{") + 1 : key.index("}")]
+        assert tag.count("{") == 0
+        assert len(key) < 100
+
+
+def test_the_configuration_key_is_renewed(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process renews its policy's stored configuration in a round trip of its own."""
+    monkeypatch.setattr(link_module, "CONFIG_RENEW_AFTER", 0.0)
+    backend = RedisBackend.from_url(redis_url, sync_interval=0.001)
+    limiter = hazina.Registry(backend=backend).rate_limiter("renewed", rate=5, per=60)
+    config_key = "hazina:{rate_limiter:renewed}:config"
+    with redis.Redis.from_url(redis_url) as client:
+        client.delete(config_key)
+        assert limiter.try_acquire()
+        assert client.pttl(config_key) > 0
+
+
+def test_a_mismatch_found_after_an_outage_acts_as_if_redis_were_down(
+    own_redis: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Created while Redis was down, a policy checks its configuration at the first answer;
+    another configuration stored meanwhile makes it run on its on_backend_error."""
+    own_redis.kill()
+    backend = RedisBackend.from_url(own_redis.url, timeout=0.2, retry_interval=0.01)
+    limiter = hazina.Registry(backend=backend).rate_limiter(
+        "late", rate=1, per=3600, on_backend_error="allow"
+    )
+    own_redis.start()
+    hazina.Registry(backend=RedisBackend.from_url(own_redis.url)).rate_limiter(
+        "late", rate=2, per=3600
+    )
+    with caplog.at_level(logging.ERROR, logger="hazina.redis"):
+        assert all(limiter.try_acquire() for _ in range(5))  # "allow": as if Redis were down
+    assert any("different configuration" in r.getMessage() for r in caplog.records)
+
+
+def test_concurrent_tasks_get_their_own_answers_through_the_pipeline(redis_url: str) -> None:
+    """64 tasks deciding at once on a limit of 20: exactly 20 admitted, each answer its own."""
+    limiter = hazina.Registry(backend=RedisBackend.from_url(redis_url)).rate_limiter(
+        "burst", rate=20, per=3600
+    )
+
+    async def decide() -> bool:
+        try:
+            await limiter.aacquire()
+        except hazina.RateLimitExceeded:
+            return False
+        return True
+
+    async def main() -> list[bool]:
+        return list(await asyncio.gather(*(decide() for _ in range(64))))
+
+    assert sum(asyncio.run(main())) == 20
+    assert limiter.stats().allowed == 20
+    assert limiter.stats().rejected == 44
