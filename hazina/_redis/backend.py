@@ -157,14 +157,14 @@ class RedisBackend:
             raise ConfigurationError(
                 f"RedisBackend: clock must be 'redis' or 'registry', got {clock!r}"
             )
-        self.prefix = prefix
-        self.timeout = float(timeout)
-        self.retry_interval = float(retry_interval)
+        self.prefix: str = prefix
+        self.timeout: float = float(timeout)
+        self.retry_interval: float = float(retry_interval)
         self.clock: ClockChoice = clock  # type: ignore[assignment]
-        self.sync_interval = float(sync_interval)
+        self.sync_interval: float = float(sync_interval)
         #: 0.0 while Redis answers; else the monotonic time of the next probe. Read
         #: lock-free on every call; written only on failures and probes.
-        self.down_until = 0.0
+        self.down_until: float = 0.0
         self._outage_error: BaseException | None = None
         self._state_lock = threading.Lock()
         self._policies: dict[str, None] = {}

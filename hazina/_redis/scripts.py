@@ -12,9 +12,9 @@ class Script:
     __slots__ = ("name", "sha", "source")
 
     def __init__(self, package: str, name: str) -> None:
-        self.name = name
-        self.source = (files(package) / name).read_text()
-        self.sha = hashlib.sha1(self.source.encode()).hexdigest()
+        self.name: str = name
+        self.source: str = (files(package) / name).read_text()
+        self.sha: str = hashlib.sha1(self.source.encode()).hexdigest()
 
 
 class Unreachable(Exception):
