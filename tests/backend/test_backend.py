@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import pytest
@@ -93,6 +94,7 @@ def test_the_configuration_key_is_renewed(redis_url: str, monkeypatch: pytest.Mo
     config_key = "hazina:{rate_limiter:renewed}:config"
     with redis.Redis.from_url(redis_url) as client:
         client.delete(config_key)
+        time.sleep(0.01)  # past the (shortened) renewal interval
         assert limiter.try_acquire()
         assert client.pttl(config_key) > 0
 
