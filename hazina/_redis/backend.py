@@ -93,52 +93,6 @@ class RedisBackend:
             raise ConfigurationError(
                 "RedisBackend needs client= or async_client= (or use RedisBackend.from_url)"
             )
-        self._init(prefix, timeout, retry_interval, clock, sync_interval)
-        self._client = client
-        self._given_async = async_client
-        self._make_async: Callable[[], redis.asyncio.Redis] | None = None
-
-    @classmethod
-    def from_url(
-        cls,
-        url: str,
-        *,
-        prefix: str = "hazina",
-        timeout: float = 0.25,
-        retry_interval: float = 1.0,
-        clock: ClockChoice = "redis",
-        sync_interval: float = 1.0,
-    ) -> RedisBackend:
-        """A backend with its own clients for ``url`` (an asyncio client per event loop)."""
-        if not isinstance(url, str):
-            raise ConfigurationError(f"RedisBackend: url must be a string, got {url!r}")
-        if not is_finite_number(timeout) or timeout <= 0:
-            raise ConfigurationError(
-                f"RedisBackend: timeout must be a number greater than 0, got {timeout!r}"
-            )
-        # No retries inside redis-py: a failure must mark the backend down at once,
-        # not hold the caller for several more timeouts.
-        options: dict[str, Any] = {
-            "socket_timeout": timeout,
-            "socket_connect_timeout": timeout,
-        }
-        client = redis.Redis.from_url(url, retry=redis.retry.Retry(NoBackoff(), 0), **options)
-        backend = cls(
-            client=client,
-            prefix=prefix,
-            timeout=timeout,
-            retry_interval=retry_interval,
-            clock=clock,
-            sync_interval=sync_interval,
-        )
-        backend._make_async = lambda: redis.asyncio.Redis.from_url(
-            url, retry=redis.asyncio.retry.Retry(NoBackoff(), 0), **options
-        )
-        return backend
-
-    def _init(
-        self, prefix: str, timeout: float, retry_interval: float, clock: str, sync_interval: float
-    ) -> None:
         if not isinstance(prefix, str) or not prefix:
             raise ConfigurationError(
                 f"RedisBackend: prefix must be a non-empty string, got {prefix!r}"
@@ -157,10 +111,13 @@ class RedisBackend:
             raise ConfigurationError(
                 f"RedisBackend: clock must be 'redis' or 'registry', got {clock!r}"
             )
+        self._client = client
+        self._given_async = async_client
+        self._make_async: Callable[[], redis.asyncio.Redis] | None = None
         self.prefix: str = prefix
         self.timeout: float = float(timeout)
         self.retry_interval: float = float(retry_interval)
-        self.clock: ClockChoice = clock  # type: ignore[assignment]
+        self.clock: ClockChoice = clock
         self.sync_interval: float = float(sync_interval)
         #: 0.0 while Redis answers; else the monotonic time of the next probe. Read
         #: lock-free on every call; written only on failures and probes.
@@ -172,6 +129,41 @@ class RedisBackend:
             asyncio.AbstractEventLoop,
             tuple[LoopPipeline, AsyncGenerator[None, None] | None],
         ] = weakref.WeakKeyDictionary()
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        prefix: str = "hazina",
+        timeout: float = 0.25,
+        retry_interval: float = 1.0,
+        clock: ClockChoice = "redis",
+        sync_interval: float = 1.0,
+    ) -> RedisBackend:
+        """A backend with its own clients for ``url`` (an asyncio client per event loop)."""
+        if not isinstance(url, str):
+            raise ConfigurationError(f"RedisBackend: url must be a string, got {url!r}")
+        # redis-py connects lazily: the constructor below checks every option before
+        # anything talks to Redis. No retries inside redis-py: a failure must mark the
+        # backend down at once, not hold the caller for several more timeouts.
+        options: dict[str, Any] = {
+            "socket_timeout": timeout,
+            "socket_connect_timeout": timeout,
+        }
+        client = redis.Redis.from_url(url, retry=redis.retry.Retry(NoBackoff(), 0), **options)
+        backend = cls(
+            client=client,
+            prefix=prefix,
+            timeout=timeout,
+            retry_interval=retry_interval,
+            clock=clock,
+            sync_interval=sync_interval,
+        )
+        backend._make_async = lambda: redis.asyncio.Redis.from_url(
+            url, retry=redis.asyncio.retry.Retry(NoBackoff(), 0), **options
+        )
+        return backend
 
     # -- what the registry asks -------------------------------------------------------
 
