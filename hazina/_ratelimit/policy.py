@@ -195,8 +195,7 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
     def _reserve(self, key: Hashable, cost: float, may_wait: bool) -> float | _Reservation | None:
         """Admit now (``None``), refuse (the ``retry_after``) or reserve for a waiter."""
         if not cost:
-            with self.lock:  # free calls never wait, not even behind others
-                self.counts.admitted += 1
+            self._admitted_free()
             return None
         meter = self._meter
         self.lock.acquire()
@@ -249,12 +248,16 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
                     if meter.mark(state) == mark:
                         meter.give_back(state, now, reservation.cost, reservation.at)
 
-    def _waited_out(self, reservation: _Reservation) -> None:
+    def _admitted_free(self) -> None:
+        with self.lock:  # free calls never wait, not even behind others
+            self.counts.admitted += 1
+
+    def _waited_out(self, wait: float) -> None:
         with self.lock:
             counts = self.counts
             counts.admitted += 1
             counts.waited += 1
-            counts.wait_time += reservation.wait
+            counts.wait_time += wait
 
     def _refuse(self, key: Hashable, cost: float, retry_after: float) -> RateLimitExceeded:
         retry_after = float(retry_after)  # a clock may count in whole numbers
@@ -275,7 +278,7 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
         except BaseException:
             self._give_back(verdict)
             raise
-        self._waited_out(verdict)
+        self._waited_out(verdict.wait)
 
     async def acquire_slow_async(self, key: Hashable, cost: float) -> None:
         verdict = self._reserve(key, cost, self._may_wait)
@@ -290,7 +293,7 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
             # Cancelled while queued: the call never runs, so it takes nothing.
             self._give_back(verdict)
             raise
-        self._waited_out(verdict)
+        self._waited_out(verdict.wait)
 
     # -- drivers ----------------------------------------------------------------------
 

@@ -148,20 +148,9 @@ class RedisRateLimiter(RateLimiter):
         self.emit(RateLimitDelayed(self.name, key, cost, wait))
         return wait
 
-    def _counted_wait(self, wait: float) -> None:
-        with self.lock:
-            counts = self.counts
-            counts.admitted += 1
-            counts.waited += 1
-            counts.wait_time += wait
-
-    def _free(self) -> None:
-        with self.lock:  # free calls never wait, not even behind others
-            self.counts.admitted += 1
-
     def acquire_slow_sync(self, key: Hashable, cost: float) -> None:
         if not cost:
-            return self._free()
+            return self._admitted_free()
         mode = b"wait" if self._may_wait else b"admit"
         try:
             answer = self.link.execute(SCRIPT, self._command(mode, key, cost))
@@ -173,12 +162,12 @@ class RedisRateLimiter(RateLimiter):
         wait = self._judge(key, cost, answer)
         if wait:
             self.clock.sleep(wait)
-            self._counted_wait(wait)
+            self._waited_out(wait)
         return None
 
     async def acquire_slow_async(self, key: Hashable, cost: float) -> None:
         if not cost:
-            return self._free()
+            return self._admitted_free()
         mode = b"wait" if self._may_wait else b"admit"
         try:
             answer = await self.link.aexecute(SCRIPT, self._command(mode, key, cost))
@@ -190,13 +179,13 @@ class RedisRateLimiter(RateLimiter):
         wait = self._judge(key, cost, answer)
         if wait:
             await self.clock.asleep(wait)
-            self._counted_wait(wait)
+            self._waited_out(wait)
         return None
 
     def try_acquire(self, key: Hashable = None, cost: float = 1) -> bool:
         cost = self._checked_cost(cost)
         if not cost:
-            self._free()
+            self._admitted_free()
             return True
         try:
             answer = self.link.execute(SCRIPT, self._command(b"admit", key, cost))
@@ -220,7 +209,7 @@ class RedisRateLimiter(RateLimiter):
     def _while_down(self, key: Hashable, cost: float, down: Unreachable) -> None:
         """``"allow"``: admit; ``"deny"``: refuse until Redis is tried again."""
         if self._on_error == "allow":
-            return self._free()
+            return self._admitted_free()
         self._deny(key, cost, down)
 
     def _deny(self, key: Hashable, cost: float, down: Unreachable) -> NoReturn:
