@@ -142,7 +142,6 @@ class RedisCircuitBreaker(CircuitBreaker):
         #: and the in-memory stand-in is not in charge); read on every call.
         self._fast = True
         self._ran_locally = False
-        self._outage_cause: BaseException | None = None
         # A new process must not take its first call for granted: the breaker may be
         # open fleet-wide already.
         self._read()
@@ -212,8 +211,8 @@ class RedisCircuitBreaker(CircuitBreaker):
             return
         try:
             answer = self.link.run(SCRIPT, self._keys, args)
-        except Unreachable as down:
-            return self._record_while_down(outcome, probe, duration, down)
+        except Unreachable:
+            return self._record_while_down(outcome, probe, duration)
         self._apply(answer)
         return None
 
@@ -224,8 +223,8 @@ class RedisCircuitBreaker(CircuitBreaker):
             return
         try:
             answer = await self.link.arun(SCRIPT, self._keys, args)
-        except Unreachable as down:
-            return self._record_while_down(outcome, probe, duration, down)
+        except Unreachable:
+            return self._record_while_down(outcome, probe, duration)
         self._apply(answer)
         return None
 
@@ -300,7 +299,7 @@ class RedisCircuitBreaker(CircuitBreaker):
     # -- while Redis does not answer ----------------------------------------------------
 
     def _admit_while_down(self, down: Unreachable) -> Probe:
-        cause = self._outage(down)
+        cause = down.__cause__
         if self._on_error == "local":
             self._stand_in()
             try:
@@ -312,20 +311,11 @@ class RedisCircuitBreaker(CircuitBreaker):
             return None
         self._reject(self._view, down.retry_after, cause)
 
-    def _record_while_down(
-        self, outcome: int, probe: Probe, duration: float, down: Unreachable
-    ) -> None:
-        self._outage(down)
+    def _record_while_down(self, outcome: int, probe: Probe, duration: float) -> None:
         if self._on_error == "local":
             self._stand_in()
             # A shared probe's slot stays taken until the shared half-open timeout.
             super().record(outcome, probe if isinstance(probe, int) else None, duration)
-
-    def _outage(self, down: Unreachable) -> BaseException | None:
-        """The Redis error behind ``down`` (remembered: later refusals carry no cause)."""
-        if down.__cause__ is not None:
-            self._outage_cause = down.__cause__
-        return down.__cause__ or self._outage_cause
 
     def _stand_in(self) -> None:
         """Put the in-memory breaker in charge, starting from the state last read."""
@@ -349,7 +339,7 @@ class RedisCircuitBreaker(CircuitBreaker):
 
     def _unavailable(self, down: Unreachable) -> BackendUnavailable:
         error = BackendUnavailable(self.name, down.retry_after)
-        error.__cause__ = self._outage(down)
+        error.__cause__ = down.__cause__
         return error
 
     # -- reading and controls -----------------------------------------------------------
@@ -358,8 +348,7 @@ class RedisCircuitBreaker(CircuitBreaker):
         """The shared state now (``None`` while Redis does not answer)."""
         try:
             answer = self.link.run(SCRIPT, self._keys, self._args("read"))
-        except Unreachable as down:
-            self._outage(down)
+        except Unreachable:
             return None
         except ConfigurationError:
             return None  # a backend with only an asyncio client: the view is all there is
