@@ -36,7 +36,7 @@ from .._ratelimit.redis import RedisRateLimiter
 from .keys import check_key_part
 from .pipeline import LoopPipeline
 from .scripts import Script, Unreachable
-from .wire import Command, Packer, Prepared, pool_of, send
+from .wire import Command, PackedCommand, Packer, pool_of, send
 
 logger = logging.getLogger("hazina.redis")
 
@@ -243,11 +243,15 @@ class RedisBackend:
         """Run ``script`` once; raise :class:`Unreachable` instead of waiting on a dead Redis."""
         return self.execute(script, ("EVALSHA", script.sha, len(keys), *keys, *args))
 
-    def prepare(self, command: Command) -> Prepared:
+    def prepare(self, command: Command) -> Command:
         """``command`` in the form :meth:`execute` sends fastest, for a hot path to keep."""
-        return command if self._packer is None else self._packer.pack(command)
+        if self._packer is None:
+            return command
+        prepared = PackedCommand(command)
+        prepared.packed = self._packer.pack(command)
+        return prepared
 
-    def execute(self, script: Script, command: Prepared) -> Any:
+    def execute(self, script: Script, command: Command) -> Any:
         """:meth:`run` with the whole ``EVALSHA`` command built (by a hot path: prepared)."""
         if self.down_until and not self._may_try():
             raise Unreachable(self.retry_after(), attempted=False) from self._outage_error
@@ -264,15 +268,16 @@ class RedisBackend:
             self._answered()
         return result
 
-    def _send(self, command: Prepared) -> Any:
+    def _send(self, command: Command) -> Any:
         pool, packer = self._pool, self._packer
         if pool is not None and packer is not None:
-            return send(pool, command if isinstance(command, bytes) else packer.pack(command))
+            if type(command) is PackedCommand:
+                return send(pool, command.packed)
+            return send(pool, packer.pack(command))
         if self._client is None:
             raise ConfigurationError(
                 f"{self!r} has only an asyncio client; this call needs a sync one (client=)"
             )
-        # Only plain clients get packed commands (see prepare), so this is a tuple.
         call: Callable[..., Any] = self._client.execute_command
         return call(*command)
 

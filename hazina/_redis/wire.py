@@ -16,9 +16,15 @@ from typing import Any
 import redis
 
 Command = tuple[Any, ...]
-#: A command ready for :func:`send`: packed bytes, or the tuple for a client that must
-#: be called through ``execute_command``.
-Prepared = Command | bytes
+
+
+class PackedCommand(tuple[Any, ...]):
+    """A command that carries its RESP bytes too, packed once for a hot path to keep.
+
+    Still a tuple, so the asyncio pipeline sends it like any other command.
+    """
+
+    packed: bytes
 
 
 def pool_of(client: redis.Redis | None) -> redis.ConnectionPool | None:
