@@ -21,7 +21,7 @@ from .._core.validation import (
     positive_int,
     unit_interval,
 )
-from .limit import LIMIT_FORMAT, Limit, parse_limit
+from .limit import LIMIT_FORMAT, Limit, parse_limit, split_limits
 
 Algorithm = Literal["token_bucket", "sliding_window", "gcra"]
 #: What ``limits=`` accepts: limit strings and :class:`Limit` objects, or one of either.
@@ -45,10 +45,12 @@ def _to_limits(value: LimitsSpec | None) -> tuple[Limit, ...]:
             continue
         if not isinstance(item, str):
             raise InvalidValue("limits", item, f"a Limit or a string, {LIMIT_FORMAT}")
-        try:
-            limits.append(parse_limit(item))
-        except ValueError:
-            raise InvalidValue("limits", item, LIMIT_FORMAT) from None
+        for part in split_limits(item):
+            try:
+                limits.append(parse_limit(part))
+            except ValueError:
+                # Name the part, not the whole string: "10/second; 5/fortnight" shows which.
+                raise InvalidValue("limits", part, LIMIT_FORMAT) from None
     return tuple(limits)
 
 
