@@ -62,7 +62,7 @@ class Attempt:
 class _Run:
     """One ``for`` loop over a retrying block: the attempts of one call."""
 
-    __slots__ = ("attempts", "done", "ended", "plan", "retry", "wait")
+    __slots__ = ("attempts", "done", "ended", "number", "plan", "retry", "wait")
 
     def __init__(self, retry: Retry) -> None:
         self.retry = retry
@@ -75,13 +75,15 @@ class _Run:
         self.plan: Generator[float, Outcome, Any] | None = None
         self.wait = 0.0
         self.done = False
+        self.number = 0  # of the last attempt yielded
         self.ended: Attempt | None = None
 
     def next_attempt(self) -> Attempt | None:
         """The next attempt to yield, or ``None`` once the block is done."""
         if self.done:
             return None
-        return Attempt(self, self.attempts.number)
+        self.number += 1
+        return Attempt(self, self.number)
 
     def finish(self, attempt: Attempt, error: BaseException | None) -> bool:
         """Decide after ``attempt`` ended with ``error`` (or none); whether to swallow it."""
