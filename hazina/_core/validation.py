@@ -129,6 +129,10 @@ BACKEND_ERROR_CHOICES = ("local", "allow", "deny")
 BackendErrorChoice: TypeAlias = Literal["local", "allow", "deny"]
 
 
+#: A duration parameter's type: seconds, or a :class:`datetime.timedelta`.
+Duration: TypeAlias = float | datetime.timedelta
+
+
 def seconds(value: Any) -> Any:
     """A :class:`datetime.timedelta` as its seconds (a float); anything else unchanged.
 

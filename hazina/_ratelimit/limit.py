@@ -93,7 +93,7 @@ class Limit:
 
 def split_limits(text: str) -> list[str]:
     """The parts of ``"10/second; 1000/hour"``: one limit each, separated by ``;`` or ``,``."""
-    return _SEPARATOR.split(text)
+    return [part.strip() for part in _SEPARATOR.split(text)]
 
 
 def parse_limit(text: str) -> Limit:

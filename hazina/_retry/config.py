@@ -9,6 +9,7 @@ import attrs
 
 from .._core.conditions import ErrorTest, validate_error_test
 from .._core.validation import (
+    Duration,
     InvalidValue,
     non_negative,
     one_of,
@@ -16,6 +17,7 @@ from .._core.validation import (
     optional_positive,
     optional_positive_int,
     positive,
+    seconds,
 )
 from .backoff import Backoff, Jitter
 
@@ -39,11 +41,13 @@ class RetryConfig:
     """A retry policy's configuration; see :func:`hazina.retry`."""
 
     attempts: int | None = attrs.field(default=3, validator=optional_positive_int)
-    timeout: float | None = attrs.field(default=None, validator=optional_positive)
+    timeout: float | None = attrs.field(
+        default=None, converter=seconds, validator=optional_positive
+    )
     backoff: Backoff = attrs.field(default="exponential", validator=_valid_backoff)
-    initial: float = attrs.field(default=1.0, validator=non_negative)
+    initial: float = attrs.field(default=1.0, converter=seconds, validator=non_negative)
     multiplier: float = attrs.field(default=2.0, validator=positive)
-    max_delay: float = attrs.field(default=30.0, validator=non_negative)
+    max_delay: float = attrs.field(default=30.0, converter=seconds, validator=non_negative)
     jitter: Jitter = attrs.field(
         default="full", validator=one_of("full", "equal", "decorrelated", None)
     )
@@ -68,11 +72,11 @@ class RetryOptions(TypedDict, total=False):
     """Keyword arguments of :func:`hazina.retry` and its factory."""
 
     attempts: int | None
-    timeout: float | None
+    timeout: Duration | None
     backoff: Backoff
-    initial: float
+    initial: Duration
     multiplier: float
-    max_delay: float
+    max_delay: Duration
     jitter: Jitter
     on: ErrorTest
     on_result: Callable[[Any], bool] | None

@@ -6,7 +6,7 @@ from typing import TypedDict
 
 import attrs
 
-from .._core.validation import non_negative, positive
+from .._core.validation import Duration, non_negative, positive, seconds
 
 
 @attrs.frozen(kw_only=True)
@@ -15,7 +15,7 @@ class RetryBudgetConfig:
 
     ratio: float = attrs.field(default=0.2, validator=non_negative)
     min_per_second: float = attrs.field(default=10.0, validator=non_negative)
-    window: float = attrs.field(default=10.0, validator=positive)
+    window: float = attrs.field(default=10.0, converter=seconds, validator=positive)
 
 
 class RetryBudgetOptions(TypedDict, total=False):
@@ -23,4 +23,4 @@ class RetryBudgetOptions(TypedDict, total=False):
 
     ratio: float
     min_per_second: float
-    window: float
+    window: Duration

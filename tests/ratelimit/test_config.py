@@ -28,7 +28,7 @@ BAD_CONFIGS: list[tuple[dict[str, Any], str]] = [
     ({"limits": ["10/fortnight"]}, "limits"),
     ({"limits": ["ten/second"]}, "limits"),
     ({"limits": ["10 per"]}, "limits"),
-    ({"limits": "10/second; 5/fortnight"}, "5/fortnight"),
+    ({"limits": "10/second; 5/fortnight"}, "limits"),
     ({"limits": ["10/second/2"]}, "limits"),
     ({"limits": ["0/second"]}, "limits"),
     ({"limits": ["-1/second"]}, "limits"),

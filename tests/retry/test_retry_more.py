@@ -455,10 +455,14 @@ def test_block_interrupted_during_a_wait_counts_once(registry: hazina.Registry) 
             raise KeyboardInterrupt
 
     registry = hazina.Registry(clock=InterruptingClock())
-    with pytest.raises(KeyboardInterrupt):
+
+    def block() -> None:
         for attempt in hazina.retrying("dep", registry=registry):
             with attempt:
                 raise ConnectionError
+
+    with pytest.raises(KeyboardInterrupt):
+        block()
 
     assert registry.retry("dep").stats() == hazina.RetryStats(
         calls=1, attempts=1, retries=0, successes=0, successes_after_retry=0, give_ups=0
