@@ -30,8 +30,8 @@ class Attempt:
     __slots__ = ("_run", "number")
 
     def __init__(self, run: _Run, number: int) -> None:
-        self._run = run
-        self.number = number
+        self._run: _Run = run
+        self.number: int = number
 
     def __enter__(self) -> Attempt:
         return self
@@ -65,17 +65,17 @@ class _Run:
     __slots__ = ("attempts", "done", "ended", "number", "plan", "retry", "wait")
 
     def __init__(self, retry: Retry) -> None:
-        self.retry = retry
+        self.retry: Retry = retry
         clock = retry.clock
         started = clock.now()
         budget = retry.budget
         if budget is not None:
             budget.deposit(started)
-        self.attempts = Attempts(started)
+        self.attempts: Attempts = Attempts(started)
         self.plan: Generator[float, Outcome, Any] | None = None
-        self.wait = 0.0
-        self.done = False
-        self.number = 0  # of the last attempt yielded
+        self.wait: float = 0.0
+        self.done: bool = False
+        self.number: int = 0  # of the last attempt yielded
         self.ended: Attempt | None = None
 
     def next_attempt(self) -> Attempt | None:
@@ -185,7 +185,8 @@ class Retrying:
     __slots__ = ("policy",)
 
     def __init__(self, policy: Retry) -> None:
-        self.policy = policy
+        #: The retry policy each iteration runs under.
+        self.policy: Retry = policy
 
     def __iter__(self) -> Iterator[Attempt]:
         return attempts_sync(self.policy)

@@ -46,10 +46,10 @@ class RetryBudget(Policy[RetryBudgetConfig, RetryBudgetStats]):
     def _fresh_state(self) -> None:
         self._attempts_base = read_counter(self.first_attempts)
         self._retries_base = self._retries
-        self._refused = 0
-        self._marks = Marks(self.config.window)
+        self._refused: int = 0
+        self._marks: Marks = Marks(self.config.window)
         #: When the current bucket ends; a call at or after it rolls the window (:meth:`roll`).
-        self.next_bucket_at = float("-inf")
+        self.next_bucket_at: float = float("-inf")
 
     def reset(self) -> None:
         with self._lock:
