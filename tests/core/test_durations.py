@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 import hazina
+from hazina.testing import FakeClock
 
 FIVE = datetime.timedelta(seconds=5)
 
@@ -49,7 +50,7 @@ def test_a_negative_timedelta_is_refused_by_name(
 
 def test_a_cache_entry_ttl_takes_a_timedelta() -> None:
     """Per-entry durations (cache.set(ttl=...)) take a timedelta too."""
-    clock = hazina.testing.FakeClock()
+    clock = FakeClock()
     cache = hazina.Registry(clock=clock).cache("p")
     cache.set("k", "v", ttl=datetime.timedelta(seconds=2))  # type: ignore[arg-type]
 
