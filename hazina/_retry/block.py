@@ -69,8 +69,8 @@ class _Run:
         clock = retry.clock
         started = clock.now()
         budget = retry.budget
-        if budget is not None:
-            budget.deposit(started)
+        if budget is not None and started >= budget.next_bucket_at:
+            budget.roll(started)  # a success is counted by the policy's first-try count
         self.attempts: Attempts = Attempts(started)
         self.plan: Generator[float, Outcome, Any] | None = None
         self.wait: float = 0.0
@@ -95,6 +95,8 @@ class _Run:
                     next(retry.first_try_successes)
                     self.done = True
                     return False
+                if retry.budget is not None:
+                    next(retry.budget.first_attempts)
                 if not retry.retryable(error, 1):
                     self.done = True
                     return False

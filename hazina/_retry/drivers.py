@@ -91,7 +91,11 @@ def async_driver(retry: Retry, fn: Callable[..., Awaitable[Any]]) -> Callable[..
 
 
 def budgeted_sync_driver(retry: Retry, fn: Callable[..., Any]) -> Callable[..., Any]:
-    """:func:`sync_driver` that also counts each first attempt into the retry's budget."""
+    """:func:`sync_driver` that also keeps the retry's budget up to date.
+
+    The budget reads this policy's count of first-try successes; a failed first attempt
+    is deposited into the budget here.
+    """
     assert retry.budget is not None
     budget = retry.budget
     deposited, roll = budget.first_attempts, budget.roll
@@ -102,17 +106,19 @@ def budgeted_sync_driver(retry: Retry, fn: Callable[..., Any]) -> Callable[..., 
 
     def call_with_retry(*args: Any, **kwargs: Any) -> Any:
         started = monotonic() if real_time else now()
-        # RetryBudget.deposit, inlined: a frame per call is most of a budget's cost.
+        # A success is counted by `first_try`, which the budget reads too; all the
+        # budget adds here is to notice that a new tenth of its window has begun.
         if started >= budget.next_bucket_at:
             roll(started)
-        next(deposited)
         try:
             result = fn(*args, **kwargs)
         except BaseException as error:
+            next(deposited)
             if not retryable(error, 1):
                 raise
             return retry_loop(retry, fn, args, kwargs, Attempts(started), error)
         if retry_result is not None and retry_result(result):
+            next(deposited)
             return retry_loop(retry, fn, args, kwargs, Attempts(started), None, result)
         next(first_try)
         return result
@@ -136,14 +142,15 @@ def budgeted_async_driver(
         started = monotonic() if real_time else now()
         if started >= budget.next_bucket_at:
             roll(started)
-        next(deposited)
         try:
             result = await fn(*args, **kwargs)
         except BaseException as error:
+            next(deposited)
             if not retryable(error, 1):
                 raise
             return await retry_loop(retry, fn, args, kwargs, Attempts(started), error)
         if retry_result is not None and retry_result(result):
+            next(deposited)
             return await retry_loop(retry, fn, args, kwargs, Attempts(started), None, result)
         next(first_try)
         return result

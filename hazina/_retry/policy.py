@@ -28,12 +28,13 @@ class Retry(Policy[RetryConfig, RetryStats]):
         super().__init__(name, config, host)
         self._retry_on = when(config.on)
         self._lock = threading.Lock()
+        # Calls that succeeded at the first attempt: the hot path's only write.
+        self.first_try_successes: Counter = new_counter()
         #: The budget shared with other retry policies, or ``None``.
         self.budget: RetryBudget | None = None
         if config.budget is not None and host.get_or_create is not None:
             self.budget = host.get_or_create(RetryBudget.kind, config.budget)
-        # Calls that succeeded at the first attempt: the hot path's only write.
-        self.first_try_successes: Counter = new_counter()
+            self.budget.attach(self.first_try_successes)
         self._fresh_state()
 
     def _fresh_state(self) -> None:

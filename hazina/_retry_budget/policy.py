@@ -38,13 +38,16 @@ class RetryBudget(Policy[RetryBudgetConfig, RetryBudgetStats]):
         super().__init__(name, config, host)
         self._lock = threading.Lock()
         self._reserve = config.min_per_second * config.window
-        # First attempts, bumped without a lock on every call of every sharing policy.
+        # First attempts are counted lock-free in two places: a sharing retry policy's own
+        # count of first-try successes (a source: its hot path bumps nothing else), and
+        # this counter for every other first attempt (those that failed).
         self.first_attempts: Counter = new_counter()
+        self._sources: tuple[Counter, ...] = ()
         self._retries = 0  # running total; only ever changed under the lock
         self._fresh_state()
 
     def _fresh_state(self) -> None:
-        self._attempts_base = read_counter(self.first_attempts)
+        self._attempts_base = self._first_attempts()
         self._retries_base = self._retries
         self._refused: int = 0
         self._marks: Marks = Marks(self.config.window)
@@ -58,21 +61,35 @@ class RetryBudget(Policy[RetryBudgetConfig, RetryBudgetStats]):
     def stats(self) -> RetryBudgetStats:
         with self._lock:
             return RetryBudgetStats(
-                attempts=read_counter(self.first_attempts) - self._attempts_base,
+                attempts=self._first_attempts() - self._attempts_base,
                 retries=self._retries - self._retries_base,
                 refused=self._refused,
             )
 
     # -- what retry policies call ------------------------------------------------
 
-    def deposit(self, now: float) -> None:
-        """Count one first attempt made at ``now``.
+    def attach(self, first_try_successes: Counter) -> None:
+        """Count a sharing retry policy's first-try successes as first attempts.
 
-        Retry drivers inline this (the comparison and the ``next``) on their hot path.
+        The counter must be new (at zero): what it counted before would land in the
+        current bucket.
+        """
+        with self._lock:
+            self._sources = (*self._sources, first_try_successes)
+
+    def deposit(self, now: float) -> None:
+        """Count one first attempt made at ``now`` that no attached counter counts.
+
+        Retry drivers inline the comparison on their hot path and deposit only failed
+        first attempts; a successful one is in their attached counter.
         """
         if now >= self.next_bucket_at:
             self.roll(now)
         next(self.first_attempts)
+
+    def _first_attempts(self) -> int:
+        """All first attempts counted so far (since creation, not reset)."""
+        return read_counter(self.first_attempts) + sum(map(read_counter, self._sources))
 
     def roll(self, now: float) -> None:
         """Mark the bucket holding ``now`` if it is new: once per bucket, not per call."""
@@ -81,16 +98,14 @@ class RetryBudget(Policy[RetryBudgetConfig, RetryBudgetStats]):
 
     def _roll(self, now: float) -> None:
         marks = self._marks
-        self.next_bucket_at = marks.leave(
-            marks.bucket(now), read_counter(self.first_attempts), self._retries
-        )
+        self.next_bucket_at = marks.leave(marks.bucket(now), self._first_attempts(), self._retries)
 
     def withdraw(self, now: float) -> bool:
         """Take one retry at ``now`` if the budget allows it; count it either way."""
         with self._lock:
             self._roll(now)
             oldest = self._marks.oldest_in_window(now)
-            attempts = read_counter(self.first_attempts) - oldest.attempts
+            attempts = self._first_attempts() - oldest.attempts
             retries = self._retries - oldest.retries
             if retries + 1 <= self.config.ratio * attempts + self._reserve + _ROUNDING:
                 self._retries += 1
