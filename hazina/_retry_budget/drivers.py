@@ -1,8 +1,10 @@
 """A retry budget drives no calls: retry policies' drivers deposit into it directly.
 
-The retry drivers inline :meth:`RetryBudget.deposit` (one comparison and one lock-free
-``next``) on their first attempt, and ask :meth:`RetryBudget.withdraw` before a retry;
-this module only names that contract for readers looking for the kind's drivers.
+A sharing retry policy attaches its count of first-try successes (:meth:`RetryBudget.attach`),
+so its hot path adds only the comparison that notices a new tenth of the window
+(:meth:`RetryBudget.roll`). A failed first attempt is deposited into
+``RetryBudget.first_attempts``, and every retry asks :meth:`RetryBudget.withdraw` first.
+This module only names that contract for readers looking for the kind's drivers.
 """
 
 from __future__ import annotations
