@@ -147,7 +147,8 @@ def seconds(value: Any) -> Any:
 def build_config(kind: str, name: str, config_class: type[C], options: Mapping[str, Any]) -> C:
     """Build ``config_class(**options)`` for the policy ``kind`` ``name``, or explain why not.
 
-    A :class:`datetime.timedelta` given for any parameter becomes its seconds first.
+    A :class:`datetime.timedelta` given for a parameter becomes its seconds first, except
+    for a point in time (a name ending in ``_at``).
     """
     known = [field.name for field in attrs.fields(config_class)]  # type: ignore[arg-type]
     for param in options:
@@ -159,7 +160,14 @@ def build_config(kind: str, name: str, config_class: type[C], options: Mapping[s
                 f"(known: {', '.join(sorted(known))})"
             )
     try:
-        return config_class(**{param: seconds(value) for param, value in options.items()})
+        return config_class(
+            **{
+                # A name ending in `_at` (expires_at) is a point in time: a timedelta there
+                # would silently become an instant in 1970, so it is left to be refused.
+                param: value if param.endswith("_at") else seconds(value)
+                for param, value in options.items()
+            }
+        )
     except InvalidValue as invalid:
         raise ConfigurationError(
             f"{kind} {name!r}: {invalid.param} must be {invalid.expected}, got {invalid.value!r}"

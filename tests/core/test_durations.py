@@ -58,3 +58,12 @@ def test_a_cache_entry_ttl_takes_a_timedelta() -> None:
     assert cache.get("k") == "v"
     clock.advance(1)
     assert cache.get("k") is None
+
+
+def test_a_point_in_time_refuses_a_timedelta() -> None:
+    """expires_at is an instant, not a duration: a timedelta there is an error, not 1970."""
+    registry = hazina.Registry()
+    with pytest.raises(hazina.ConfigurationError, match=r"cache 'p': expires_at"):
+        registry.cache("p", expires_at=FIVE)  # type: ignore[arg-type]
+    with pytest.raises(hazina.ConfigurationError, match=r"cache 'q': expires_at"):
+        registry.cache("q").set("k", "v", expires_at=FIVE)  # type: ignore[arg-type]
