@@ -10,6 +10,7 @@ import attrs
 from .._core.validation import (
     BACKEND_ERROR_CHOICES,
     BackendErrorChoice,
+    Duration,
     InvalidValue,
     boolean,
     is_finite_number,
@@ -19,6 +20,7 @@ from .._core.validation import (
     optional_callable,
     optional_positive,
     positive_int,
+    seconds,
     unit_interval,
 )
 from .limit import LIMIT_FORMAT, Limit, parse_limit, split_limits
@@ -74,7 +76,9 @@ class RateLimiterConfig:
     """
 
     rate: float | None = attrs.field(default=None, validator=optional_positive, eq=False)
-    per: float | None = attrs.field(default=None, validator=optional_positive, eq=False)
+    per: float | None = attrs.field(
+        default=None, converter=seconds, validator=optional_positive, eq=False
+    )
     burst: float | None = attrs.field(default=None, validator=optional_at_least_one, eq=False)
     limits: tuple[Limit, ...] = attrs.field(default=None, converter=_to_limits)
     algorithm: Algorithm = attrs.field(default="token_bucket", validator=one_of(*ALGORITHM_NAMES))
@@ -82,7 +86,9 @@ class RateLimiterConfig:
     key: Callable[..., Hashable] | None = attrs.field(default=None, validator=_key_function)
     cost: Cost = attrs.field(default=1, validator=_cost)
     wait: bool = attrs.field(default=False, validator=boolean)
-    max_wait: float | None = attrs.field(default=None, validator=non_negative_or_none)
+    max_wait: float | None = attrs.field(
+        default=None, converter=seconds, validator=non_negative_or_none
+    )
     on_backend_error: BackendErrorChoice = attrs.field(
         default="local", validator=one_of(*BACKEND_ERROR_CHOICES)
     )
@@ -143,7 +149,7 @@ class RateLimiterOptions(TypedDict, total=False):
     """Keyword arguments of :func:`hazina.rate_limited` and its factory."""
 
     rate: float | None
-    per: float | None
+    per: Duration | None
     burst: float | None
     limits: LimitsSpec
     algorithm: Algorithm
@@ -151,6 +157,6 @@ class RateLimiterOptions(TypedDict, total=False):
     key: Callable[..., Hashable] | None
     cost: Cost
     wait: bool
-    max_wait: float | None
+    max_wait: Duration | None
     on_backend_error: BackendErrorChoice
     local_fraction: float

@@ -48,6 +48,18 @@ def check_budget_api() -> None:
     assert_type(fetch.policy.config.attempts, int | None)
 
 
+@hazina.rate_limited(
+    "typing.limited",
+    registry=REGISTRY,
+    rate=1,
+    per=datetime.timedelta(minutes=1),
+    wait=True,
+    max_wait=datetime.timedelta(seconds=5),
+)
+def limited() -> None:
+    """Rate limiter durations take timedeltas too."""
+
+
 def check_block_form() -> None:
     """``for`` yields attempts usable as context managers."""
     retrying = hazina.retrying("typing.block", registry=REGISTRY, attempts=3)
