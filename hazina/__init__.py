@@ -45,10 +45,14 @@ from ._ratelimit.records import (
     RateLimitRejected,
     RateLimitStatus,
 )
+from ._retry.block import Attempt, Retrying
 from ._retry.config import RetryConfig
-from ._retry.decorator import retry
+from ._retry.decorator import retry, retrying
 from ._retry.policy import Retry
 from ._retry.records import RetryGaveUp, RetryScheduled, RetryStats
+from ._retry_budget.config import RetryBudgetConfig
+from ._retry_budget.policy import RetryBudget
+from ._retry_budget.records import RetryBudgetStats
 
 try:
     __version__ = version("hazina")
@@ -56,6 +60,7 @@ except PackageNotFoundError:  # pragma: no cover - run from a tree that was neve
     __version__ = "0+unknown"
 
 __all__ = [
+    "Attempt",
     "BackendUnavailable",
     "Cache",
     "CacheConfig",
@@ -94,10 +99,14 @@ __all__ = [
     "RateLimiterStats",
     "Registry",
     "Retry",
+    "RetryBudget",
+    "RetryBudgetConfig",
+    "RetryBudgetStats",
     "RetryConfig",
     "RetryGaveUp",
     "RetryScheduled",
     "RetryStats",
+    "Retrying",
     "SystemClock",
     "cached",
     "circuit_breaker",
@@ -105,5 +114,6 @@ __all__ = [
     "rate_limited",
     "registry",
     "retry",
+    "retrying",
     "when",
 ]

@@ -17,6 +17,7 @@ from hazina._cache.config import CacheOptions
 from hazina._health.config import HealthCheckOptions
 from hazina._ratelimit.config import RateLimiterOptions
 from hazina._retry.config import RetryOptions
+from hazina._retry_budget.config import RetryBudgetOptions
 
 PACKAGE = Path(hazina.__file__).resolve().parent
 FEATURES = sorted(
@@ -45,7 +46,7 @@ def _imported(module: str, node: ast.ImportFrom) -> str:
 
 def test_every_feature_folder_has_the_same_files() -> None:
     """Each policy kind's folder holds config, records, policy, drivers and decorator."""
-    assert FEATURES == ["_breaker", "_cache", "_health", "_ratelimit", "_retry"]
+    assert FEATURES == ["_breaker", "_cache", "_health", "_ratelimit", "_retry", "_retry_budget"]
     for feature in FEATURES:
         present = {path.stem for path in (PACKAGE / feature).glob("*.py")}
         assert present >= SHAPE, f"{feature} lacks {sorted(SHAPE - present)}"
@@ -99,6 +100,7 @@ OPTIONS = [
     (CacheOptions, hazina.CacheConfig),
     (RateLimiterOptions, hazina.RateLimiterConfig),
     (HealthCheckOptions, hazina.HealthCheckConfig),
+    (RetryBudgetOptions, hazina.RetryBudgetConfig),
 ]
 
 

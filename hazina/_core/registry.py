@@ -22,6 +22,8 @@ from .._ratelimit.config import RateLimiterOptions
 from .._ratelimit.policy import RateLimiter
 from .._retry.config import RetryOptions
 from .._retry.policy import Retry
+from .._retry_budget.config import RetryBudgetOptions
+from .._retry_budget.policy import RetryBudget
 from .backend import Backend, BackendChoice
 from .clock import SYSTEM_CLOCK, Clock
 from .errors import ConfigurationError
@@ -50,8 +52,11 @@ class Registered(Protocol):
 #: Every kind a registry holds, in the order stats are reported. A new kind is one
 #: more class here and one typed factory method below.
 KINDS: tuple[str, ...] = tuple(
-    held.kind for held in (CircuitBreaker, Retry, Cache, RateLimiter, HealthCheck)
+    held.kind for held in (CircuitBreaker, Retry, Cache, RateLimiter, HealthCheck, RetryBudget)
 )
+
+#: Kinds a policy may ask its host for by name (``Host.get_or_create``).
+_COMPANIONS: dict[str, type[Policy[Any, Any]]] = {RetryBudget.kind: RetryBudget}
 
 
 class Registry:
@@ -76,7 +81,7 @@ class Registry:
         # Replaced (never mutated) so _emit can iterate without a lock.
         self._listeners: tuple[Listener, ...] = ()
         # What each policy sees of its registry: the clock, and where events go.
-        self._host = Host(self.clock, self._emit)
+        self._host = Host(self.clock, self._emit, self._companion)
 
     # -- factories ---------------------------------------------------------------
 
@@ -94,6 +99,18 @@ class Registry:
     def retry(self, name: str, /, **config: Unpack[RetryOptions]) -> Retry:
         """Get the retry policy ``name``, creating it with ``config`` if new."""
         return self._get_or_create(Retry, name, config)
+
+    def retry_budget(self, name: str, /, **config: Unpack[RetryBudgetOptions]) -> RetryBudget:
+        """Get the retry budget ``name``, creating it with ``config`` if new.
+
+        Retry policies share it with ``@retry(..., budget=name)``: together their retries
+        add at most ``ratio`` (default 0.2) of the first attempts seen in the last
+        ``window`` seconds (default 10), plus ``min_per_second`` (default 10) * ``window``.
+        """
+        return self._get_or_create(RetryBudget, name, config)
+
+    def _companion(self, kind: str, name: str) -> Any:
+        return self._get_or_create(_COMPANIONS[kind], name, {})
 
     def cache(
         self, name: str, /, *, backend: BackendChoice | None = None, **config: Unpack[CacheOptions]

@@ -7,6 +7,7 @@ policy; :func:`build_config` adds the policy's kind and name so that the
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import math
 from collections.abc import Callable, Mapping
@@ -128,8 +129,27 @@ BACKEND_ERROR_CHOICES = ("local", "allow", "deny")
 BackendErrorChoice: TypeAlias = Literal["local", "allow", "deny"]
 
 
+#: A duration parameter's type: seconds, or a :class:`datetime.timedelta`.
+Duration: TypeAlias = float | datetime.timedelta
+
+
+def seconds(value: Any) -> Any:
+    """A :class:`datetime.timedelta` as its seconds (a float); anything else unchanged.
+
+    Every duration parameter takes a timedelta this way, so a configuration holds
+    seconds only and ``timedelta(seconds=5)`` configures the same policy as ``5``.
+    """
+    if isinstance(value, datetime.timedelta):
+        return value.total_seconds()
+    return value
+
+
 def build_config(kind: str, name: str, config_class: type[C], options: Mapping[str, Any]) -> C:
-    """Build ``config_class(**options)`` for the policy ``kind`` ``name``, or explain why not."""
+    """Build ``config_class(**options)`` for the policy ``kind`` ``name``, or explain why not.
+
+    A :class:`datetime.timedelta` given for a parameter becomes its seconds first, except
+    for a point in time (a name ending in ``_at``).
+    """
     known = [field.name for field in attrs.fields(config_class)]  # type: ignore[arg-type]
     for param in options:
         if param not in known:
@@ -140,7 +160,14 @@ def build_config(kind: str, name: str, config_class: type[C], options: Mapping[s
                 f"(known: {', '.join(sorted(known))})"
             )
     try:
-        return config_class(**options)
+        return config_class(
+            **{
+                # A name ending in `_at` (expires_at) is a point in time: a timedelta there
+                # would silently become an instant in 1970, so it is left to be refused.
+                param: value if param.endswith("_at") else seconds(value)
+                for param, value in options.items()
+            }
+        )
     except InvalidValue as invalid:
         raise ConfigurationError(
             f"{kind} {name!r}: {invalid.param} must be {invalid.expected}, got {invalid.value!r}"

@@ -10,6 +10,7 @@ import attrs
 from .._core.validation import (
     BACKEND_ERROR_CHOICES,
     BackendErrorChoice,
+    Duration,
     InvalidValue,
     boolean,
     is_finite_number,
@@ -19,9 +20,10 @@ from .._core.validation import (
     optional_callable,
     optional_positive,
     positive_int,
+    seconds,
     unit_interval,
 )
-from .limit import LIMIT_FORMAT, Limit, parse_limit
+from .limit import LIMIT_FORMAT, Limit, parse_limit, split_limits
 
 Algorithm = Literal["token_bucket", "sliding_window", "gcra"]
 #: What ``limits=`` accepts: limit strings and :class:`Limit` objects, or one of either.
@@ -45,10 +47,12 @@ def _to_limits(value: LimitsSpec | None) -> tuple[Limit, ...]:
             continue
         if not isinstance(item, str):
             raise InvalidValue("limits", item, f"a Limit or a string, {LIMIT_FORMAT}")
-        try:
-            limits.append(parse_limit(item))
-        except ValueError:
-            raise InvalidValue("limits", item, LIMIT_FORMAT) from None
+        for part in split_limits(item):
+            try:
+                limits.append(parse_limit(part))
+            except ValueError:
+                # Name the part, not the whole string: "10/second; 5/fortnight" shows which.
+                raise InvalidValue("limits", part, LIMIT_FORMAT) from None
     return tuple(limits)
 
 
@@ -72,7 +76,9 @@ class RateLimiterConfig:
     """
 
     rate: float | None = attrs.field(default=None, validator=optional_positive, eq=False)
-    per: float | None = attrs.field(default=None, validator=optional_positive, eq=False)
+    per: float | None = attrs.field(
+        default=None, converter=seconds, validator=optional_positive, eq=False
+    )
     burst: float | None = attrs.field(default=None, validator=optional_at_least_one, eq=False)
     limits: tuple[Limit, ...] = attrs.field(default=None, converter=_to_limits)
     algorithm: Algorithm = attrs.field(default="token_bucket", validator=one_of(*ALGORITHM_NAMES))
@@ -80,7 +86,9 @@ class RateLimiterConfig:
     key: Callable[..., Hashable] | None = attrs.field(default=None, validator=_key_function)
     cost: Cost = attrs.field(default=1, validator=_cost)
     wait: bool = attrs.field(default=False, validator=boolean)
-    max_wait: float | None = attrs.field(default=None, validator=non_negative_or_none)
+    max_wait: float | None = attrs.field(
+        default=None, converter=seconds, validator=non_negative_or_none
+    )
     on_backend_error: BackendErrorChoice = attrs.field(
         default="local", validator=one_of(*BACKEND_ERROR_CHOICES)
     )
@@ -141,7 +149,7 @@ class RateLimiterOptions(TypedDict, total=False):
     """Keyword arguments of :func:`hazina.rate_limited` and its factory."""
 
     rate: float | None
-    per: float | None
+    per: Duration | None
     burst: float | None
     limits: LimitsSpec
     algorithm: Algorithm
@@ -149,6 +157,6 @@ class RateLimiterOptions(TypedDict, total=False):
     key: Callable[..., Hashable] | None
     cost: Cost
     wait: bool
-    max_wait: float | None
+    max_wait: Duration | None
     on_backend_error: BackendErrorChoice
     local_fraction: float

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import re
 from typing import Any
 
@@ -10,15 +11,39 @@ import attrs
 from .._core.errors import ConfigurationError
 from .._core.validation import is_finite_number
 
-_SECONDS = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0}
+_DAY = 86400.0
+_SECONDS = {
+    "second": 1.0,
+    "minute": 60.0,
+    "hour": 3600.0,
+    "day": _DAY,
+    # Calendar-free on purpose: a limit is a fixed span, not "until the 1st".
+    "month": 30 * _DAY,
+    "year": 365 * _DAY,
+}
 _UNITS = {
     **{unit: seconds for unit, seconds in _SECONDS.items()},
     **{f"{unit}s": seconds for unit, seconds in _SECONDS.items()},
-    **{unit[0]: seconds for unit, seconds in _SECONDS.items()},
+    # "m" is a minute (Flask-Limiter and slowapi read it so); month and year have no letter.
+    **{
+        unit[0]: seconds
+        for unit, seconds in _SECONDS.items()
+        if unit in ("second", "minute", "hour", "day")
+    },
 }
-# "10/second", "10 / minutes", "10/h", and with a multiple of the unit: "10/5 minutes".
-_LIMIT = re.compile(r"\s*(\d+)\s*/\s*(\d+)?\s*([a-z]+)\s*", re.IGNORECASE)
-LIMIT_FORMAT = "'N/second', 'N/minute', 'N/hour' or 'N/day' (plurals and s, m, h, d accepted)"
+# "10/second", "10 / minutes", "10/h", "10 per second", and with a multiple of the unit:
+# "10/5 minutes", "10 per 5 minutes".
+_LIMIT = re.compile(r"\s*(\d+)(?:\s*/\s*|\s+per\s+)(?:(\d+)\s*)?([a-z]+)\s*", re.IGNORECASE)
+_SEPARATOR = re.compile(r"[;,]")
+LIMIT_FORMAT = (
+    "'N/unit', 'N per unit' or 'N per K units', several separated by ';' or ',' "
+    "(units second, minute, hour, day, month, year, their plurals, and s, m, h, d)"
+)
+
+
+def _duration(value: Any) -> Any:
+    # A timedelta is a period like any other; the validator then checks the seconds.
+    return value.total_seconds() if isinstance(value, datetime.timedelta) else value
 
 
 def _rate(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -43,7 +68,7 @@ class Limit:
 
     Args:
         rate: Tokens per period; above 0.
-        per: The period in seconds (default 1); above 0.
+        per: The period in seconds (default 1; a ``timedelta`` too); above 0.
         burst: The most tokens available at once (default ``rate``); 1 or more.
 
     Raises:
@@ -51,7 +76,7 @@ class Limit:
     """
 
     rate: float = attrs.field(validator=_rate)
-    per: float = attrs.field(default=1.0, validator=_rate)
+    per: float = attrs.field(default=1.0, converter=_duration, validator=_rate)
     burst: float = attrs.field(
         default=attrs.Factory(lambda self: self.rate, takes_self=True), validator=_burst
     )
@@ -66,8 +91,13 @@ class Limit:
         return text if self.burst == self.rate else f"{text} (burst {self.burst:g})"
 
 
+def split_limits(text: str) -> list[str]:
+    """The parts of ``"10/second; 1000/hour"``: one limit each, separated by ``;`` or ``,``."""
+    return [part.strip() for part in _SEPARATOR.split(text)]
+
+
 def parse_limit(text: str) -> Limit:
-    """The :class:`Limit` a string like ``"10/second"`` or ``"1000/5 minutes"`` spells.
+    """The :class:`Limit` a string like ``"10/second"`` or ``"1000 per 5 minutes"`` spells.
 
     Raises:
         ValueError: ``text`` is not a limit in that form (a message says which forms are).

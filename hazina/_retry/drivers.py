@@ -30,14 +30,19 @@ class Attempts:
     started: float
     number: int = 1
     previous_wait: float = 0.0
+    #: Seconds of waits skipped by ``instant_waits()``, which still count toward ``timeout``.
+    skipped: float = 0.0
 
 
 # The first attempt runs inline; only a failure (or a rejected result) leaves
-# the hot path for the retry loop.
+# the hot path for the retry loop. A policy with a budget gets drivers of its own, so
+# one without pays nothing for budgets.
 
 
 def sync_driver(retry: Retry, fn: Callable[..., Any]) -> Callable[..., Any]:
     """A plain function that calls ``fn`` under ``retry``."""
+    if retry.budget is not None:
+        return budgeted_sync_driver(retry, fn)
     now, first_try = retry.clock.now, retry.first_try_successes
     real_time = is_system_clock(retry.clock)
     retryable, retry_loop = retry.retryable, retry_sync
@@ -62,6 +67,8 @@ def sync_driver(retry: Retry, fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def async_driver(retry: Retry, fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
     """An ``async def`` function that awaits ``fn`` under ``retry``."""
+    if retry.budget is not None:
+        return budgeted_async_driver(retry, fn)
     now, first_try = retry.clock.now, retry.first_try_successes
     real_time = is_system_clock(retry.clock)
     retryable, retry_loop = retry.retryable, retry_async
@@ -76,6 +83,74 @@ def async_driver(retry: Retry, fn: Callable[..., Awaitable[Any]]) -> Callable[..
                 raise
             return await retry_loop(retry, fn, args, kwargs, Attempts(started), error)
         if retry_result is not None and retry_result(result):
+            return await retry_loop(retry, fn, args, kwargs, Attempts(started), None, result)
+        next(first_try)
+        return result
+
+    return call_with_retry
+
+
+def budgeted_sync_driver(retry: Retry, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """:func:`sync_driver` that also keeps the retry's budget up to date.
+
+    The budget reads this policy's count of first-try successes; a failed first attempt
+    is deposited into the budget here.
+    """
+    assert retry.budget is not None
+    budget = retry.budget
+    deposited, roll = budget.first_attempts, budget.roll
+    now, first_try = retry.clock.now, retry.first_try_successes
+    real_time = is_system_clock(retry.clock)
+    retryable, retry_loop = retry.retryable, retry_sync
+    retry_result = retry.config.on_result
+
+    def call_with_retry(*args: Any, **kwargs: Any) -> Any:
+        started = monotonic() if real_time else now()
+        # A success is counted by `first_try`, which the budget reads too; all the
+        # budget adds here is to notice that a new tenth of its window has begun.
+        if started >= budget.next_bucket_at:
+            roll(started)
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException as error:
+            next(deposited)
+            if not retryable(error, 1):
+                raise
+            return retry_loop(retry, fn, args, kwargs, Attempts(started), error)
+        if retry_result is not None and retry_result(result):
+            next(deposited)
+            return retry_loop(retry, fn, args, kwargs, Attempts(started), None, result)
+        next(first_try)
+        return result
+
+    return call_with_retry
+
+
+def budgeted_async_driver(
+    retry: Retry, fn: Callable[..., Awaitable[Any]]
+) -> Callable[..., Awaitable[Any]]:
+    """:func:`async_driver` that also counts each first attempt into the retry's budget."""
+    assert retry.budget is not None
+    budget = retry.budget
+    deposited, roll = budget.first_attempts, budget.roll
+    now, first_try = retry.clock.now, retry.first_try_successes
+    real_time = is_system_clock(retry.clock)
+    retryable, retry_loop = retry.retryable, retry_async
+    retry_result = retry.config.on_result
+
+    async def call_with_retry(*args: Any, **kwargs: Any) -> Any:
+        started = monotonic() if real_time else now()
+        if started >= budget.next_bucket_at:
+            roll(started)
+        try:
+            result = await fn(*args, **kwargs)
+        except BaseException as error:
+            next(deposited)
+            if not retryable(error, 1):
+                raise
+            return await retry_loop(retry, fn, args, kwargs, Attempts(started), error)
+        if retry_result is not None and retry_result(result):
+            next(deposited)
             return await retry_loop(retry, fn, args, kwargs, Attempts(started), None, result)
         next(first_try)
         return result
@@ -105,6 +180,8 @@ def retry_sync(
                     retry.clock.sleep(wait)
                 except BaseException as interrupted:
                     plan.throw(interrupted)
+            else:
+                attempts.skipped += wait
             try:
                 outcome: Outcome = (None, fn(*args, **kwargs))
             except BaseException as failure:
@@ -132,6 +209,8 @@ async def retry_async(
                     await retry.clock.asleep(wait)
                 except BaseException as interrupted:
                     plan.throw(interrupted)
+            else:
+                attempts.skipped += wait
             try:
                 outcome: Outcome = (None, await fn(*args, **kwargs))
             except BaseException as failure:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Awaitable, Callable, Generator
-from typing import Any
+from typing import Any, TypeGuard
 
 from .._core.conditions import when
 from .._core.counters import Counter, new_counter, read_counter
 from .._core.host import Host
 from .._core.policy import Policy
+from .._core.validation import seconds
+from .._retry_budget.policy import RetryBudget
 from .backoff import base_delay, jittered
 from .config import RetryConfig
 from .drivers import Attempts, Outcome, async_driver, sync_driver
@@ -28,6 +30,11 @@ class Retry(Policy[RetryConfig, RetryStats]):
         self._lock = threading.Lock()
         # Calls that succeeded at the first attempt: the hot path's only write.
         self.first_try_successes: Counter = new_counter()
+        #: The budget shared with other retry policies, or ``None``.
+        self.budget: RetryBudget | None = None
+        if config.budget is not None and host.get_or_create is not None:
+            self.budget = host.get_or_create(RetryBudget.kind, config.budget)
+            self.budget.attach(self.first_try_successes)
         self._fresh_state()
 
     def _fresh_state(self) -> None:
@@ -65,18 +72,27 @@ class Retry(Policy[RetryConfig, RetryStats]):
         return async_driver(self, fn)
 
     def plan(
-        self, attempts: Attempts, error: BaseException | None, result: Any
+        self,
+        attempts: Attempts,
+        error: BaseException | None,
+        result: Any,
+        *,
+        judge_results: bool = True,
     ) -> Generator[float, Outcome, Any]:
         """The retry loop after a failed first attempt, as decisions only.
 
         Yields each wait; is sent each later attempt's ``(error, result)``; returns the
-        result to hand back, or raises the error that ends the call.
+        result to hand back, or raises the error that ends the call. The block form,
+        which sees no results, passes ``judge_results=False``.
         """
-        on_result = self.config.on_result
+        on_result = self.config.on_result if judge_results else None
+        budget = self.budget
         while True:
-            wait = self._next_wait(attempts, error)
+            wait = self._next_wait(attempts, error, result)
             if wait is None:
                 return self._give_up(attempts, error, result)
+            if budget is not None and not budget.withdraw(self.clock.now()):
+                return self._give_up(attempts, error, result, budget_spent=True)
             self.emit(RetryScheduled(self.name, attempts.number, wait, error))
             attempts.previous_wait = wait
             try:
@@ -102,7 +118,14 @@ class Retry(Policy[RetryConfig, RetryStats]):
         self._count(attempt, succeeded=False)
         return False
 
-    def _give_up(self, attempts: Attempts, error: BaseException | None, result: Any) -> Any:
+    def _give_up(
+        self,
+        attempts: Attempts,
+        error: BaseException | None,
+        result: Any,
+        *,
+        budget_spent: bool = False,
+    ) -> Any:
         """Stop: re-raise ``error`` with a note, or return ``result`` if ``on_result`` matched."""
         elapsed = self.clock.now() - attempts.started
         self._count(attempts.number, succeeded=False, gave_up=True)
@@ -110,15 +133,18 @@ class Retry(Policy[RetryConfig, RetryStats]):
         if error is None:
             return result
         plural = "s" if attempts.number != 1 else ""
+        why = f" (retry budget {self.config.budget!r} spent)" if budget_spent else ""
         error.add_note(
             f"hazina: retry {self.name!r} gave up after {attempts.number} attempt{plural} "
-            f"in {elapsed:.3f}s"
+            f"in {elapsed:.3f}s{why}"
         )
         raise error
 
-    def _next_wait(self, attempts: Attempts, error: BaseException | None) -> float | None:
+    def _next_wait(
+        self, attempts: Attempts, error: BaseException | None, result: Any
+    ) -> float | None:
         config = self.config
-        if attempts.number >= config.attempts:
+        if config.attempts is not None and attempts.number >= config.attempts:
             return None
         delay = base_delay(
             config.backoff,
@@ -135,13 +161,20 @@ class Retry(Policy[RetryConfig, RetryStats]):
             initial=config.initial,
             max_delay=config.max_delay,
         )
-        retry_after = getattr(error, "retry_after", None)
-        if isinstance(retry_after, int | float) and not isinstance(retry_after, bool):
+        if config.retry_after is None:
+            retry_after = seconds(getattr(error, "retry_after", None))
+        else:
+            retry_after = seconds(config.retry_after(result if error is None else error))
+        # None, NaN or a negative number asks for no floor; infinity for no retry at all.
+        if _is_wait(retry_after):
             if retry_after > config.max_delay:
                 return None  # the caller said they would not wait that long
             wait = max(wait, float(retry_after))
         if config.timeout is not None:
-            remaining = attempts.started + config.timeout - self.clock.now()
+            # Waits skipped by instant_waits() still count, so a retry with a timeout
+            # but no attempt limit still ends under them.
+            elapsed = self.clock.now() - attempts.started + attempts.skipped
+            remaining = config.timeout - elapsed
             if wait >= remaining:
                 return None  # the wait would cross the deadline: do not start it
         return wait
@@ -156,3 +189,8 @@ class Retry(Policy[RetryConfig, RetryStats]):
                     self._successes_after_retry += 1
             if gave_up:
                 self._give_ups += 1
+
+
+def _is_wait(value: object) -> TypeGuard[float]:
+    """A number of seconds to wait at least: 0 or more, possibly infinite, never a bool."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
