@@ -137,6 +137,9 @@ KNOWN_DIFFERENCES: dict[str, str] = {
         "a sync background refresh runs on a thread of its own, an async one as a task on "
         "the caller's event loop"
     ),
+    "hazina._cache.redis.RedisCache._refresh_fleet_sync": (
+        "as Cache.refresh_sync: a thread for sync, a task for async"
+    ),
 }
 
 _ASYNC_WORDS = [
