@@ -606,8 +606,20 @@ class Cache(Policy[CacheConfig, CacheStats]):
         self._succeed(flight, entry, now, value)
 
     def _refresh_failed(self, key: Hashable, flight: Flight, error: Exception) -> None:
-        """Count a failed refresh (in ``load_errors``) and log it; it is nobody's call's error."""
+        """Count a failed refresh (in ``load_errors``) and log it; it is nobody's call's error.
+
+        The entry's next refresh waits ``refresh_after`` again: a dependency that is down
+        is then not called again on every hit of a busy key.
+        """
         self._fail(key, flight, error)
+        with self._lock:
+            entry = self.store.entries.get(key)
+            if entry is not None and self._refresh_after is not None:
+                value, refresh_at = entry.value
+                now = self._now()
+                if refresh_at <= now:
+                    # Replaced whole: a lock-free reader unpacks one record or the other.
+                    entry.value = (value, now + self._refresh_after)
         if cache_logger.isEnabledFor(logging.DEBUG):
             cache_logger.debug(
                 "cache %r: background refresh of %r failed: %r",

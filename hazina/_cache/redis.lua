@@ -25,6 +25,8 @@
 --   stale  ARGV: op, now -> {1, value} while the entry is kept (fresh or stale), else {0}
 --   delete ARGV: op, now -> 1 if a fresh entry was removed
 --   release ARGV: op, "", token: give up this caller's lease (its load failed)
+--   postpone ARGV: op, now, token, seconds: give up this caller's refresh lease (the
+--          refresh failed) and let the entry's next refresh wait that long
 --   gen    KEYS[1] the generation key; ARGV: op, "", token, ttl_ms, "clear" or "" ->
 --          the generation (the token, if there was none or "clear")
 
@@ -61,6 +63,17 @@ local now = tonumber(ARGV[2])
 if not now then
   local time = redis.call('TIME')
   now = tonumber(time[1]) + tonumber(time[2]) / 1e6
+end
+
+if op == 'postpone' then
+  local held = redis.call('GET', lease)
+  if held == ARGV[3] or held == '~' .. ARGV[3] then
+    redis.call('DEL', lease)
+  end
+  if held == ARGV[3] and redis.call('HEXISTS', entry, 'r') == 1 then
+    redis.call('HSET', entry, 'r', fmt(now + tonumber(ARGV[4])))
+  end
+  return 1
 end
 
 local function invalidate_load()

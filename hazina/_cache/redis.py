@@ -760,7 +760,8 @@ class RedisCache(Cache):
             self._refuse_coroutine(value)
             payload = self._encode(value)
         except Exception as error:
-            self._release_sync(names, lease)
+            with contextlib.suppress(Unreachable):  # else the lease runs out by itself
+                self.link.run(SCRIPT, names, self._postpone_args(lease))
             self._fleet_refresh_failed(names, error)
             return
         except BaseException:
@@ -786,7 +787,8 @@ class RedisCache(Cache):
             self._refuse_coroutine(value)
             payload = self._encode(value)
         except Exception as error:
-            await self._release_async(names, lease)
+            with contextlib.suppress(Unreachable):  # else the lease runs out by itself
+                await self.link.arun(SCRIPT, names, self._postpone_args(lease))
             self._fleet_refresh_failed(names, error)
             return
         except BaseException:
@@ -796,6 +798,10 @@ class RedisCache(Cache):
         if stored is not None:
             with contextlib.suppress(Unreachable):  # counted in backend_errors
                 await self.link.arun(SCRIPT, names, stored)
+
+    def _postpone_args(self, lease: str) -> list[object]:
+        # As in memory: a failed refresh waits refresh_after before the next one.
+        return ["postpone", self.link.now(), lease, repr(float(self._refresh_after or 0.0))]
 
     def _count_refresh(self) -> None:
         with self._lock:

@@ -713,7 +713,7 @@ def test_a_clear_during_a_fleet_refresh_keeps_its_value_out(
 def test_a_failed_fleet_refresh_is_counted_and_frees_the_lease(
     redis_url: str, clock: FakeClock
 ) -> None:
-    """A refresh that raises counts in load_errors, and the next old hit refreshes again."""
+    """A refresh that raises counts in load_errors; the next waits refresh_after, then runs."""
     source = _Numbered()
     fn = hazina.cached("rf", registry=_registry(redis_url, clock), ttl=60, refresh_after=10)(source)
     fn(1)
@@ -722,6 +722,11 @@ def test_a_failed_fleet_refresh_is_counted_and_frees_the_lease(
     assert fn(1) == "v1"
     _settle(Flavor(False, None))
     source.failing = None
+    clock.advance(9)
+    assert fn(1) == "v1"  # too soon after the failure: no refresh
+    _settle(Flavor(False, None))
+    assert source.runs == 2
+    clock.advance(1)
     assert fn(1) == "v1"
     _settle(Flavor(False, None))
     assert fn(1) == "v3"

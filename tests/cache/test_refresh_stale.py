@@ -615,3 +615,26 @@ def test_the_new_parameters_shape_the_configuration(registry: hazina.Registry) -
     registry.cache("c", ttl=60, refresh_after=10)
     with pytest.raises(hazina.ConfigurationError, match="refresh_after"):
         registry.cache("c", ttl=60, refresh_after=20)
+
+
+def test_after_a_failed_refresh_the_next_waits_refresh_after(
+    flavor: Flavor, registry: hazina.Registry, clock: FakeClock
+) -> None:
+    """A dependency that is down is not called again on every hit of an old entry."""
+    source = Source()
+    fn = cached(flavor, registry, source, ttl=60, refresh_after=10)
+    flavor.call(fn, 1)
+    clock.advance(11)
+    source.failing = Boom("down")
+    flavor.call(fn, 1)
+    settle(flavor)
+    for _ in range(5):
+        clock.advance(1)
+        assert flavor.call(fn, 1) == "v1"
+        settle(flavor)
+    assert source.runs == 2  # the load and one failed refresh
+    source.failing = None
+    clock.advance(5)  # refresh_after since the failure
+    flavor.call(fn, 1)
+    settle(flavor)
+    assert flavor.call(fn, 1) == "v3"
