@@ -776,3 +776,56 @@ def test_a_successful_load_after_expiry_replaces_the_kept_entry(
     assert fn(1) == "v2"
     assert fn(1) == "v2"
     assert source.runs == 2
+
+
+def test_threads_waiting_on_a_failed_fleet_load_each_get_the_stale_value(
+    redis_url: str, clock: FakeClock
+) -> None:
+    """Callers of one process joined to a load that fails are answered from the kept entry."""
+    source = _Numbered()
+    fn = hazina.cached("sw", registry=_registry(redis_url, clock), ttl=10, stale_if_error=30)(
+        source
+    )
+    fn(1)
+    clock.advance(11)
+    source.failing = ConnectionError("down")
+    source.gate.clear()
+    results: list[str] = []
+    threads = [threading.Thread(target=lambda: results.append(fn(1))) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 5
+    while fn.policy.stats().coalesced < 5 and time.monotonic() < deadline:
+        time.sleep(0.001)
+    source.gate.set()
+    for thread in threads:
+        thread.join(5)
+    assert results == ["v1"] * 6
+    stats = fn.policy.stats()
+    assert (stats.stale_served, stats.load_errors, stats.coalesced) == (6, 1, 5)
+
+
+def test_tasks_waiting_on_a_failed_fleet_load_each_get_the_stale_value(
+    redis_url: str, clock: FakeClock
+) -> None:
+    """Tasks joined to a load that fails are answered from the kept entry too."""
+    runs = 0
+
+    async def load(key: int) -> str:
+        nonlocal runs
+        runs += 1
+        if runs > 1:
+            await asyncio.sleep(0.05)
+            raise ConnectionError("down")
+        return "v1"
+
+    fn = hazina.cached("sta", registry=_registry(redis_url, clock), ttl=10, stale_if_error=30)(load)
+
+    async def main() -> list[str]:
+        await fn(1)
+        clock.advance(11)
+        return await asyncio.gather(*(fn(1) for _ in range(6)))
+
+    assert asyncio.run(main()) == ["v1"] * 6
+    assert runs == 2
+    assert fn.policy.stats().stale_served == 6
