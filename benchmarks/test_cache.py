@@ -9,7 +9,9 @@ Groups: ``cache-hit-sync`` (time per call) and ``cache-hit-async (per 1000 calls
 
 - ``hazina``: ``@hazina.cached(ttl=60)``: TTL, LRU bound (1024), thread-safe, single
   flight for threads and tasks. ``hazina_no_ttl`` is the same without expiry (its hit
-  skips the clock).
+  skips the clock). ``hazina_refresh_after`` adds ``refresh_after=30`` (refresh-ahead:
+  each hit also checks the entry's age; the entry stays younger than 30 s, so no refresh
+  runs) and ``hazina_stale_if_error`` adds ``stale_if_error=60`` (same hit path).
 - ``lru_cache``: ``functools.lru_cache(maxsize=1024)``, in C: the floor. No expiry,
   no single flight.
 - ``cachetools``: ``@cachetools.cached(TTLCache(1024, 60))``: not thread-safe;
@@ -83,6 +85,20 @@ def test_sync_hazina_no_ttl(benchmark: BenchmarkFixture) -> None:
 
 
 @SYNC
+def test_sync_hazina_refresh_after(benchmark: BenchmarkFixture) -> None:
+    reg = hazina.Registry()
+    fn = hazina.cached("c", registry=reg, ttl=60, refresh_after=30)(f)
+    assert benchmark(warmed(fn), 1) == 1
+
+
+@SYNC
+def test_sync_hazina_stale_if_error(benchmark: BenchmarkFixture) -> None:
+    reg = hazina.Registry()
+    fn = hazina.cached("c", registry=reg, ttl=60, stale_if_error=60)(f)
+    assert benchmark(warmed(fn), 1) == 1
+
+
+@SYNC
 def test_sync_cachetools(benchmark: BenchmarkFixture) -> None:
     fn = cachetools.cached(cachetools.TTLCache(maxsize=1024, ttl=60))(f)
     assert benchmark(warmed(fn), 1) == 1
@@ -128,6 +144,18 @@ def test_async_hazina(run_async: RunAsync) -> None:
 def test_async_hazina_no_ttl(run_async: RunAsync) -> None:
     reg = hazina.Registry()
     assert run_async(hazina.cached("c", registry=reg)(af)) == 1
+
+
+@ASYNC
+def test_async_hazina_refresh_after(run_async: RunAsync) -> None:
+    reg = hazina.Registry()
+    assert run_async(hazina.cached("c", registry=reg, ttl=60, refresh_after=30)(af)) == 1
+
+
+@ASYNC
+def test_async_hazina_stale_if_error(run_async: RunAsync) -> None:
+    reg = hazina.Registry()
+    assert run_async(hazina.cached("c", registry=reg, ttl=60, stale_if_error=60)(af)) == 1
 
 
 @ASYNC

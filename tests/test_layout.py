@@ -135,6 +135,13 @@ KNOWN_DIFFERENCES: dict[str, str] = {
         "a task joining another caller's load awaits a future bridged to its own loop, "
         "and passes itself so its cancellation is told apart; a thread blocks on the flight"
     ),
+    "hazina._cache.policy.Cache.refresh_sync": (
+        "a sync background refresh runs on a thread of its own, an async one as a task on "
+        "the caller's event loop"
+    ),
+    "hazina._cache.redis.RedisCache._refresh_fleet_sync": (
+        "as Cache.refresh_sync: a thread for sync, a task for async"
+    ),
 }
 
 _ASYNC_WORDS = [

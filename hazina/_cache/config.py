@@ -7,6 +7,7 @@ from typing import TypedDict
 
 import attrs
 
+from .._core.conditions import ErrorTest, validate_error_test
 from .._core.validation import (
     BACKEND_ERROR_CHOICES,
     BackendErrorChoice,
@@ -41,6 +42,9 @@ class CacheConfig:
     )
     serializer: Serializer = attrs.field(default="json", validator=valid_serializer)
     lease: float = attrs.field(default=10.0, validator=positive)
+    refresh_after: float | None = attrs.field(default=None, validator=optional_positive)
+    stale_if_error: float | None = attrs.field(default=None, validator=optional_positive)
+    stale_on: ErrorTest = attrs.field(default=Exception, validator=validate_error_test)
 
     def __attrs_post_init__(self) -> None:
         if self.typed and self.key is not None:
@@ -48,6 +52,17 @@ class CacheConfig:
                 "typed",
                 True,
                 "False when key= is given (the key function decides what a key holds)",
+            )
+        if (
+            self.refresh_after is not None
+            and self.ttl is not None
+            and self.refresh_after >= self.ttl
+        ):
+            # An entry would expire before it is ever old enough to refresh.
+            raise InvalidValue(
+                "refresh_after",
+                self.refresh_after,
+                f"less than ttl ({self.ttl!r}), or None",
             )
 
 
@@ -65,3 +80,6 @@ class CacheOptions(TypedDict, total=False):
     on_backend_error: BackendErrorChoice
     serializer: Serializer
     lease: float
+    refresh_after: float | None
+    stale_if_error: float | None
+    stale_on: ErrorTest

@@ -164,6 +164,12 @@ def cached(
             ``"pickle"``, or an object with ``dumps`` and ``loads``.
         lease: On Redis, seconds other processes wait for one process's load of a
             missing key before loading it themselves (default 10).
+        refresh_after: Seconds after which a hit returns the entry and refreshes it in
+            the background (a thread, or a task for ``async def``); less than ``ttl``.
+        stale_if_error: Seconds an entry is kept after it expires, to answer a load that
+            fails with an error matching ``stale_on``.
+        stale_on: Which load errors are answered with a stale value: exception types, a
+            tuple of them, or a predicate (default ``Exception``).
 
     Raises:
         ConfigurationError: A value is invalid, or ``name`` exists with another

@@ -96,3 +96,89 @@ def async_driver(cache: Cache, fn: Callable[..., Awaitable[Any]]) -> Callable[..
         return await load(key, fn, args, kwargs, options)
 
     return cached_call
+
+
+def sync_refreshing_driver(cache: Cache, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """As :func:`sync_driver`, for a cache with ``refresh_after`` or ``stale_if_error``.
+
+    Its entries hold ``(value, refresh_at)`` and are fresh until ``deadline - stale``
+    (see the policy). A hit past ``refresh_at`` returns the value at once and asks the
+    policy for a background refresh, which it starts only if none runs for the key.
+    """
+    DEBUG.refresh()
+    lookup, hits, build_key = cache.store.entries.get, cache.hits, cache.build_key
+    always_build = build_key is not plain_key
+    real_time, clock_now, debug, name = cache.real_time, cache.clock.now, DEBUG, cache.name
+    load, explain, refresh = cache.load_sync, cache.explain_unhashable, cache.refresh_sync
+    options, stale = cache.default_entry_options, cache.stale
+
+    def cached_call(*args: Any, **kwargs: Any) -> Any:
+        key = build_key(args, kwargs) if kwargs or always_build else args
+        try:
+            entry = lookup(key)
+        except TypeError as error:
+            raise explain(fn, args, kwargs, error) from None
+        if entry is not None:
+            now = monotonic() if real_time else clock_now()
+            if entry.deadline - stale > now:
+                touch = entry.touch
+                try:  # noqa: SIM105
+                    touch(key)
+                except KeyError:
+                    pass  # removed since the lookup, which still read a fresh value
+                if entry.sliding is not None:
+                    entry.slide(now)
+                next(hits)
+                if debug.on:
+                    logger.debug("cache %r: hit for %r", name, key)
+                value, refresh_at = entry.value
+                if refresh_at <= now:
+                    refresh(key, entry, fn, args, kwargs, options)
+                return value
+        return load(key, fn, args, kwargs, options)
+
+    return cached_call
+
+
+def async_refreshing_driver(
+    cache: Cache, fn: Callable[..., Awaitable[Any]]
+) -> Callable[..., Awaitable[Any]]:
+    """As :func:`async_driver`, for a cache with ``refresh_after`` or ``stale_if_error``.
+
+    Its entries hold ``(value, refresh_at)`` and are fresh until ``deadline - stale``
+    (see the policy). A hit past ``refresh_at`` returns the value at once and asks the
+    policy for a background refresh, which it starts only if none runs for the key.
+    """
+    DEBUG.refresh()
+    lookup, hits, build_key = cache.store.entries.get, cache.hits, cache.build_key
+    always_build = build_key is not plain_key
+    real_time, clock_now, debug, name = cache.real_time, cache.clock.now, DEBUG, cache.name
+    load, explain, refresh = cache.load_async, cache.explain_unhashable, cache.refresh_async
+    options, stale = cache.default_entry_options, cache.stale
+
+    async def cached_call(*args: Any, **kwargs: Any) -> Any:
+        key = build_key(args, kwargs) if kwargs or always_build else args
+        try:
+            entry = lookup(key)
+        except TypeError as error:
+            raise explain(fn, args, kwargs, error) from None
+        if entry is not None:
+            now = monotonic() if real_time else clock_now()
+            if entry.deadline - stale > now:
+                touch = entry.touch
+                try:  # noqa: SIM105
+                    touch(key)
+                except KeyError:
+                    pass  # removed since the lookup, which still read a fresh value
+                if entry.sliding is not None:
+                    entry.slide(now)
+                next(hits)
+                if debug.on:
+                    logger.debug("cache %r: hit for %r", name, key)
+                value, refresh_at = entry.value
+                if refresh_at <= now:
+                    refresh(key, entry, fn, args, kwargs, options)
+                return value
+        return await load(key, fn, args, kwargs, options)
+
+    return cached_call

@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 
 logger = logging.getLogger("hazina")
+#: Where background refreshes report their failures (at DEBUG: no caller saw them fail).
+cache_logger = logging.getLogger("hazina.cache")
 
 
 class DebugSwitch:

@@ -10,22 +10,24 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import threading
 from collections.abc import Awaitable, Callable, Hashable
 from time import monotonic
 from typing import Any, TypeVar
 
 from .._core.clock import is_system_clock
+from .._core.conditions import when
 from .._core.counters import Counter, new_counter, read_counter
 from .._core.host import Host
 from .._core.policy import Policy
 from .._core.validation import build_config
 from .config import CacheConfig
-from .drivers import async_driver, sync_driver
-from .expiry import PRIORITIES, EntryOptions, ExpiresAt, Priority
+from .drivers import async_driver, async_refreshing_driver, sync_driver, sync_refreshing_driver
+from .expiry import NEVER, PRIORITIES, EntryOptions, ExpiresAt, Priority
 from .flight import ABANDONED, ERROR, VALUE, Flight
 from .keys import KeyBuilder, custom_key, plain_key, typed_key, unhashable_argument
-from .log import DEBUG, logger
+from .log import DEBUG, cache_logger, logger
 from .records import CacheEvicted, CacheStats
 from .store import Entry, Store
 
@@ -35,6 +37,8 @@ T = TypeVar("T")
 # What _begin decided for a lookup that found no fresh entry on the lock-free path.
 _HIT, _JOIN, _LEAD = "hit", "join", "lead"
 _DESCRIBED = {_HIT: "hit", _JOIN: "waiting for the load in flight", _LEAD: "miss"}
+#: What _stale_for answers when no stale value may be served.
+_NO_STALE: Any = object()
 
 
 class Cache(Policy[CacheConfig, CacheStats]):
@@ -65,6 +69,18 @@ class Cache(Policy[CacheConfig, CacheStats]):
             priority=config.priority,
         )
         self.real_time: bool = is_system_clock(self.clock)
+        # With refresh_after or stale_if_error, an entry's value is a record
+        # ``(value, refresh_at)`` and its deadline, sliding and cap in the store are
+        # pushed back by ``stale``: it is fresh while ``deadline - stale > now`` and
+        # kept (for a failing load to fall back on) until ``deadline``. The store then
+        # needs no notion of staleness, and its purge drops an entry once it may no
+        # longer be served even stale.
+        self.stale: float = config.stale_if_error or 0.0
+        self._refresh_after = config.refresh_after
+        self.wraps: bool = config.refresh_after is not None or config.stale_if_error is not None
+        self._is_stale_error = when(config.stale_on)
+        # Refresh tasks, held so the event loop's weak references do not lose them.
+        self._refresh_tasks: set[asyncio.Task[Any]] = set()
         self.build_key: KeyBuilder = (
             custom_key(config.key)
             if config.key is not None
@@ -86,6 +102,8 @@ class Cache(Policy[CacheConfig, CacheStats]):
         self._coalesced = 0
         self._evictions = 0
         self._expirations = 0
+        self._refreshes = 0
+        self._stale_served = 0
         self._warned_full = False
         # Waiters counted as coalesced before a reset() must not be un-counted after it.
         self._epoch += 1
@@ -99,7 +117,7 @@ class Cache(Policy[CacheConfig, CacheStats]):
         """The value cached under ``key``, or ``default`` if there is no fresh one."""
         entry = self._fresh(key)
         if entry is not None:
-            return entry.value
+            return entry.value[0] if self.wraps else entry.value
         next(self._misses)
         if DEBUG.refresh():
             logger.debug("cache %r: miss for %r", self.name, key)
@@ -111,7 +129,7 @@ class Cache(Policy[CacheConfig, CacheStats]):
         A peek, not a read: no hit is counted and the entry's recency is unchanged.
         """
         entry = self.store.entries.get(key)
-        return entry is not None and entry.deadline > self._now()
+        return entry is not None and entry.deadline - self.stale > self._now()
 
     def set(
         self,
@@ -132,7 +150,7 @@ class Cache(Policy[CacheConfig, CacheStats]):
         self._refuse_coroutine(value)
         self._check_hashable(key)
         now = self._now()
-        entry = self.store.new_entry(key, value, options.rank, options.expiry(value, now))
+        entry = self.new_entry(key, value, options, now)
         with self._lock:
             # A load already in flight began before this value existed; it must not
             # overwrite it when it finishes.
@@ -151,7 +169,7 @@ class Cache(Policy[CacheConfig, CacheStats]):
             entry = self.store.entries.get(key)
             if entry is None or not self.store.remove(entry):
                 return False
-            if entry.deadline <= self._now():
+            if entry.deadline - self.stale <= self._now():
                 self._expirations += 1
                 return False
             return True
@@ -180,7 +198,12 @@ class Cache(Policy[CacheConfig, CacheStats]):
         options = self._entry_options(ttl, sliding, expires_at, priority)
         entry = self._fresh(key)
         if entry is not None:
-            return entry.value  # type: ignore[no-any-return]
+            if not self.wraps:
+                return entry.value  # type: ignore[no-any-return]
+            value, refresh_at = entry.value
+            if refresh_at <= self._now():
+                self.refresh_sync(key, entry, factory, (), {}, options)
+            return value  # type: ignore[no-any-return]
         return self.load_sync(key, factory, (), {}, options)  # type: ignore[no-any-return]
 
     async def aget_or_set(
@@ -200,7 +223,12 @@ class Cache(Policy[CacheConfig, CacheStats]):
         options = self._entry_options(ttl, sliding, expires_at, priority)
         entry = self._fresh(key)
         if entry is not None:
-            return entry.value  # type: ignore[no-any-return]
+            if not self.wraps:
+                return entry.value  # type: ignore[no-any-return]
+            value, refresh_at = entry.value
+            if refresh_at <= self._now():
+                self.refresh_async(key, entry, factory, (), {}, options)
+            return value  # type: ignore[no-any-return]
         return await self.load_async(key, factory, (), {}, options)  # type: ignore[no-any-return]
 
     # -- stats ---------------------------------------------------------------------
@@ -221,6 +249,8 @@ class Cache(Policy[CacheConfig, CacheStats]):
                 evictions=self._evictions,
                 expirations=self._expirations,
                 size=len(self.store),
+                refreshes=self._refreshes,
+                stale_served=self._stale_served,
             )
 
     def reset(self) -> None:
@@ -233,10 +263,11 @@ class Cache(Policy[CacheConfig, CacheStats]):
 
     # -- drivers -------------------------------------------------------------------
     def _sync_driver(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        return sync_driver(self, fn)
+        # The plain hit path stays as it was for caches that neither refresh nor keep.
+        return sync_refreshing_driver(self, fn) if self.wraps else sync_driver(self, fn)
 
     def _async_driver(self, fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-        return async_driver(self, fn)
+        return async_refreshing_driver(self, fn) if self.wraps else async_driver(self, fn)
 
     def key_of_call(
         self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -271,7 +302,7 @@ class Cache(Policy[CacheConfig, CacheStats]):
                 return found
             found.wait()
             if found.outcome != ABANDONED:
-                return found.reraise()
+                return self._settled(key, found)
             # The leader never finished (interrupted): look again, maybe lead.
 
     async def load_async(
@@ -299,7 +330,7 @@ class Cache(Policy[CacheConfig, CacheStats]):
             # Cancelling this await cancels this caller's own future only.
             await waiter
             if found.outcome != ABANDONED:
-                return found.reraise()
+                return self._settled(key, found)
 
     def _begin(self, key: Hashable, task: asyncio.Task[Any] | None, joined: int) -> tuple[str, Any]:
         """Under the lock: serve a fresh entry, join the key's load, or lead a new one.
@@ -312,11 +343,13 @@ class Cache(Policy[CacheConfig, CacheStats]):
         entry = store.entries.get(key)
         if entry is not None:
             now = self._now()
-            if entry.deadline > now:
+            deadline = entry.deadline
+            if deadline - self.stale > now:
                 self._touch(entry, now)
-                return _HIT, entry.value
-            store.remove(entry)
-            self._expirations += 1
+                return _HIT, entry.value[0] if self.wraps else entry.value
+            if deadline <= now:  # else kept, stale, for the load to fall back on
+                store.remove(entry)
+                self._expirations += 1
         flight = self._flights.get(key)
         if flight is not None and self.config.single_flight and flight.joinable(task):
             self._coalesced += 1
@@ -346,11 +379,14 @@ class Cache(Policy[CacheConfig, CacheStats]):
             value = fn(*args, **kwargs)
             self._refuse_coroutine(value)
             now = self._now()  # expiry counts from when the value exists
-            entry = self.store.new_entry(key, value, options.rank, options.expiry(value, now))
+            entry = self.new_entry(key, value, options, now)
         except BaseException as error:
             self._fail(key, flight, error)
-            raise
-        self._succeed(flight, entry, now)
+            stale = self._stale_for(key, error)
+            if stale is _NO_STALE:
+                raise
+            return stale
+        self._succeed(flight, entry, now, value)
         return value
 
     async def _lead_async(
@@ -367,18 +403,21 @@ class Cache(Policy[CacheConfig, CacheStats]):
             value = await fn(*args, **kwargs)
             self._refuse_coroutine(value)
             now = self._now()
-            entry = self.store.new_entry(key, value, options.rank, options.expiry(value, now))
+            entry = self.new_entry(key, value, options, now)
         except BaseException as error:
             self._fail(key, flight, error)
-            raise
-        self._succeed(flight, entry, now)
+            stale = self._stale_for(key, error)
+            if stale is _NO_STALE:
+                raise
+            return stale
+        self._succeed(flight, entry, now, value)
         return value
 
     def _log_step(self, step: str, key: Hashable) -> None:
         if DEBUG.refresh():
             logger.debug("cache %r: %s for %r", self.name, _DESCRIBED[step], key)
 
-    def _succeed(self, flight: Flight, entry: Entry, now: float) -> None:
+    def _succeed(self, flight: Flight, entry: Entry, now: float, value: Any) -> None:
         key = entry.key
         evicted: list[Entry] = []
         full = False
@@ -388,7 +427,7 @@ class Cache(Policy[CacheConfig, CacheStats]):
                 _, evicted, full = self._put(entry, now)
             elif key not in self._flights and flight.invalidations == self._invalidations:
                 _, evicted, full = self._put(entry, now)
-        flight.settle(VALUE, entry.value)
+        flight.settle(VALUE, value)
         self._report(evicted, full)
 
     def _fail(self, key: Hashable, flight: Flight, error: BaseException) -> None:
@@ -411,6 +450,185 @@ class Cache(Policy[CacheConfig, CacheStats]):
         else:
             flight.settle(ERROR, error=error)
 
+    # -- stale values and background refreshes -------------------------------------
+
+    def new_entry(self, key: Hashable, value: Any, options: EntryOptions, now: float) -> Entry:
+        """An entry holding ``value``, stored at ``now`` (not yet in the store)."""
+        expiry = options.expiry(value, now)
+        if self.wraps:
+            refresh_after = self._refresh_after
+            value = (value, NEVER if refresh_after is None else now + refresh_after)
+            if self.stale:
+                expiry = _kept_longer(expiry, self.stale)
+        return self.store.new_entry(key, value, options.rank, expiry)
+
+    def _stale_for(self, key: Hashable, error: BaseException) -> Any:
+        """The stale value to answer a load that raised ``error`` with, or ``_NO_STALE``.
+
+        Only errors (never a cancellation or an exit) matching ``stale_on``, and only
+        while the entry is kept: never past ``stale_if_error`` after its expiry.
+        """
+        if not self.stale or not isinstance(error, Exception):
+            return _NO_STALE
+        entry = self.store.entries.get(key)
+        if entry is None or entry.deadline <= self._now() or not self._is_stale_error(error):
+            return _NO_STALE
+        with self._lock:
+            self._stale_served += 1
+        if DEBUG.refresh():
+            logger.debug("cache %r: serving stale %r after %r", self.name, key, error)
+        return entry.value[0]
+
+    def _settled(self, key: Hashable, flight: Flight) -> Any:
+        """What a caller that waited for ``flight`` gets: its value, a stale one, or its error."""
+        if flight.outcome == ERROR and flight.error is not None:
+            stale = self._stale_for(key, flight.error)
+            if stale is not _NO_STALE:
+                return stale
+        return flight.reraise()
+
+    def refresh_sync(
+        self,
+        key: Hashable,
+        entry: Entry,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        options: EntryOptions,
+    ) -> None:
+        """Reload ``entry``'s value on a thread of its own, unless a load of ``key`` runs."""
+        flight = self._begin_refresh(key, entry)
+        if flight is None:
+            return
+        thread = threading.Thread(
+            target=self._refreshed_sync,
+            args=(key, flight, fn, args, kwargs, options),
+            name=f"hazina-cache-refresh:{self.name}",
+            daemon=True,  # an interpreter exiting does not wait for a refresh
+        )
+        try:
+            thread.start()
+        except Exception as error:  # no thread to be had: the entry simply ages on
+            self._refresh_failed(key, flight, error)
+
+    def refresh_async(
+        self,
+        key: Hashable,
+        entry: Entry,
+        fn: Callable[..., Awaitable[Any]],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        options: EntryOptions,
+    ) -> None:
+        """Reload ``entry``'s value in a task on the running loop, unless a load of ``key`` runs."""
+        flight = self._begin_refresh(key, entry)
+        if flight is None:
+            return
+        refresh = self._refreshed_async(key, flight, fn, args, kwargs, options)
+        try:
+            task = asyncio.get_running_loop().create_task(refresh)
+        except Exception as error:  # a loop shutting down
+            refresh.close()
+            self._refresh_failed(key, flight, error)
+            return
+        # Waiters on the refresh's flight tell its cancellation apart by its task.
+        flight.task = task
+        self._refresh_tasks.add(task)
+        task.add_done_callback(self._refresh_tasks.discard)
+
+    def _begin_refresh(self, key: Hashable, entry: Entry) -> Flight | None:
+        """Register a refresh of ``entry`` as the load of ``key``, if none runs and it is current.
+
+        Registered like any load, so callers missing the key meanwhile wait for it, a
+        second refresh is never started beside it, and set/delete/clear detach it: a
+        refresh that finishes after them never stores its (older) value.
+        """
+        flights = self._flights
+        if key in flights:  # lock-free first: every hit on an old entry comes here
+            return None
+        with self._lock:
+            # The entry must still be the one found old: another refresh may have
+            # replaced it since the caller looked it up.
+            if key in flights or self.store.entries.get(key) is not entry:
+                return None
+            self._loads += 1
+            self._refreshes += 1
+            flight = Flight(None, self._epoch, self._invalidations)
+            flights[key] = flight
+        return flight
+
+    def _refreshed_sync(
+        self,
+        key: Hashable,
+        flight: Flight,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        options: EntryOptions,
+    ) -> None:
+        """Run a background refresh: store its value, or count and log its failure."""
+        flight.thread = threading.get_ident()  # the refresh's own, for joinable()
+        try:
+            value = fn(*args, **kwargs)
+            self._refuse_coroutine(value)
+            now = self._now()
+            entry = self.new_entry(key, value, options, now)
+        except Exception as error:
+            self._refresh_failed(key, flight, error)
+            return
+        except BaseException as error:
+            self._fail(key, flight, error)
+            raise
+        self._succeed(flight, entry, now, value)
+
+    async def _refreshed_async(
+        self,
+        key: Hashable,
+        flight: Flight,
+        fn: Callable[..., Awaitable[Any]],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        options: EntryOptions,
+    ) -> None:
+        """Run a background refresh: store its value, or count and log its failure."""
+        flight.thread = threading.get_ident()  # the refresh's own, for joinable()
+        try:
+            value = await fn(*args, **kwargs)
+            self._refuse_coroutine(value)
+            now = self._now()
+            entry = self.new_entry(key, value, options, now)
+        except Exception as error:
+            self._refresh_failed(key, flight, error)
+            return
+        except BaseException as error:
+            self._fail(key, flight, error)
+            raise
+        self._succeed(flight, entry, now, value)
+
+    def _refresh_failed(self, key: Hashable, flight: Flight, error: Exception) -> None:
+        """Count a failed refresh (in ``load_errors``) and log it; it is nobody's call's error.
+
+        The entry's next refresh waits ``refresh_after`` again: a dependency that is down
+        is then not called again on every hit of a busy key.
+        """
+        self._fail(key, flight, error)
+        with self._lock:
+            entry = self.store.entries.get(key)
+            if entry is not None and self._refresh_after is not None:
+                value, refresh_at = entry.value
+                now = self._now()
+                if refresh_at <= now:
+                    # Replaced whole: a lock-free reader unpacks one record or the other.
+                    entry.value = (value, now + self._refresh_after)
+        if cache_logger.isEnabledFor(logging.DEBUG):
+            cache_logger.debug(
+                "cache %r: background refresh of %r failed: %r",
+                self.name,
+                key,
+                error,
+                extra={"hazina_kind": self.kind, "hazina_name": self.name},
+            )
+
     # -- helpers -------------------------------------------------------------------
 
     def _fresh(self, key: Hashable) -> Entry | None:
@@ -423,11 +641,13 @@ class Cache(Policy[CacheConfig, CacheStats]):
         if entry is None:
             return None
         now = self._now()
-        if entry.deadline > now:
+        if entry.deadline - self.stale > now:
             self._touch(entry, now)
             if DEBUG.on:
                 logger.debug("cache %r: hit for %r", self.name, key)
             return entry
+        if entry.deadline > now:
+            return None  # stale, kept for a failing load to fall back on
         with self._lock:
             if self.store.remove(entry):
                 self._expirations += 1
@@ -450,12 +670,15 @@ class Cache(Policy[CacheConfig, CacheStats]):
         refused for want of room (everything left is ``never_remove``).
         """
         store = self.store
-        if entry.deadline <= now:
+        old = store.entries.get(entry.key)
+        if entry.deadline - self.stale <= now:
             # Expired before it was stored: nothing to keep, and nothing older either.
-            old = store.entries.get(entry.key)
             if old is not None:
                 store.remove(old)
             return False, [], False
+        if self.stale and old is not None and old.deadline - self.stale <= now:
+            self._expirations += 1  # a stale entry kept until now, replaced
+
         stored, evicted, expired = store.put(entry, now)
         self._evictions += len(evicted)
         self._expirations += expired
@@ -524,3 +747,16 @@ class Cache(Policy[CacheConfig, CacheStats]):
         (it then came from some key's own ``__eq__`` or ``__hash__``)."""
         explained = unhashable_argument(self.name, fn, args, kwargs, self.config.key is not None)
         return error if explained is None else explained
+
+
+def _kept_longer(
+    expiry: tuple[float, float | None, float], stale: float
+) -> tuple[float, float | None, float]:
+    """``(deadline, sliding, cap)`` pushed back by ``stale`` seconds (never-expiring stays so)."""
+    deadline, sliding, cap = expiry
+    # NEVER is compared by identity on the hit path: keep that very object.
+    return (
+        deadline if deadline is NEVER else deadline + stale,
+        None if sliding is None else sliding + stale,
+        cap if cap is NEVER else cap + stale,
+    )

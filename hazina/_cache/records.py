@@ -18,7 +18,8 @@ class CacheStats:
     is ``hits / (hits + misses)``, 0.0 before any. ``loads`` counts runs of the
     function or factory, ``load_errors`` those that raised or were cancelled.
     ``evictions`` are entries removed to make room; ``expirations`` entries found or
-    dropped past their expiry. ``size`` counts live entries.
+    dropped past their expiry. ``size`` counts live entries, and with ``stale_if_error``
+    also the expired ones still kept (they count toward ``max_size`` like any entry).
     """
 
     hits: int
@@ -32,6 +33,11 @@ class CacheStats:
     size: int
     #: Round trips to a shared backend that failed (always 0 in memory).
     backend_errors: int = 0
+    #: Background refreshes started (``refresh_after``); each also counts in ``loads``,
+    #: and in ``load_errors`` if it fails.
+    refreshes: int = 0
+    #: Calls answered with a stale value because their load failed (``stale_if_error``).
+    stale_served: int = 0
 
 
 @attrs.frozen

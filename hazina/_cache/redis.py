@@ -34,6 +34,7 @@ import logging
 import math
 import os
 import random
+import threading
 import time
 from collections.abc import Awaitable, Callable, Hashable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -48,7 +49,8 @@ from .config import CacheConfig
 from .expiry import EntryOptions, ExpiresAt, Priority, _epoch_seconds
 from .flight import ABANDONED, ERROR, VALUE, Flight
 from .keys import _KEYWORDS, plain_key
-from .policy import Cache
+from .log import cache_logger
+from .policy import _NO_STALE, Cache
 from .records import CacheStats
 from .serializers import SerializerProtocol, serializer_for, serializer_name
 
@@ -88,6 +90,8 @@ class _SharedShape:
     typed: bool
     serializer: str
     lease: float
+    refresh_after: float | None
+    stale_if_error: float | None
 
 
 def _shape(config: CacheConfig) -> _SharedShape:
@@ -101,6 +105,8 @@ def _shape(config: CacheConfig) -> _SharedShape:
         config.typed,
         serializer_name(config.serializer),
         config.lease,
+        config.refresh_after,
+        config.stale_if_error,
     )
 
 
@@ -268,7 +274,8 @@ class RedisCache(Cache):
             return None  # never expiring: not stored (every Redis entry expires)
         ttl = "" if options.ttl is None else repr(float(options.ttl))
         sliding = "" if options.sliding is None else repr(float(options.sliding))
-        return [op, now, token, payload, ttl, at, sliding]
+        refresh_after = "" if self._refresh_after is None else repr(float(self._refresh_after))
+        return [op, now, token, payload, ttl, at, sliding, repr(float(self.stale)), refresh_after]
 
     # -- entries ---------------------------------------------------------------------------
 
@@ -489,6 +496,8 @@ class RedisCache(Cache):
             state, found = self._read(answer)
             if state == HIT:
                 next(self.hits)
+                if len(answer) > 2:  # old, and this caller took the fleet's refresh lease
+                    self._refresh_fleet_sync(names, token, fn, args, kwargs, options)
                 return found
             with self._lock:
                 step, flight, waiter = self._begin_fleet(names[0], state, side, joined)
@@ -500,7 +509,7 @@ class RedisCache(Cache):
                 return self._poll_sync(key, names, flight, fn, args, kwargs, options)
             side.join_sync(flight, waiter)
             if flight.outcome != ABANDONED:
-                return flight.reraise()
+                return self._settled_fleet_sync(names, flight)
             # The process's leader never finished (interrupted): look again.
 
     async def fetch_async(
@@ -526,6 +535,8 @@ class RedisCache(Cache):
             state, found = self._read(answer)
             if state == HIT:
                 next(self.hits)
+                if len(answer) > 2:  # old, and this caller took the fleet's refresh lease
+                    self._refresh_fleet_async(names, token, fn, args, kwargs, options)
                 return found
             with self._lock:
                 step, flight, waiter = self._begin_fleet(names[0], state, side, joined)
@@ -537,7 +548,7 @@ class RedisCache(Cache):
                 return await self._poll_async(key, names, flight, fn, args, kwargs, options)
             await side.join_async(flight, waiter)
             if flight.outcome != ABANDONED:
-                return flight.reraise()
+                return await self._settled_fleet_async(names, flight)
             # The process's leader never finished (interrupted): look again.
 
     def _lead_args(self, token: str) -> list[object]:
@@ -595,7 +606,10 @@ class RedisCache(Cache):
             self._fail_fleet(names[0], flight, error)
             if lease is not None:
                 self._release_sync(names, lease)
-            raise
+            stale = self._stale_fleet_sync(names, error)
+            if stale is _NO_STALE:
+                raise
+            return stale
         stored = self._store_args("put" if lease else "set", lease or "", payload, value, options)
         if stored is not None:
             # The function ran: its value reaches its callers even if storing it fails
@@ -624,7 +638,10 @@ class RedisCache(Cache):
             self._fail_fleet(names[0], flight, error)
             if lease is not None:
                 await self._release_async(names, lease)
-            raise
+            stale = await self._stale_fleet_async(names, error)
+            if stale is _NO_STALE:
+                raise
+            return stale
         stored = self._store_args("put" if lease else "set", lease or "", payload, value, options)
         if stored is not None:
             # The function ran: its value reaches its callers even if storing it fails
@@ -633,6 +650,176 @@ class RedisCache(Cache):
                 await self.link.arun(SCRIPT, names, stored)
         self._settle_fleet(names[0], flight, value)
         return value
+
+    # -- stale values and background refreshes, fleet-wide ---------------------------------
+
+    def _settled_fleet_sync(self, names: list[str], flight: Flight) -> Any:
+        """What a caller that waited for ``flight`` gets: its value, a stale one, or its error."""
+        if flight.outcome == ERROR and flight.error is not None:
+            stale = self._stale_fleet_sync(names, flight.error)
+            if stale is not _NO_STALE:
+                return stale
+        return flight.reraise()
+
+    async def _settled_fleet_async(self, names: list[str], flight: Flight) -> Any:
+        """What a caller that waited for ``flight`` gets: its value, a stale one, or its error."""
+        if flight.outcome == ERROR and flight.error is not None:
+            stale = await self._stale_fleet_async(names, flight.error)
+            if stale is not _NO_STALE:
+                return stale
+        return flight.reraise()
+
+    def _stale_fleet_sync(self, names: list[str], error: BaseException) -> Any:
+        """The kept value to answer a failed load with, read from Redis, or ``_NO_STALE``."""
+        if not self._may_serve_stale(error):
+            return _NO_STALE
+        try:
+            answer = self.link.run(SCRIPT, names, ["stale", self.link.now()])
+        except Unreachable:
+            return _NO_STALE  # the load's own error says more than the outage
+        return self._served_stale(answer)
+
+    async def _stale_fleet_async(self, names: list[str], error: BaseException) -> Any:
+        """The kept value to answer a failed load with, read from Redis, or ``_NO_STALE``."""
+        if not self._may_serve_stale(error):
+            return _NO_STALE
+        try:
+            answer = await self.link.arun(SCRIPT, names, ["stale", self.link.now()])
+        except Unreachable:
+            return _NO_STALE  # the load's own error says more than the outage
+        return self._served_stale(answer)
+
+    def _may_serve_stale(self, error: BaseException) -> bool:
+        return bool(self.stale) and isinstance(error, Exception) and self._is_stale_error(error)
+
+    def _served_stale(self, answer: list[Any]) -> Any:
+        if int(answer[0]) != HIT:
+            return _NO_STALE  # never kept, or kept no longer: past stale_if_error
+        value = self._decode(answer[1])
+        if value is _UNDECODABLE:
+            return _NO_STALE
+        with self._lock:
+            self._stale_served += 1
+        return value
+
+    def _refresh_fleet_sync(
+        self,
+        names: list[str],
+        lease: str,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        options: EntryOptions,
+    ) -> None:
+        """Refresh an old entry on a thread; this caller holds the fleet's lease for it."""
+        self._count_refresh()
+        thread = threading.Thread(
+            target=self._refreshed_fleet_sync,
+            args=(names, lease, fn, args, kwargs, options),
+            name=f"hazina-cache-refresh:{self.name}",
+            daemon=True,  # an interpreter exiting does not wait for a refresh
+        )
+        try:
+            thread.start()
+        except Exception as error:  # no thread to be had: the lease runs out by itself
+            self._fleet_refresh_failed(names, error)
+
+    def _refresh_fleet_async(
+        self,
+        names: list[str],
+        lease: str,
+        fn: Callable[..., Awaitable[Any]],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        options: EntryOptions,
+    ) -> None:
+        """Refresh an old entry in a task; this caller holds the fleet's lease for it."""
+        self._count_refresh()
+        refresh = self._refreshed_fleet_async(names, lease, fn, args, kwargs, options)
+        try:
+            task = asyncio.get_running_loop().create_task(refresh)
+        except Exception as error:  # a loop shutting down: the lease runs out by itself
+            refresh.close()
+            self._fleet_refresh_failed(names, error)
+            return
+        self._refresh_tasks.add(task)
+        task.add_done_callback(self._refresh_tasks.discard)
+
+    def _refreshed_fleet_sync(
+        self,
+        names: list[str],
+        lease: str,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        options: EntryOptions,
+    ) -> None:
+        """Run a fleet refresh and store under its lease (a clear, set or delete voids it)."""
+        try:
+            value = fn(*args, **kwargs)
+            self._refuse_coroutine(value)
+            payload = self._encode(value)
+        except Exception as error:
+            with contextlib.suppress(Unreachable):  # else the lease runs out by itself
+                self.link.run(SCRIPT, names, self._postpone_args(lease))
+            self._fleet_refresh_failed(names, error)
+            return
+        except BaseException:
+            self._release_sync(names, lease)
+            raise
+        stored = self._store_args("put", lease, payload, value, options)
+        if stored is not None:
+            with contextlib.suppress(Unreachable):  # counted in backend_errors
+                self.link.run(SCRIPT, names, stored)
+
+    async def _refreshed_fleet_async(
+        self,
+        names: list[str],
+        lease: str,
+        fn: Callable[..., Awaitable[Any]],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        options: EntryOptions,
+    ) -> None:
+        """Run a fleet refresh and store under its lease (a clear, set or delete voids it)."""
+        try:
+            value = await fn(*args, **kwargs)
+            self._refuse_coroutine(value)
+            payload = self._encode(value)
+        except Exception as error:
+            with contextlib.suppress(Unreachable):  # else the lease runs out by itself
+                await self.link.arun(SCRIPT, names, self._postpone_args(lease))
+            self._fleet_refresh_failed(names, error)
+            return
+        except BaseException:
+            await self._release_async(names, lease)
+            raise
+        stored = self._store_args("put", lease, payload, value, options)
+        if stored is not None:
+            with contextlib.suppress(Unreachable):  # counted in backend_errors
+                await self.link.arun(SCRIPT, names, stored)
+
+    def _postpone_args(self, lease: str) -> list[object]:
+        # As in memory: a failed refresh waits refresh_after before the next one.
+        return ["postpone", self.link.now(), lease, repr(float(self._refresh_after or 0.0))]
+
+    def _count_refresh(self) -> None:
+        with self._lock:
+            self._loads += 1
+            self._refreshes += 1
+
+    def _fleet_refresh_failed(self, names: list[str], error: Exception) -> None:
+        """Count a failed refresh (in ``load_errors``) and log it at DEBUG; no call raises it."""
+        with self._lock:
+            self._load_errors += 1
+        if cache_logger.isEnabledFor(logging.DEBUG):
+            cache_logger.debug(
+                "cache %r: background refresh of %s failed: %r",
+                self.name,
+                names[0],
+                error,
+                extra={"hazina_kind": self.kind, "hazina_name": self.name},
+            )
 
     def _release_sync(self, names: list[str], lease: str) -> None:
         """Give the lease up at once, so the fleet's waiters need not wait it out."""

@@ -627,3 +627,205 @@ def test_script_flush_mid_run_is_invisible(own_redis: RedisServer, flavor: Flavo
     assert flavor.call(cached, 1) == [1]
     assert len(fn.calls) == 1
     assert cached.policy.stats().backend_errors == 0
+
+
+# -- refresh_after and stale_if_error, fleet-wide -----------------------------------------------
+
+
+class _Numbered:
+    """Answers "v1", "v2", ... in call order; raises ``failing`` when set; waits at ``gate``."""
+
+    def __init__(self) -> None:
+        self.runs = 0
+        self.failing: Exception | None = None
+        self.gate = threading.Event()
+        self.gate.set()
+
+    def __call__(self, *args: Any) -> str:
+        self.runs += 1
+        run = self.runs
+        assert self.gate.wait(5), "the gate was never opened"
+        if self.failing is not None:
+            raise self.failing
+        return f"v{run}"
+
+
+def _settle(flavor: Flavor) -> None:
+    """Let every background refresh finish (threads joined, or the loop's tasks run)."""
+    if flavor.is_async:
+
+        async def drain() -> None:
+            others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            await asyncio.wait_for(asyncio.gather(*others, return_exceptions=True), 5)
+
+        flavor.call(drain)
+        return
+    for thread in threading.enumerate():
+        if thread.name.startswith("hazina-cache-refresh"):
+            thread.join(5)
+
+
+def test_an_old_entry_is_refreshed_once_for_the_fleet(
+    redis_url: str, clock: FakeClock, flavor: Flavor
+) -> None:
+    """Hits on an old entry in two processes start one refresh between them; both see it."""
+    source = _Numbered()
+    one = hazina.cached("ra", registry=_registry(redis_url, clock), ttl=60, refresh_after=10)(
+        flavor.define(source)
+    )
+    other = hazina.cached("ra", registry=_registry(redis_url, clock), ttl=60, refresh_after=10)(
+        flavor.define(source)
+    )
+    assert flavor.call(one, 1) == "v1"
+    clock.advance(11)
+
+    if not flavor.is_async:
+        source.gate.clear()  # the refresh waits, so the other process's hits find it running
+    assert flavor.call(one, 1) == "v1"
+    # An async refresh may finish during any later call (its task runs on that loop).
+    answers = {flavor.call(fn, 1) for fn in (other, one, other, one)}
+    assert answers == {"v1"} if not flavor.is_async else answers <= {"v1", "v2"}
+    source.gate.set()
+    _settle(flavor)
+
+    assert flavor.call(other, 1) == "v2"
+    assert source.runs == 2
+    assert one.policy.stats().refreshes + other.policy.stats().refreshes == 1
+
+
+def test_a_clear_during_a_fleet_refresh_keeps_its_value_out(
+    redis_url: str, clock: FakeClock
+) -> None:
+    """A refresh finishing after cache_clear() stores nothing anywhere the fleet reads."""
+    source = _Numbered()
+    fn = hazina.cached("rc", registry=_registry(redis_url, clock), ttl=60, refresh_after=10)(source)
+    fn(1)
+    clock.advance(11)
+    source.gate.clear()
+    assert fn(1) == "v1"
+    fn.cache_clear()
+    source.gate.set()
+    _settle(Flavor(False, None))
+    assert 1 not in fn.policy
+    assert fn(1) == "v3"
+
+
+def test_a_failed_fleet_refresh_is_counted_and_frees_the_lease(
+    redis_url: str, clock: FakeClock
+) -> None:
+    """A refresh that raises counts in load_errors; the next waits refresh_after, then runs."""
+    source = _Numbered()
+    fn = hazina.cached("rf", registry=_registry(redis_url, clock), ttl=60, refresh_after=10)(source)
+    fn(1)
+    clock.advance(11)
+    source.failing = ValueError("down")
+    assert fn(1) == "v1"
+    _settle(Flavor(False, None))
+    source.failing = None
+    clock.advance(9)
+    assert fn(1) == "v1"  # too soon after the failure: no refresh
+    _settle(Flavor(False, None))
+    assert source.runs == 2
+    clock.advance(1)
+    assert fn(1) == "v1"
+    _settle(Flavor(False, None))
+    assert fn(1) == "v3"
+    stats = fn.policy.stats()
+    assert (stats.refreshes, stats.load_errors) == (2, 1)
+
+
+def test_a_stale_entry_answers_failed_loads_across_the_fleet(
+    redis_url: str, clock: FakeClock, flavor: Flavor
+) -> None:
+    """Past its ttl an entry stays in Redis for stale_if_error more, served when loads fail."""
+    source = _Numbered()
+    one = hazina.cached(
+        "stale-fleet", registry=_registry(redis_url, clock), ttl=10, stale_if_error=30
+    )(flavor.define(source))
+    other = hazina.cached(
+        "stale-fleet", registry=_registry(redis_url, clock), ttl=10, stale_if_error=30
+    )(flavor.define(source))
+    assert flavor.call(one, 1) == "v1"
+    client = redis.Redis.from_url(redis_url)
+    [entry] = [k for k in client.keys("*cache:stale-fleet:*") if b"}:v:" in k]
+    assert 39_000 < client.pttl(entry) <= 40_000  # ttl + stale_if_error
+
+    source.failing = ConnectionError("down")
+    clock.advance(15)
+    assert 1 not in one.policy
+    assert flavor.call(other, 1) == "v1"
+    clock.advance(24.9)
+    assert flavor.call(one, 1) == "v1"
+    clock.advance(0.1)  # 40 s: never past stale_if_error
+    with pytest.raises(ConnectionError):
+        flavor.call(one, 1)
+    assert one.policy.stats().stale_served == 1
+    assert other.policy.stats().stale_served == 1
+
+
+def test_a_successful_load_after_expiry_replaces_the_kept_entry(
+    redis_url: str, clock: FakeClock
+) -> None:
+    """An expired, kept entry does not stop a fresh load from being stored."""
+    source = _Numbered()
+    fn = hazina.cached("sr", registry=_registry(redis_url, clock), ttl=10, stale_if_error=30)(
+        source
+    )
+    fn(1)
+    clock.advance(11)
+    assert fn(1) == "v2"
+    assert fn(1) == "v2"
+    assert source.runs == 2
+
+
+def test_threads_waiting_on_a_failed_fleet_load_each_get_the_stale_value(
+    redis_url: str, clock: FakeClock
+) -> None:
+    """Callers of one process joined to a load that fails are answered from the kept entry."""
+    source = _Numbered()
+    fn = hazina.cached("sw", registry=_registry(redis_url, clock), ttl=10, stale_if_error=30)(
+        source
+    )
+    fn(1)
+    clock.advance(11)
+    source.failing = ConnectionError("down")
+    source.gate.clear()
+    results: list[str] = []
+    threads = [threading.Thread(target=lambda: results.append(fn(1))) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 5
+    while fn.policy.stats().coalesced < 5 and time.monotonic() < deadline:
+        time.sleep(0.001)
+    source.gate.set()
+    for thread in threads:
+        thread.join(5)
+    assert results == ["v1"] * 6
+    stats = fn.policy.stats()
+    assert (stats.stale_served, stats.load_errors, stats.coalesced) == (6, 1, 5)
+
+
+def test_tasks_waiting_on_a_failed_fleet_load_each_get_the_stale_value(
+    redis_url: str, clock: FakeClock
+) -> None:
+    """Tasks joined to a load that fails are answered from the kept entry too."""
+    runs = 0
+
+    async def load(key: int) -> str:
+        nonlocal runs
+        runs += 1
+        if runs > 1:
+            await asyncio.sleep(0.05)
+            raise ConnectionError("down")
+        return "v1"
+
+    fn = hazina.cached("sta", registry=_registry(redis_url, clock), ttl=10, stale_if_error=30)(load)
+
+    async def main() -> list[str]:
+        await fn(1)
+        clock.advance(11)
+        return await asyncio.gather(*(fn(1) for _ in range(6)))
+
+    assert asyncio.run(main()) == ["v1"] * 6
+    assert runs == 2
+    assert fn.policy.stats().stale_served == 6

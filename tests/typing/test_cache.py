@@ -30,6 +30,19 @@ async def fetch(url: str) -> bytes:
     return url.encode()
 
 
+@hazina.cached(
+    "typing.quote",
+    registry=REGISTRY,
+    ttl=60,
+    refresh_after=45,
+    stale_if_error=600.0,
+    stale_on=(ConnectionError, hazina.CircuitOpenError),
+)
+def quote(symbol: str) -> float:
+    """A price that may be served stale."""
+    return 1.0
+
+
 class Repo:
     """A class with cached methods."""
 
@@ -134,6 +147,9 @@ def check_mistakes_are_caught() -> None:
     hazina.cached("typing.bad", max_szie=3)  # type: ignore[call-overload]
     REGISTRY.cache("typing.api").set("k", 1, priority="urgent")  # type: ignore[arg-type]
     REGISTRY.cache("typing.api").get(["unhashable"])  # type: ignore[arg-type]
+    hazina.cached("typing.bad", refresh_after="45")  # type: ignore[call-overload]
+    hazina.cached("typing.bad", stale_if_error="1m")  # type: ignore[call-overload]
+    hazina.cached("typing.bad", stale_on="ConnectionError")  # type: ignore[call-overload]
     del wrong
 
 
@@ -144,6 +160,9 @@ def test_typed_examples_run() -> None:
     """The decorated examples above behave as their types say."""
     repo = Repo()
     assert square(3) == 9
+    assert quote("ACME") == 1.0
+    assert_type(quote.policy.stats().stale_served, int)
+    assert_type(quote.policy.stats().refreshes, int)
     assert square(3, offset=1) == 10
     assert square.cache_invalidate(3) is True
     assert asyncio.run(fetch("u")) == b"u"
