@@ -190,9 +190,7 @@ def test_methods_pass_self_to_the_handler(flavor: Flavor, registry: hazina.Regis
     ],
     ids=["type", "tuple", "predicate", "condition"],
 )
-def test_on_selects_the_errors_answered(
-    flavor: Flavor, registry: hazina.Registry, on: Any
-) -> None:
+def test_on_selects_the_errors_answered(flavor: Flavor, registry: hazina.Registry, on: Any) -> None:
     """``on`` takes types, tuples, predicates and conditions, as the breaker's
     ``failure_on`` does: a match is answered, anything else propagates uncounted."""
     answered = falling_back(flavor, registry, failing(Unavailable("down")), "a", value=0, on=on)
@@ -241,9 +239,7 @@ def test_a_cancelled_call_stays_cancelled() -> None:
 # -- stats, events, registry -------------------------------------------------------------
 
 
-def test_events_and_stats(
-    flavor: Flavor, registry: hazina.Registry, events: list[object]
-) -> None:
+def test_events_and_stats(flavor: Flavor, registry: hazina.Registry, events: list[object]) -> None:
     """Each fallback used is one ``FallbackUsed`` event with the error, and one count."""
     error = Unavailable()
     fn = falling_back(flavor, registry, failing(error), value=0)
@@ -337,7 +333,7 @@ async def async_handler(error: BaseException) -> int:
 def test_an_async_handler_on_a_sync_function_is_refused(registry: hazina.Registry) -> None:
     """A sync function cannot await an async handler: refused when decorated, methods
     wrapped in ``staticmethod`` included."""
-    with pytest.raises(hazina.ConfigurationError, match="fallback 'fb': handler .* is async"):
+    with pytest.raises(hazina.ConfigurationError, match=r"fallback 'fb': handler .* is async"):
 
         @hazina.fallback("fb", registry=registry, handler=async_handler)
         def plain() -> int:
