@@ -54,7 +54,7 @@ def async_driver(hedge: Hedge, fn: Callable[..., Awaitable[Any]]) -> Callable[..
             return await race.first_failed(error)
         if race.race is not None:
             return await race.first_succeeded(result)
-        race.timer.cancel()  # type: ignore[union-attr]
+        race.entry[2] = None
         return result
 
     return call_with_hedge

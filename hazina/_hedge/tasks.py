@@ -1,11 +1,12 @@
 """Async hedging: the first attempt runs in the caller's own task, hedges as new tasks.
 
 The first attempt is awaited as an undecorated call would be (same task, same
-context), under a timer (``loop.call_later``) that starts a hedge if the delay passes.
-A call whose first attempt is fast therefore costs a timer set and cancelled, and
-no task. When a hedge wins (or must end the call) while the first attempt still runs,
-the caller's task is cancelled and the cancellation taken back (``uncancel``), the
-way ``asyncio.timeout`` does it, so a cancellation from outside is never swallowed.
+context), with its first delay kept by the loop's shared :class:`~.timers.Timers`.
+A call whose first attempt is fast therefore costs a heap entry pushed and blanked,
+and no task and no timer of its own. When a hedge wins (or must end the call) while
+the first attempt still runs, the caller's task is cancelled and the cancellation
+taken back (``uncancel``), the way ``asyncio.timeout`` does it, so a cancellation from
+outside is never swallowed.
 Losers are cancelled and awaited before the call returns, so none outlives it.
 """
 
@@ -18,6 +19,7 @@ from contextvars import Context, copy_context
 from typing import TYPE_CHECKING, Any
 
 from .race import RAISE, START, WAIT, WIN, Race, Verdict
+from .timers import timers_for
 
 if TYPE_CHECKING:
     from .policy import Hedge
@@ -31,6 +33,7 @@ class TaskRace:
         "cancelling",
         "context",
         "delay",
+        "entry",
         "first_running",
         "fn",
         "hedge",
@@ -54,24 +57,29 @@ class TaskRace:
         delay: float,
     ) -> None:
         self.hedge, self.fn, self.args, self.kwargs, self.delay = hedge, fn, args, kwargs, delay
-        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        self.loop: AbstractEventLoop = loop
+        task = asyncio.current_task(loop)
         assert task is not None, "a coroutine awaited outside any task"
         self.task: Task[Any] = task
-        # Read now, like asyncio.timeout does: a cancellation requested later by anyone
-        # else shows as a count above this one, and is never taken for ours.
-        self.cancelling = task.cancelling()
         #: ``None`` until the delay passes or the first attempt fails.
         self.race: Race | None = None
         # Hedges start in copies of the caller's context as it was at the call.
         self.context: Context = copy_context()
-        self.loop: AbstractEventLoop = asyncio.get_running_loop()
-        self.timer: TimerHandle | None = self.loop.call_later(
-            delay, self.on_delay, context=self.context
-        )
+        #: The delays after the first, each a timer of this race's own.
+        self.timer: TimerHandle | None = None
+        #: The first delay's entry; its race is blanked out when the first attempt ends.
+        self.entry = timers_for(loop).add(delay, self)
 
     # -- the race, begun only when it is more than one plain await ---------------------
 
     def begin(self) -> Race:
+        # Read before anything of ours can cancel the caller, like asyncio.timeout does on
+        # entry: a cancellation requested later by anyone else shows as a count above
+        # this one, and is never taken for ours. One requested before and not yet
+        # delivered reaches the first attempt before any hedge can end, since a hedge
+        # task needs a loop turn to run and another for its end to be seen.
+        self.cancelling = self.task.cancelling()
         self.race = race = Race(self.hedge)
         self.hedges: dict[Task[Any], int] = {}
         self.first_running = True
@@ -81,6 +89,7 @@ class TaskRace:
         return race
 
     def on_delay(self) -> None:
+        """The delay passed without a result: start the next attempt, if one is left."""
         self.timer = None
         race = self.race or self.begin()
         if race.can_hedge():
@@ -135,6 +144,7 @@ class TaskRace:
     # -- the caller's side, once its first attempt has ended -----------------------
 
     async def first_failed(self, error: BaseException) -> Any:
+        self.entry[2] = None
         race = self.race or self.begin()
         self.first_running = False
         if self.requested:
@@ -155,6 +165,7 @@ class TaskRace:
         return await self.conclude()
 
     async def first_succeeded(self, result: Any) -> Any:
+        self.entry[2] = None
         race = self.race
         assert race is not None
         self.first_running = False

@@ -1,0 +1,91 @@
+"""The first delay of every async hedged call, kept by one timer per event loop.
+
+A ``loop.call_later`` per call would cost a ``TimerHandle`` and a push onto the loop's
+heap, whose entries compare in Python, only to be cancelled a moment later when the
+call returns well within its delay, as almost every call does. Instead each loop gets
+one :class:`Timers`: a call pushes a small list ``[deadline, seq, race]`` onto a heap
+of plain floats and ints (compared in C) and, when it ends, blanks the race out. The
+one timer is armed for the earliest live deadline; blanked entries are dropped
+whenever they reach the top, so they cost neither a wake-up nor memory for long.
+"""
+
+from __future__ import annotations
+
+import itertools
+import weakref
+from asyncio import AbstractEventLoop, TimerHandle
+from contextvars import Context
+from heapq import heappop, heappush
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .tasks import TaskRace
+
+#: A pending first delay: ``[deadline, seq, race]``; ``race`` is ``None`` once it ended.
+Entry = list[Any]
+
+#: A loop's timer may fire this early (the loop's clock resolution); not worth a re-arm.
+EARLY = 1e-6
+
+
+class Timers:
+    """One event loop's pending first delays, on one loop timer."""
+
+    __slots__ = ("_armed_for", "_context", "_handle", "_heap", "_loop", "_seq")
+
+    def __init__(self, loop: AbstractEventLoop) -> None:
+        self._loop = loop
+        self._heap: list[Entry] = []
+        self._seq = itertools.count()
+        self._handle: TimerHandle | None = None
+        self._armed_for = 0.0
+        # The timer runs in an empty context of its own; each race re-enters its own.
+        self._context = Context()
+
+    def add(self, delay: float, race: TaskRace) -> Entry:
+        """Call ``race.on_delay()`` in ``delay`` seconds unless the entry is blanked first."""
+        deadline = self._loop.time() + delay
+        entry = [deadline, next(self._seq), race]
+        heap = self._heap
+        while heap and heap[0][2] is None:
+            heappop(heap)
+        heappush(heap, entry)
+        if self._handle is None or deadline < self._armed_for:
+            self._arm(deadline)
+        return entry
+
+    def _arm(self, deadline: float) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+        self._handle = self._loop.call_at(deadline, self._fire, context=self._context)
+        self._armed_for = deadline
+
+    def _fire(self) -> None:
+        self._handle = None
+        heap = self._heap
+        now = self._loop.time() + EARLY
+        while heap and (heap[0][2] is None or heap[0][0] <= now):
+            race = heappop(heap)[2]
+            if race is not None:
+                race.context.run(race.on_delay)
+        if heap:
+            self._arm(heap[0][0])
+
+
+_timers: weakref.WeakKeyDictionary[AbstractEventLoop, Timers] = weakref.WeakKeyDictionary()
+# The last loop asked for and its timers, as one tuple so that threads running loops
+# of their own never see one loop paired with another's timers.
+_last: tuple[AbstractEventLoop | None, Timers | None] = (None, None)
+
+
+def timers_for(loop: AbstractEventLoop) -> Timers:
+    """The timers of ``loop`` (made on first use)."""
+    global _last
+    last = _last
+    if last[0] is loop:
+        return last[1]  # type: ignore[return-value]
+    timers = _timers.get(loop)
+    if timers is None:
+        timers = _timers[loop] = Timers(loop)
+    _last = (loop, timers)
+    return timers
