@@ -256,3 +256,58 @@ def test_idle_workers_exit(
         time.sleep(SHORT / 2)
     assert hedge_threads("hazina-hedge-test") == []
     assert pool.idle() == 0
+
+
+def test_a_shorter_delay_is_kept_even_while_a_longer_one_is_pending() -> None:
+    """Calls in flight at once keep their own delays: one with a short computed delay
+    is hedged on time while an earlier call's long delay is still pending."""
+    registry = hazina.Registry()
+    delays = iter([5.0, SHORT])
+    calls = 0
+
+    @hazina.hedge("h", registry=registry, delay=lambda: next(delays))
+    async def fetch(label: str) -> str:
+        nonlocal calls
+        calls += 1
+        if calls <= 2:  # both first attempts hang
+            await asyncio.sleep(5)
+        return f"{label} hedged"
+
+    async def main() -> None:
+        slow = asyncio.create_task(fetch("long"))
+        await asyncio.sleep(0)
+        started = time.monotonic()
+        assert await fetch("short") == "short hedged"
+        assert time.monotonic() - started < 1.0
+        slow.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await slow
+        assert fetch.policy.stats() == hazina.HedgeStats(calls=2, hedges=1, hedge_wins=1)
+
+    asyncio.run(main())
+
+
+def test_event_loops_in_several_threads_hedge_independently() -> None:
+    """One policy used from four threads, each running its own event loop, hedges
+    every loop's calls on that loop's own timer."""
+    registry = hazina.Registry()
+    first_attempts: set[int] = set()
+    lock = threading.Lock()
+
+    @hazina.hedge("h", registry=registry, delay=SHORT)
+    async def fetch(n: int) -> int:
+        with lock:
+            first = n not in first_attempts
+            first_attempts.add(n)
+        if first:
+            await asyncio.sleep(5)
+        return n
+
+    async def calls(base: int) -> list[int]:
+        return list(await asyncio.gather(*(fetch(base + n) for n in range(25))))
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda base: asyncio.run(calls(base)), range(0, 100, 25)))
+
+    assert [n for chunk in results for n in chunk] == list(range(100))
+    assert fetch.policy.stats() == hazina.HedgeStats(calls=100, hedges=100, hedge_wins=100)
