@@ -34,10 +34,14 @@ class Fallback(Policy[FallbackConfig, FallbackStats]):
         super().__init__(name, config, host)
         self.handles: Callable[[BaseException], bool] = when(config.on)
         #: Whether the handler must be awaited, which only an async function can do.
-        self.handler_is_async = config.handler is not NOT_GIVEN and is_async_callable(
+        self.handler_is_async: bool = config.handler is not NOT_GIVEN and is_async_callable(
             config.handler
         )
-        self.sync_handler, self.async_handler = self._producers()
+        producers = self._producers()
+        #: The fallback's result for a sync call: ``(error, args, kwargs) -> result``.
+        self.sync_handler: Produce = producers[0]
+        #: The same for an async call, awaited.
+        self.async_handler: AsyncProduce = producers[1]
         # Lock-free counters: every call bumps `calls`, so it must cost no lock.
         self.calls: Counter = new_counter()
         self._fallbacks: Counter = new_counter()
