@@ -69,7 +69,7 @@ class TaskRace:
         #: The delays after the first, each a timer of this race's own.
         self.timer: TimerHandle | None = None
         #: The first delay's entry; its race is blanked out when the first attempt ends.
-        self.entry = timers_for(loop).add(delay, self)
+        self.entry = timers_for(loop).add(loop, delay, self)
 
     # -- the race, begun only when it is more than one plain await ---------------------
 

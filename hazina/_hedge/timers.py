@@ -29,63 +29,76 @@ EARLY = 1e-6
 
 
 class Timers:
-    """One event loop's pending first delays, on one loop timer."""
+    """One event loop's pending first delays, on one loop timer.
+
+    It keeps only weak references to its loop and the loop's timer, so that a loop
+    that is done with is freed with everything it held.
+    """
 
     __slots__ = ("_armed_for", "_context", "_handle", "_heap", "_loop", "_seq")
 
     def __init__(self, loop: AbstractEventLoop) -> None:
-        self._loop = loop
+        self._loop = weakref.ref(loop)
         self._heap: list[Entry] = []
         self._seq = itertools.count()
-        self._handle: TimerHandle | None = None
+        self._handle: weakref.ref[TimerHandle] | None = None
         self._armed_for = 0.0
         # The timer runs in an empty context of its own; each race re-enters its own.
         self._context = Context()
 
-    def add(self, delay: float, race: TaskRace) -> Entry:
+    def add(self, loop: AbstractEventLoop, delay: float, race: TaskRace) -> Entry:
         """Call ``race.on_delay()`` in ``delay`` seconds unless the entry is blanked first."""
-        deadline = self._loop.time() + delay
+        deadline = loop.time() + delay
         entry = [deadline, next(self._seq), race]
         heap = self._heap
         while heap and heap[0][2] is None:
             heappop(heap)
         heappush(heap, entry)
         if self._handle is None or deadline < self._armed_for:
-            self._arm(deadline)
+            self._arm(loop, deadline)
         return entry
 
-    def _arm(self, deadline: float) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-        self._handle = self._loop.call_at(deadline, self._fire, context=self._context)
+    def _arm(self, loop: AbstractEventLoop, deadline: float) -> None:
+        armed = None if self._handle is None else self._handle()
+        if armed is not None:
+            armed.cancel()
+        handle = loop.call_at(deadline, self._fire, context=self._context)
+        self._handle = weakref.ref(handle)
         self._armed_for = deadline
 
     def _fire(self) -> None:
         self._handle = None
+        loop = self._loop()
+        if loop is None:  # pragma: no cover - a loop running this callback is alive
+            return
         heap = self._heap
-        now = self._loop.time() + EARLY
-        while heap and (heap[0][2] is None or heap[0][0] <= now):
-            race = heappop(heap)[2]
-            if race is not None:
-                race.context.run(race.on_delay)
-        if heap:
-            self._arm(heap[0][0])
+        now = loop.time() + EARLY
+        try:
+            while heap and (heap[0][2] is None or heap[0][0] <= now):
+                race = heappop(heap)[2]
+                if race is not None:
+                    race.context.run(race.on_delay)
+        finally:
+            # Even after a failing race (its error goes to the loop's handler), the
+            # others keep their timer.
+            if heap and self._handle is None:
+                self._arm(loop, heap[0][0])
 
 
 _timers: weakref.WeakKeyDictionary[AbstractEventLoop, Timers] = weakref.WeakKeyDictionary()
 # The last loop asked for and its timers, as one tuple so that threads running loops
-# of their own never see one loop paired with another's timers.
-_last: tuple[AbstractEventLoop | None, Timers | None] = (None, None)
+# of their own never see one loop paired with another's timers; the loop held weakly.
+_last: tuple[weakref.ref[AbstractEventLoop] | None, Timers | None] = (None, None)
 
 
 def timers_for(loop: AbstractEventLoop) -> Timers:
     """The timers of ``loop`` (made on first use)."""
     global _last
-    last = _last
-    if last[0] is loop:
-        return last[1]  # type: ignore[return-value]
+    last_loop, timers = _last
+    if last_loop is not None and last_loop() is loop:
+        return timers  # type: ignore[return-value]
     timers = _timers.get(loop)
     if timers is None:
         timers = _timers[loop] = Timers(loop)
-    _last = (loop, timers)
+    _last = (weakref.ref(loop), timers)
     return timers

@@ -4,9 +4,11 @@ counts stay exact, and a sync call never waits for a worker."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import random
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -311,3 +313,24 @@ def test_event_loops_in_several_threads_hedge_independently() -> None:
 
     assert [n for chunk in results for n in chunk] == list(range(100))
     assert fetch.policy.stats() == hazina.HedgeStats(calls=100, hedges=100, hedge_wins=100)
+
+
+def test_an_event_loop_used_for_hedging_is_freed_when_done_with() -> None:
+    """Hedging leaves no reference to a finished event loop behind (its timers included),
+    so a process running many loops, one after the other, does not keep them all."""
+    registry = hazina.Registry()
+    loops: list[weakref.ref[asyncio.AbstractEventLoop]] = []
+
+    @hazina.hedge("h", registry=registry, delay=5.0)
+    async def fetch() -> str:
+        return "ok"
+
+    async def main() -> str:
+        loops.append(weakref.ref(asyncio.get_running_loop()))
+        return await fetch()  # its first delay stays pending past the loop's end
+
+    for _ in range(3):
+        assert asyncio.run(main()) == "ok"
+    gc.collect()
+
+    assert [loop() for loop in loops] == [None, None, None]
