@@ -334,3 +334,45 @@ def test_an_event_loop_used_for_hedging_is_freed_when_done_with() -> None:
     gc.collect()
 
     assert [loop() for loop in loops] == [None, None, None]
+
+
+def test_sync_calls_at_random_speeds_leave_every_worker_idle(
+    registry: hazina.Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """8 threads making calls whose attempts take random times around the delay each
+    get their own result; once the last straggler ends, every worker is parked again,
+    none lost or left running."""
+    pool = Workers("hazina-hedge-random", idle_for=5.0)
+    monkeypatch.setattr(threads, "WORKERS", pool)
+    monkeypatch.setattr(drivers, "WORKERS", pool)
+    rng = random.Random(3)
+    lock = threading.Lock()
+    running = 0
+
+    @hazina.hedge("h", registry=registry, delay=SHORT / 2, max_hedges=2)
+    def echo(n: int) -> int:
+        nonlocal running
+        with lock:
+            running += 1
+            pause = rng.uniform(0, SHORT)
+        time.sleep(pause)
+        with lock:
+            running -= 1
+        return n
+
+    def work(base: int) -> list[int]:
+        return [echo(base + n) for n in range(15)]
+
+    with ThreadPoolExecutor(8) as executor:
+        results = list(executor.map(work, range(0, 120, 15)))
+
+    assert [n for chunk in results for n in chunk] == list(range(120))
+    # The last stragglers end, and their workers park, shortly after the calls return.
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline and (
+        running or pool.idle() != len(hedge_threads("hazina-hedge-random"))
+    ):
+        time.sleep(SHORT / 4)
+    assert running == 0
+    assert pool.idle() == len(hedge_threads("hazina-hedge-random")) > 0
+    assert echo.policy.stats().calls == 120
