@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import threading
 import warnings
 from collections.abc import Callable
@@ -360,3 +361,18 @@ def test_a_different_configuration_for_a_name_is_refused(registry: hazina.Regist
 
     with pytest.raises(hazina.ConfigurationError, match="value=0 \\(asked for 1\\)"):
         registry.fallback("fb", value=1)
+
+
+def test_a_fallback_used_is_logged_at_debug(
+    flavor: Flavor, registry: hazina.Registry, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each fallback used is one DEBUG record on ``hazina.fallback`` naming the policy."""
+    fn = falling_back(flavor, registry, failing(Unavailable("down")), name="profile", value=0)
+
+    with caplog.at_level(logging.DEBUG, logger="hazina.fallback"):
+        flavor.call(fn)
+
+    (record,) = caplog.records
+    assert record.levelno == logging.DEBUG
+    assert record.hazina_name == "profile"  # type: ignore[attr-defined]
+    assert "Unavailable('down')" in record.getMessage()

@@ -9,6 +9,7 @@ scripted (:mod:`.dependency`): one that "holds" runs until released or cancelled
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from typing import TYPE_CHECKING, Any
@@ -358,3 +359,18 @@ def test_a_different_configuration_for_a_name_is_refused(registry: hazina.Regist
     assert registry.hedge("h", delay=0.1, max_hedges=1) is policy
     with pytest.raises(hazina.ConfigurationError, match=r"delay=0\.1 \(asked for 0\.2\)"):
         registry.hedge("h", delay=0.2)
+
+
+def test_a_hedge_started_is_logged_at_debug(
+    flavor: Flavor, hedged: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each extra attempt is one DEBUG record on ``hazina.hedge`` naming the policy."""
+    fn, _ = hedged(Hold(), Return("second"), name="search", delay=SHORT)
+
+    with caplog.at_level(logging.DEBUG, logger="hazina.hedge"):
+        flavor.call(fn)
+
+    (record,) = caplog.records
+    assert record.levelno == logging.DEBUG
+    assert record.hazina_name == "search"  # type: ignore[attr-defined]
+    assert "after the delay" in record.getMessage()
