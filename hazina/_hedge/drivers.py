@@ -9,13 +9,15 @@ within the delay never leaves the few lines below.
 
 from __future__ import annotations
 
+from asyncio import current_task, get_running_loop
 from collections.abc import Awaitable, Callable
 from contextvars import copy_context
 from time import monotonic
 from typing import TYPE_CHECKING, Any
 
-from .tasks import TaskRace
+from .tasks import DUE, RACE, delay_passed, first_failed
 from .threads import WORKERS, Attempts, race_threads
+from .timers import Entry, timers_for
 
 if TYPE_CHECKING:
     from .policy import Hedge
@@ -47,14 +49,20 @@ def async_driver(hedge: Hedge, fn: Callable[..., Awaitable[Any]]) -> Callable[..
 
     async def call_with_hedge(*args: Any, **kwargs: Any) -> Any:
         next(calls)
-        race = TaskRace(hedge, fn, args, kwargs, delay_of())
+        loop = get_running_loop()
+        delay = delay_of()
+        # Everything a race would need, in the one list its loop's timers keep anyway.
+        task, context = current_task(loop), copy_context()
+        entry: Entry = [0.0, 0, delay_passed, hedge, fn, args, kwargs, delay, task, context, None]
+        timers_for(loop).add(loop, delay, entry)
         try:
             result = await fn(*args, **kwargs)
         except BaseException as error:
-            return await race.first_failed(error)
-        if race.race is not None:
-            return await race.first_succeeded(result)
-        race.entry[2] = None
-        return result
+            return await first_failed(entry, error)
+        race = entry[RACE]
+        del entry[DUE:]
+        if race is None:
+            return result
+        return await race.first_succeeded(result)
 
     return call_with_hedge

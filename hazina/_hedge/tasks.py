@@ -3,10 +3,10 @@
 The first attempt is awaited as an undecorated call would be (same task, same
 context), with its first delay kept by the loop's shared :class:`~.timers.Timers`.
 A call whose first attempt is fast therefore costs a heap entry pushed and blanked,
-and no task and no timer of its own. When a hedge wins (or must end the call) while
-the first attempt still runs, the caller's task is cancelled and the cancellation
-taken back (``uncancel``), the way ``asyncio.timeout`` does it, so a cancellation from
-outside is never swallowed.
+and no task, no timer and no :class:`TaskRace` of its own. When a hedge wins (or must
+end the call) while the first attempt still runs, the caller's task is cancelled and
+the cancellation taken back (``uncancel``), the way ``asyncio.timeout`` does it, so a
+cancellation from outside is never swallowed.
 Losers are cancelled and awaited before the call returns, so none outlives it.
 """
 
@@ -15,25 +15,44 @@ from __future__ import annotations
 import asyncio
 from asyncio import AbstractEventLoop, CancelledError, Future, Task, TimerHandle
 from collections.abc import Awaitable, Callable
-from contextvars import Context, copy_context
+from contextvars import Context
 from typing import TYPE_CHECKING, Any
 
 from .race import RAISE, START, WAIT, WIN, Race, Verdict
-from .timers import timers_for
+from .timers import Entry
 
 if TYPE_CHECKING:
     from .policy import Hedge
 
 
+# A call's entry in its loop's timers (see .timers): made on every call, so it is one
+# list, [deadline, seq, due, hedge, fn, args, kwargs, delay, task, context, race], cut
+# back to [deadline, seq] when the first attempt ends; `race` is set once there is one.
+DUE, HEDGE, FN, ARGS, KWARGS, DELAY, TASK, CONTEXT, RACE = range(2, 11)
+
+
+def delay_passed(entry: Entry) -> None:
+    """The first delay of a call passed without a result: its race begins."""
+    race = entry[RACE] = TaskRace(entry)
+    # In the caller's context, as a listener of the event it emits expects.
+    race.context.run(race.on_delay)
+
+
+async def first_failed(entry: Entry, error: BaseException) -> Any:
+    """The first attempt raised ``error``: go on as its race decides."""
+    race: TaskRace = entry[RACE] or TaskRace(entry)
+    del entry[DUE:]
+    return await race.first_failed(error)
+
+
 class TaskRace:
-    """One async hedged call; made on every call, so its constructor stays small."""
+    """One async hedged call that is more than one plain await."""
 
     __slots__ = (
         "args",
         "cancelling",
         "context",
         "delay",
-        "entry",
         "first_running",
         "fn",
         "hedge",
@@ -48,50 +67,43 @@ class TaskRace:
         "waiter",
     )
 
-    def __init__(
-        self,
-        hedge: Hedge,
-        fn: Callable[..., Awaitable[Any]],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        delay: float,
-    ) -> None:
-        self.hedge, self.fn, self.args, self.kwargs, self.delay = hedge, fn, args, kwargs, delay
-        loop = asyncio.get_running_loop()
-        self.loop: AbstractEventLoop = loop
-        task = asyncio.current_task(loop)
+    def __init__(self, entry: Entry) -> None:
+        self.hedge: Hedge = entry[HEDGE]
+        self.fn: Callable[..., Awaitable[Any]] = entry[FN]
+        self.args: tuple[Any, ...] = entry[ARGS]
+        self.kwargs: dict[str, Any] = entry[KWARGS]
+        self.delay: float = entry[DELAY]
+        task: Task[Any] | None = entry[TASK]
         assert task is not None, "a coroutine awaited outside any task"
-        self.task: Task[Any] = task
-        #: ``None`` until the delay passes or the first attempt fails.
-        self.race: Race | None = None
+        self.task = task
+        self.loop: AbstractEventLoop = task.get_loop()
         # Hedges start in copies of the caller's context as it was at the call.
-        self.context: Context = copy_context()
+        self.context: Context = entry[CONTEXT]
         #: The delays after the first, each a timer of this race's own.
         self.timer: TimerHandle | None = None
-        #: The first delay's entry; its race is blanked out when the first attempt ends.
-        self.entry = timers_for(loop).add(loop, delay, self)
+        self.begin()
 
     # -- the race, begun only when it is more than one plain await ---------------------
 
-    def begin(self) -> Race:
+    def begin(self) -> None:
+        """The state a race needs beyond what a plain await did."""
         # Read before anything of ours can cancel the caller, like asyncio.timeout does on
         # entry: a cancellation requested later by anyone else shows as a count above
         # this one, and is never taken for ours. One requested before and not yet
         # delivered reaches the first attempt before any hedge can end, since a hedge
         # task needs a loop turn to run and another for its end to be seen.
         self.cancelling = self.task.cancelling()
-        self.race = race = Race(self.hedge)
+        self.race: Race = Race(self.hedge)
         self.hedges: dict[Task[Any], int] = {}
         self.first_running = True
         self.requested = False
         self.outcome: tuple[BaseException | None, Any] = (None, None)
         self.waiter: Future[None] | None = None
-        return race
 
     def on_delay(self) -> None:
         """The delay passed without a result: start the next attempt, if one is left."""
         self.timer = None
-        race = self.race or self.begin()
+        race = self.race
         if race.can_hedge():
             self.launch(race.next_hedge(None))
 
@@ -99,7 +111,6 @@ class TaskRace:
         task = self.loop.create_task(self.attempt(), context=self.context.copy())
         self.hedges[task] = number
         task.add_done_callback(self.on_hedge_done)
-        assert self.race is not None
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
@@ -113,7 +124,6 @@ class TaskRace:
         # Read the outcome even of a loser, so asyncio never logs it as unretrieved.
         error = CancelledError() if task.cancelled() else task.exception()
         race = self.race
-        assert race is not None
         if race.decided:
             return
         result = None if error is not None else task.result()
@@ -121,7 +131,6 @@ class TaskRace:
 
     def act(self, verdict: Verdict, error: BaseException | None, result: Any) -> None:
         race = self.race
-        assert race is not None
         if verdict is START:
             self.launch(race.next_hedge(error))
             return
@@ -144,8 +153,7 @@ class TaskRace:
     # -- the caller's side, once its first attempt has ended -----------------------
 
     async def first_failed(self, error: BaseException) -> Any:
-        self.entry[2] = None
-        race = self.race or self.begin()
+        race = self.race
         self.first_running = False
         if self.requested:
             self.requested = False
@@ -165,9 +173,7 @@ class TaskRace:
         return await self.conclude()
 
     async def first_succeeded(self, result: Any) -> Any:
-        self.entry[2] = None
         race = self.race
-        assert race is not None
         self.first_running = False
         if self.requested:
             # The attempt swallowed the cancellation meant to stop it: take it back.

@@ -3,10 +3,12 @@
 A ``loop.call_later`` per call would cost a ``TimerHandle`` and a push onto the loop's
 heap, whose entries compare in Python, only to be cancelled a moment later when the
 call returns well within its delay, as almost every call does. Instead each loop gets
-one :class:`Timers`: a call pushes a small list ``[deadline, seq, race]`` onto a heap
-of plain floats and ints (compared in C) and, when it ends, blanks the race out. The
-one timer is armed for the earliest live deadline; blanked entries are dropped
-whenever they reach the top, so they cost neither a wake-up nor memory for long.
+one :class:`Timers`: a call pushes a list ``[deadline, seq, due, ...]`` onto a heap
+ordered by plain floats and ints (compared in C, never past the unique ``seq``) and,
+when it ends, blanks the entry by cutting it back to ``[deadline, seq]``, which also
+lets go of the call's arguments at once. The one timer is armed for the earliest deadline
+still live; blanked entries are dropped whenever they reach the top, so they cost
+neither a wake-up nor memory for long.
 """
 
 from __future__ import annotations
@@ -16,13 +18,15 @@ import weakref
 from asyncio import AbstractEventLoop, TimerHandle
 from contextvars import Context
 from heapq import heappop, heappush
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from .tasks import TaskRace
-
-#: A pending first delay: ``[deadline, seq, race]``; ``race`` is ``None`` once it ended.
+#: A pending first delay: ``[deadline, seq, due, ...]``; at the deadline ``due(entry)``
+#: is called, unless the entry was blanked (cut to ``[deadline, seq]``) first. The rest
+#: is the caller's.
 Entry = list[Any]
+
+#: The length of a blanked entry.
+BLANK = 2
 
 #: A loop's timer may fire this early (the loop's clock resolution); not worth a re-arm.
 EARLY = 1e-6
@@ -46,17 +50,19 @@ class Timers:
         # The timer runs in an empty context of its own; each race re-enters its own.
         self._context = Context()
 
-    def add(self, loop: AbstractEventLoop, delay: float, race: TaskRace) -> Entry:
-        """Call ``race.on_delay()`` in ``delay`` seconds unless the entry is blanked first."""
-        deadline = loop.time() + delay
-        entry = [deadline, next(self._seq), race]
+    def add(self, loop: AbstractEventLoop, delay: float, entry: Entry) -> None:
+        """Call ``entry[2](entry)`` in ``delay`` seconds, unless it is blanked first.
+
+        Fills in the entry's deadline and sequence number.
+        """
+        deadline = entry[0] = loop.time() + delay
+        entry[1] = next(self._seq)
         heap = self._heap
-        while heap and heap[0][2] is None:
+        while heap and len(heap[0]) == BLANK:
             heappop(heap)
         heappush(heap, entry)
         if self._handle is None or deadline < self._armed_for:
             self._arm(loop, deadline)
-        return entry
 
     def _arm(self, loop: AbstractEventLoop, deadline: float) -> None:
         armed = None if self._handle is None else self._handle()
@@ -74,12 +80,12 @@ class Timers:
         heap = self._heap
         now = loop.time() + EARLY
         try:
-            while heap and (heap[0][2] is None or heap[0][0] <= now):
-                race = heappop(heap)[2]
-                if race is not None:
-                    race.context.run(race.on_delay)
+            while heap and (len(heap[0]) == BLANK or heap[0][0] <= now):
+                entry = heappop(heap)
+                if len(entry) > BLANK:
+                    entry[2](entry)
         finally:
-            # Even after a failing race (its error goes to the loop's handler), the
+            # Even after a failing call (its error goes to the loop's handler), the
             # others keep their timer.
             if heap and self._handle is None:
                 self._arm(loop, heap[0][0])
