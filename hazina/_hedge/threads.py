@@ -65,8 +65,10 @@ def race_threads(hedge: Hedge, attempts: Attempts, delay: float, started: float)
             verdict = race.finished(number, error)
             if verdict is WIN:
                 return result
-            if verdict is RAISE or verdict is FAIL:
-                raise error if verdict is RAISE else race.failure()  # type: ignore[misc]
+            if verdict is RAISE:
+                raise error  # type: ignore[misc]  # RAISE comes with an error, never None
+            if verdict is FAIL:
+                raise race.failure()
             if verdict is START:
                 run(copy_context(), attempts.attempt, race.next_hedge(error))
                 next_hedge_at = monotonic() + delay
