@@ -17,7 +17,7 @@ class _Required:
     __slots__ = ()
 
     def __repr__(self) -> str:
-        return "nothing (it is required)"
+        return "required"
 
 
 #: Typed ``Any`` so that it can stand as the default of a field of any type.
@@ -26,7 +26,18 @@ REQUIRED: Any = _Required()
 DELAY_EXPECTED = "a number of seconds (0 or more), or a callable returning one"
 
 
+class _Shown(str):
+    """Text that an error message shows as it is, not quoted."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
 def _valid_delay(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is REQUIRED:
+        raise InvalidValue(attribute.name, _Shown("nothing"), f"given: {DELAY_EXPECTED}")
     if callable(value) and not isinstance(value, type):
         return
     if not (is_finite_number(value) and value >= 0):

@@ -326,8 +326,8 @@ def test_stats_in_the_registry_and_reset(
     [
         (
             {},
-            "delay must be a number of seconds (0 or more), or a callable returning one, "
-            "got nothing (it is required)",
+            "delay must be given: a number of seconds (0 or more), or a callable "
+            "returning one, got nothing",
         ),
         ({"delay": -0.1}, "got -0.1"),
         ({"delay": float("inf")}, "got inf"),
