@@ -10,6 +10,7 @@ was taken before it could remove itself simply waits for the job it was handed.
 
 from __future__ import annotations
 
+import os
 import threading
 from _thread import LockType, allocate_lock
 from collections.abc import Callable
@@ -43,6 +44,10 @@ class Workers:
         self.name = name
         self.idle_for = idle_for
         self._idle: list[Worker] = []
+        # A forked child has none of its parent's threads: a job handed to one of their
+        # mailboxes would never run, and its call would wait for ever.
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=self._idle.clear)
 
     def run(self, context: Context, function: Callable[[Any], object], argument: Any) -> None:
         """Run ``function(argument)`` in ``context`` on a worker thread, now.

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import random
+import signal
 import threading
 import time
+import warnings
 import weakref
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -376,3 +379,30 @@ def test_sync_calls_at_random_speeds_leave_every_worker_idle(
     assert running == 0
     assert pool.idle() == len(hedge_threads("hazina-hedge-random")) > 0
     assert echo.policy.stats().calls == 120
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_starts_workers_of_its_own(registry: hazina.Registry) -> None:
+    """A process forked after sync hedged calls parked workers gets its calls answered
+    at once: it never hands a job to one of its parent's threads, which it does not
+    have (the call would then only be answered by its hedge, a delay later)."""
+
+    @hazina.hedge("h", registry=registry, delay=2.0)
+    def echo(n: int) -> int:
+        return n
+
+    assert echo(1) == 1  # a worker is now parked in this process
+    assert threads.WORKERS.idle() > 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads, 3.12+
+        child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child, which reports by exit code
+        try:
+            signal.alarm(5)
+            started = time.monotonic()
+            answered = echo(2) == 2
+            os._exit(0 if answered and time.monotonic() - started < 1.0 else 1)
+        finally:
+            os._exit(2)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
