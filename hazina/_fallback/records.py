@@ -11,7 +11,8 @@ class FallbackStats:
 
     #: Calls made through the policy (those still running included).
     calls: int
-    #: Calls that failed with an error matching ``on`` and were answered by the fallback.
+    #: Calls that failed with an error matching ``on`` and were handed to the fallback
+    #: (a handler that raises in turn counts too).
     fallbacks: int
 
 
