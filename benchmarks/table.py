@@ -37,6 +37,11 @@ PEERS = {
     "ratelimit",
     "ratelimit_sleep_and_retry",
     "aiolimiter",
+    "try_except",
+    "pyresilience",
+    "hyx",
+    "asyncio_wait",
+    "futures_wait",
 }
 
 

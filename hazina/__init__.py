@@ -23,6 +23,10 @@ from ._core.errors import (
     RateLimitExceeded,
 )
 from ._core.registry import Registry, registry
+from ._fallback.config import FallbackConfig
+from ._fallback.decorator import fallback
+from ._fallback.policy import Fallback
+from ._fallback.records import FallbackStats, FallbackUsed
 from ._health.config import HealthCheckConfig
 from ._health.decorator import health_check
 from ._health.policy import HealthCheck
@@ -34,6 +38,10 @@ from ._health.records import (
     HealthStatus,
     HealthStatusChanged,
 )
+from ._hedge.config import HedgeConfig
+from ._hedge.decorator import hedge
+from ._hedge.policy import Hedge
+from ._hedge.records import HedgeStarted, HedgeStats
 from ._ratelimit.config import RateLimiterConfig
 from ._ratelimit.decorator import rate_limited
 from ._ratelimit.limit import Limit
@@ -79,6 +87,10 @@ __all__ = [
     "Condition",
     "ConfigurationError",
     "Decorated",
+    "Fallback",
+    "FallbackConfig",
+    "FallbackStats",
+    "FallbackUsed",
     "HazinaError",
     "HealthCheck",
     "HealthCheckConfig",
@@ -88,6 +100,10 @@ __all__ = [
     "HealthResult",
     "HealthStatus",
     "HealthStatusChanged",
+    "Hedge",
+    "HedgeConfig",
+    "HedgeStarted",
+    "HedgeStats",
     "Limit",
     "LimitStatus",
     "RateLimitDelayed",
@@ -110,7 +126,9 @@ __all__ = [
     "SystemClock",
     "cached",
     "circuit_breaker",
+    "fallback",
     "health_check",
+    "hedge",
     "rate_limited",
     "registry",
     "retry",

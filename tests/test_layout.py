@@ -14,7 +14,9 @@ import pytest
 import hazina
 from hazina._breaker.config import CircuitBreakerOptions
 from hazina._cache.config import CacheOptions
+from hazina._fallback.config import FallbackOptions
 from hazina._health.config import HealthCheckOptions
+from hazina._hedge.config import HedgeOptions
 from hazina._ratelimit.config import RateLimiterOptions
 from hazina._retry.config import RetryOptions
 from hazina._retry_budget.config import RetryBudgetOptions
@@ -46,7 +48,16 @@ def _imported(module: str, node: ast.ImportFrom) -> str:
 
 def test_every_feature_folder_has_the_same_files() -> None:
     """Each policy kind's folder holds config, records, policy, drivers and decorator."""
-    assert FEATURES == ["_breaker", "_cache", "_health", "_ratelimit", "_retry", "_retry_budget"]
+    assert FEATURES == [
+        "_breaker",
+        "_cache",
+        "_fallback",
+        "_health",
+        "_hedge",
+        "_ratelimit",
+        "_retry",
+        "_retry_budget",
+    ]
     for feature in FEATURES:
         present = {path.stem for path in (PACKAGE / feature).glob("*.py")}
         assert present >= SHAPE, f"{feature} lacks {sorted(SHAPE - present)}"
@@ -101,6 +112,8 @@ OPTIONS = [
     (RateLimiterOptions, hazina.RateLimiterConfig),
     (HealthCheckOptions, hazina.HealthCheckConfig),
     (RetryBudgetOptions, hazina.RetryBudgetConfig),
+    (FallbackOptions, hazina.FallbackConfig),
+    (HedgeOptions, hazina.HedgeConfig),
 ]
 
 
@@ -141,6 +154,11 @@ KNOWN_DIFFERENCES: dict[str, str] = {
     ),
     "hazina._cache.redis.RedisCache._refresh_fleet_sync": (
         "as Cache.refresh_sync: a thread for sync, a task for async"
+    ),
+    "hazina._hedge.drivers.sync_driver": (
+        "a sync caller cannot walk away from an attempt it runs itself, so every sync "
+        "attempt runs on a worker thread; an async caller awaits its first attempt in its "
+        "own task under a timer, and only hedges become tasks"
     ),
 }
 
@@ -229,7 +247,7 @@ DRIVER_PAIRS = list(_driver_pairs())
 def test_every_feature_has_driver_pairs() -> None:
     """The pair check below covers every kind that wraps calls (health checks wrap none)."""
     kinds = {name.split(".")[1] for name, _, _ in DRIVER_PAIRS}
-    assert kinds >= {"_breaker", "_cache", "_ratelimit", "_retry"}
+    assert kinds >= {"_breaker", "_cache", "_fallback", "_hedge", "_ratelimit", "_retry"}
     assert set(KNOWN_DIFFERENCES) <= {name for name, _, _ in DRIVER_PAIRS}
 
 

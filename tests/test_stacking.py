@@ -399,3 +399,51 @@ def test_full_stack_failed_loads_are_retried_not_cached(
     assert stats["circuit_breaker"]["search-backend"].failures == 2
     assert (stats["cache"]["search"].loads, stats["cache"]["search"].hits) == (1, 1)
     assert clock.sleeps == [1.0, 2.0]  # the retry's exponential waits, on the fake clock
+
+
+# -- fallback outermost, hedge above retry and breaker ---------------------------------
+
+
+def test_fallback_outermost_answers_whatever_failed_below(
+    flavor: Flavor, registry: hazina.Registry
+) -> None:
+    """With ``@fallback`` over the stack, a retry that gave up and an open breaker both
+    become the fallback's answer, and every failed attempt still reached the breaker."""
+    dependency = Dependency(down=lambda: True)
+    outer, breaker = stack(
+        flavor,
+        registry,
+        dependency,
+        # max_delay below open_for: the retry gives up at once on the open breaker.
+        retry={"attempts": 2, "backoff": "fixed", "initial": 0.1, "jitter": None, "max_delay": 1},
+        breaker={"failure_threshold": 2, "open_for": 30},
+    )
+    degraded: Any = hazina.fallback("degraded", registry=registry, value="stale")(outer)
+
+    assert flavor.call(degraded) == "stale"  # two failures: the breaker opens
+    assert breaker.state == CircuitState.OPEN
+    assert flavor.call(degraded) == "stale"  # rejected by the open breaker
+    assert degraded.policy.stats() == hazina.FallbackStats(calls=2, fallbacks=2)
+    assert dependency.calls == 2
+    assert_every_attempt_seen(outer, breaker, dependency)
+
+
+def test_hedge_over_retry_and_breaker_gives_each_attempt_its_own_retries(
+    flavor: Flavor, registry: hazina.Registry
+) -> None:
+    """With ``@hedge`` above retry and breaker, an attempt failing fast is retried
+    inside its own attempt, and the breaker sees every one."""
+    dependency = Dependency(failures=1)
+    outer, breaker = stack(
+        flavor,
+        registry,
+        dependency,
+        retry={"attempts": 2, "backoff": "fixed", "initial": 0.1, "jitter": None},
+        breaker={"failure_threshold": 5},
+    )
+    hedged: Any = hazina.hedge("hedged", registry=registry, delay=5.0)(outer)
+
+    assert flavor.call(hedged) == "ok"
+    assert hedged.policy.stats() == hazina.HedgeStats(calls=1, hedges=0, hedge_wins=0)
+    assert outer.policy.stats().successes_after_retry == 1
+    assert_every_attempt_seen(outer, breaker, dependency)

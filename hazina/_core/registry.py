@@ -14,10 +14,14 @@ from .._breaker.config import CircuitBreakerOptions
 from .._breaker.policy import CircuitBreaker
 from .._cache.config import CacheOptions
 from .._cache.policy import Cache
+from .._fallback.config import FallbackOptions
+from .._fallback.policy import Fallback
 from .._health.config import HealthCheckOptions, to_tags
 from .._health.policy import CheckFunction, HealthCheck, check_function
 from .._health.records import HealthReport
 from .._health.runner import run_checks, run_checks_sync
+from .._hedge.config import HedgeOptions
+from .._hedge.policy import Hedge
 from .._ratelimit.config import RateLimiterOptions
 from .._ratelimit.policy import RateLimiter
 from .._retry.config import RetryOptions
@@ -52,7 +56,17 @@ class Registered(Protocol):
 #: Every kind a registry holds, in the order stats are reported. A new kind is one
 #: more class here and one typed factory method below.
 KINDS: tuple[str, ...] = tuple(
-    held.kind for held in (CircuitBreaker, Retry, Cache, RateLimiter, HealthCheck, RetryBudget)
+    held.kind
+    for held in (
+        CircuitBreaker,
+        Retry,
+        Cache,
+        RateLimiter,
+        HealthCheck,
+        RetryBudget,
+        Fallback,
+        Hedge,
+    )
 )
 
 #: Kinds a policy may ask its host for by name (``Host.get_or_create``).
@@ -128,6 +142,14 @@ class Registry:
     ) -> RateLimiter:
         """Get the rate limiter ``name``, creating it with ``config`` if new."""
         return self._get_or_create(RateLimiter, name, config, backend)
+
+    def fallback(self, name: str, /, **config: Unpack[FallbackOptions]) -> Fallback:
+        """Get the fallback policy ``name``, creating it with ``config`` if new."""
+        return self._get_or_create(Fallback, name, config)
+
+    def hedge(self, name: str, /, **config: Unpack[HedgeOptions]) -> Hedge:
+        """Get the hedge policy ``name``, creating it with ``config`` if new."""
+        return self._get_or_create(Hedge, name, config)
 
     def health_check(
         self, name: str, fn: CheckFunction, /, **config: Unpack[HealthCheckOptions]

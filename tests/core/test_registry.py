@@ -14,7 +14,16 @@ from conftest import Flavor
 import hazina
 from hazina.testing import FakeClock
 
-KINDS = {"circuit_breaker", "retry", "cache", "rate_limiter", "health_check", "retry_budget"}
+KINDS = {
+    "circuit_breaker",
+    "retry",
+    "cache",
+    "rate_limiter",
+    "health_check",
+    "retry_budget",
+    "fallback",
+    "hedge",
+}
 BREAKER_STATS_FIELDS = {
     "state",
     "calls",
