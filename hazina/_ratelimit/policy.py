@@ -8,10 +8,10 @@ from typing import Any, ClassVar
 
 import attrs
 
-from .._core.errors import RateLimitExceeded
+from .._core.errors import RateLimitExceeded, safe_repr
 from .._core.host import Host
 from .._core.policy import Policy
-from .._core.validation import is_finite_number
+from .._core.validation import MAX_SECONDS, is_finite_number
 from .config import RateLimiterConfig
 from .drivers import fast_async_driver, fast_sync_driver
 from .keys import KeyTable
@@ -208,7 +208,7 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
                     entry = self.keys.obtain(key, now)
                 except TypeError as error:
                     raise TypeError(
-                        f"rate_limiter {self.name!r}: the key {key!r} is not hashable; "
+                        f"rate_limiter {self.name!r}: the key {safe_repr(key)} is not hashable; "
                         f"make the key function return a hashable value"
                     ) from error
             if meter is not None:
@@ -226,7 +226,12 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
             if not wait:
                 self.counts.admitted += 1
                 return None
-            if not may_wait or (self._max_wait is not None and wait > self._max_wait + TOLERANCE):
+            if (
+                not may_wait
+                or (self._max_wait is not None and wait > self._max_wait + TOLERANCE)
+                # Behind a long enough queue, beyond what any sleep accepts.
+                or wait > MAX_SECONDS
+            ):
                 self.counts.rejected += 1
                 return wait
             # Taken now for a call that runs later, so whoever comes next queues behind.

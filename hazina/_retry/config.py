@@ -10,10 +10,10 @@ import attrs
 from .._core.conditions import ErrorTest, validate_error_test
 from .._core.validation import (
     InvalidValue,
-    non_negative,
+    non_negative_duration,
     one_of,
     optional_callable,
-    optional_positive,
+    optional_duration,
     positive,
     positive_int,
 )
@@ -30,11 +30,11 @@ class RetryConfig:
     """A retry policy's configuration; see :func:`hazina.retry`."""
 
     attempts: int = attrs.field(default=3, validator=positive_int)
-    timeout: float | None = attrs.field(default=None, validator=optional_positive)
+    timeout: float | None = attrs.field(default=None, validator=optional_duration)
     backoff: Backoff = attrs.field(default="exponential", validator=_valid_backoff)
-    initial: float = attrs.field(default=1.0, validator=non_negative)
+    initial: float = attrs.field(default=1.0, validator=non_negative_duration)
     multiplier: float = attrs.field(default=2.0, validator=positive)
-    max_delay: float = attrs.field(default=30.0, validator=non_negative)
+    max_delay: float = attrs.field(default=30.0, validator=non_negative_duration)
     jitter: Jitter = attrs.field(
         default="full", validator=one_of("full", "equal", "decorrelated", None)
     )

@@ -411,6 +411,73 @@ def test_zero_cost_is_always_admitted(flavor: Flavor, registry: hazina.Registry)
     refused(flavor, fn, False)
 
 
+def test_a_cost_of_zero_is_a_free_call_wherever_it_is_given(
+    flavor: Flavor, registry: hazina.Registry
+) -> None:
+    """Regression (issue 10): ``cost=0`` was refused as a setting but admitted from
+    ``acquire``, ``try_acquire`` and a cost function; one rule now: 0 is a free call,
+    admitted even with no token left, counted in ``allowed``."""
+    free = limited(flavor, registry, rate=1, per=60, cost=0)
+    limiter = free.policy
+    limiter.acquire()  # the only token
+
+    assert flavor.call(free) == "ok"
+    assert flavor.call(free) == "ok"
+    take(flavor, limiter, cost=0)
+    assert limiter.try_acquire(cost=0)
+    assert limiter.stats().allowed == 5
+    assert not limiter.try_acquire()
+
+
+class BadRepr:
+    """A hashable key whose ``repr()`` raises."""
+
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr for you")
+
+
+def test_a_refusal_for_a_key_whose_repr_raises_is_still_a_refusal(
+    flavor: Flavor, registry: hazina.Registry
+) -> None:
+    """Regression (issue 10): refusing a key whose ``repr()`` raises raised that error instead
+    of ``RateLimitExceeded``; the message now stands in for the repr."""
+    key = BadRepr()
+    fn = limited(flavor, registry, rate=1, per=60, key=lambda: key)
+    flavor.call(fn)
+
+    error = refused(flavor, fn)
+
+    assert error.key is key
+    assert "repr() raised" in str(error)
+
+
+class StoppedClock(FakeClock):
+    """A fake clock whose sleeps take no time at all, so waiters pile up in a queue."""
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+
+    async def asleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+
+
+def test_a_wait_beyond_the_longest_sleep_is_refused_not_slept(flavor: Flavor) -> None:
+    """Regression (issue 10): behind a long enough queue of waiters a wait grew past what
+    ``time.sleep`` accepts and failed with OverflowError; it is refused like any wait too
+    long to make."""
+    import threading
+
+    registry = hazina.Registry(clock=StoppedClock())
+    period = threading.TIMEOUT_MAX * 0.6
+    limiter = registry.rate_limiter("api", rate=1, per=period, wait=True)
+    take(flavor, limiter)
+    take(flavor, limiter)  # queued one period ahead
+
+    with pytest.raises(hazina.RateLimitExceeded) as caught:
+        take(flavor, limiter)  # would wait two periods
+    assert caught.value.retry_after == pytest.approx(2 * period)
+
+
 def test_negative_or_non_numeric_cost_is_an_error(
     flavor: Flavor, registry: hazina.Registry
 ) -> None:
