@@ -154,7 +154,7 @@ class CircuitBreaker(Policy[CircuitBreakerConfig, CircuitBreakerStats]):
         if exc is None:
             self.record(SUCCESS, probe, duration)
         else:
-            self.record(self._classify(exc), probe, duration)
+            self.record_error(exc, probe, duration)
 
     async def __aenter__(self) -> None:
         self.__enter__()
@@ -186,7 +186,14 @@ class CircuitBreaker(Policy[CircuitBreakerConfig, CircuitBreakerStats]):
         return FAILURE if self._is_failure(error) else SUCCESS
 
     def record_error(self, error: BaseException, probe: int | None, duration: float) -> None:
-        self.record(self._classify(error), probe, duration)
+        try:
+            outcome = self._classify(error)
+        except BaseException:
+            # A failure_on/ignore_on predicate raised: the call still failed, and its
+            # probe slot must come back, or a half-open breaker would stay stuck.
+            self.record(FAILURE, probe, duration)
+            raise
+        self.record(outcome, probe, duration)
 
     def admit(self) -> int | None:
         """Admit a call while not closed: the probe's generation, or raise."""
@@ -207,7 +214,14 @@ class CircuitBreaker(Policy[CircuitBreakerConfig, CircuitBreakerStats]):
                 events.append(CallRejected(self.name, state, retry_after))
                 error = CircuitOpenError(self.name, retry_after)
                 probe = -1
-        self._publish(events)
+        try:
+            self._publish(events)
+        except BaseException:
+            # A listener raised past the registry's guard (KeyboardInterrupt, SystemExit):
+            # the call will not run, so it gives its probe slot back, counted as ignored.
+            if probe is not None and probe != -1:
+                self.record(IGNORED, probe, 0.0)
+            raise
         if probe == -1:
             raise error
         return probe

@@ -41,7 +41,7 @@ def sync_driver(retry: Retry, fn: Callable[..., Any]) -> Callable[..., Any]:
     now, first_try = retry.clock.now, retry.first_try_successes
     real_time = is_system_clock(retry.clock)
     retryable, retry_loop = retry.retryable, retry_sync
-    retry_result = retry.config.on_result
+    retry_result = None if retry.config.on_result is None else retry.result_retryable
 
     def call_with_retry(*args: Any, **kwargs: Any) -> Any:
         # Read before the first attempt: `timeout` and the give-up note count it.
@@ -52,7 +52,7 @@ def sync_driver(retry: Retry, fn: Callable[..., Any]) -> Callable[..., Any]:
             if not retryable(error, 1):
                 raise
             return retry_loop(retry, fn, args, kwargs, Attempts(started), error)
-        if retry_result is not None and retry_result(result):
+        if retry_result is not None and retry_result(result, 1):
             return retry_loop(retry, fn, args, kwargs, Attempts(started), None, result)
         next(first_try)
         return result
@@ -65,7 +65,7 @@ def async_driver(retry: Retry, fn: Callable[..., Awaitable[Any]]) -> Callable[..
     now, first_try = retry.clock.now, retry.first_try_successes
     real_time = is_system_clock(retry.clock)
     retryable, retry_loop = retry.retryable, retry_async
-    retry_result = retry.config.on_result
+    retry_result = None if retry.config.on_result is None else retry.result_retryable
 
     async def call_with_retry(*args: Any, **kwargs: Any) -> Any:
         started = monotonic() if real_time else now()
@@ -75,7 +75,7 @@ def async_driver(retry: Retry, fn: Callable[..., Awaitable[Any]]) -> Callable[..
             if not retryable(error, 1):
                 raise
             return await retry_loop(retry, fn, args, kwargs, Attempts(started), error)
-        if retry_result is not None and retry_result(result):
+        if retry_result is not None and retry_result(result, 1):
             return await retry_loop(retry, fn, args, kwargs, Attempts(started), None, result)
         next(first_try)
         return result

@@ -784,6 +784,68 @@ def test_probe_raising_outside_failure_on_is_a_success(
     assert service.breaker.state == CLOSED
 
 
+class PredicateBug(Exception):
+    """A failure_on/ignore_on predicate crashed."""
+
+
+@pytest.mark.parametrize("option", ["failure_on", "ignore_on"])
+def test_a_raising_predicate_frees_the_probe_slot_and_counts_the_call(
+    flavor: Flavor, registry: hazina.Registry, clock: FakeClock, option: str
+) -> None:
+    """Regression (issue 10): a failure_on/ignore_on predicate raising on a probe's error
+    leaked the half-open slot (every later call was rejected) and dropped the call from
+    stats; the call now counts as a failed probe, which reopens the breaker."""
+    armed = False
+
+    def predicate(error: BaseException) -> bool:
+        if armed:
+            raise PredicateBug("predicate crashed")
+        return option == "failure_on"
+
+    service = opened(flavor, registry, open_for=10, **{option: predicate})
+    clock.advance(10)
+    armed = True
+
+    with pytest.raises(PredicateBug):
+        service.call(Boom("down"))
+
+    assert service.stats().failures == 2
+    assert service.stats().calls == 2
+    assert service.breaker.state == OPEN
+    clock.advance(10)
+    service.ok(2)
+    assert service.breaker.state == CLOSED
+
+
+def test_a_listener_raising_baseexception_on_half_open_gives_the_probe_slot_back(
+    flavor: Flavor, registry: hazina.Registry, clock: FakeClock
+) -> None:
+    """Regression (issue 10): a listener raising a BaseException (past the registry's guard)
+    on the move to half-open left the admitted probe's slot taken for ever; the call, which
+    never ran, now gives it back and counts as ignored."""
+    service = opened(flavor, registry, open_for=10)
+    clock.advance(10)
+    interrupt = True
+
+    def listener(event: object) -> None:
+        nonlocal interrupt
+        if isinstance(event, Changed) and event.new is HALF_OPEN and interrupt:
+            interrupt = False
+            raise KeyboardInterrupt
+
+    registry.subscribe(listener)
+    runs = service.runs
+
+    with pytest.raises(KeyboardInterrupt):
+        service.call()
+
+    assert service.runs == runs
+    assert service.stats().ignored == 1
+    assert service.breaker.state == HALF_OPEN
+    service.ok(2)
+    assert service.breaker.state == CLOSED
+
+
 def test_one_probe_in_flight_by_default(
     flavor: Flavor,
     registry: hazina.Registry,
