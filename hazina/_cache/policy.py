@@ -9,6 +9,7 @@ so that concurrent misses of one key run the function once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import threading
 from collections.abc import Awaitable, Callable, Hashable
@@ -17,13 +18,14 @@ from typing import Any, TypeVar
 
 from .._core.clock import is_system_clock
 from .._core.counters import Counter, new_counter, read_counter
+from .._core.errors import safe_repr
 from .._core.host import Host
 from .._core.policy import Policy
 from .._core.validation import build_config
 from .config import CacheConfig
 from .drivers import async_driver, sync_driver
 from .expiry import PRIORITIES, EntryOptions, ExpiresAt, Priority
-from .flight import ABANDONED, ERROR, VALUE, Flight
+from .flight import ABANDONED, ERROR, PENDING, VALUE, Flight
 from .keys import KeyBuilder, custom_key, plain_key, typed_key, unhashable_argument
 from .log import DEBUG, logger
 from .records import CacheEvicted, CacheStats
@@ -318,7 +320,10 @@ class Cache(Policy[CacheConfig, CacheStats]):
             store.remove(entry)
             self._expirations += 1
         flight = self._flights.get(key)
-        if flight is not None and self.config.single_flight and flight.joinable(task):
+        # A settled flight still registered was left behind by a key whose __eq__ or
+        # __hash__ raised while its load was put away: replaced, never joined.
+        stale = flight is not None and flight.outcome != PENDING
+        if flight is not None and not stale and self.config.single_flight and flight.joinable(task):
             self._coalesced += 1
             return _JOIN, flight
         next(self._misses)
@@ -326,9 +331,10 @@ class Cache(Policy[CacheConfig, CacheStats]):
         # Registered, so that a later set/delete/clear detaches it, unless another load
         # of the key is registered already (no single flight, or a recursive call):
         # replacing that one would keep its result out of the cache.
-        flight = Flight(task, self._epoch, self._invalidations)
-        self._flights.setdefault(key, flight)
-        return _LEAD, flight
+        new = Flight(task, self._epoch, self._invalidations)
+        if flight is None or stale:
+            self._flights[key] = new
+        return _LEAD, new
 
     def _lead_sync(
         self,
@@ -382,21 +388,33 @@ class Cache(Policy[CacheConfig, CacheStats]):
         key = entry.key
         evicted: list[Entry] = []
         full = False
-        with self._lock:
-            if self._flights.get(key) is flight:
-                del self._flights[key]
-                _, evicted, full = self._put(entry, now)
-            elif key not in self._flights and flight.invalidations == self._invalidations:
-                _, evicted, full = self._put(entry, now)
+        try:
+            with self._lock:
+                if self._flights.get(key) is flight:
+                    del self._flights[key]
+                    _, evicted, full = self._put(entry, now)
+                elif key not in self._flights and flight.invalidations == self._invalidations:
+                    _, evicted, full = self._put(entry, now)
+        except BaseException as error:
+            # The key's own __eq__ or __hash__ raised: the value is not stored, and the
+            # waiters get that error instead of waiting for ever.
+            with self._lock:
+                if flight.epoch == self._epoch:
+                    self._load_errors += 1
+            flight.settle(ERROR, error=error)
+            raise
         flight.settle(VALUE, entry.value)
         self._report(evicted, full)
 
     def _fail(self, key: Hashable, flight: Flight, error: BaseException) -> None:
         with self._lock:
-            if self._flights.get(key) is flight:
-                del self._flights[key]
             if flight.epoch == self._epoch:  # a load from before reset() is not counted
                 self._load_errors += 1
+            # Settled below even if the key's __eq__/__hash__ raises here; _begin
+            # replaces a settled flight it finds still registered.
+            with contextlib.suppress(Exception):
+                if self._flights.get(key) is flight:
+                    del self._flights[key]
         # Errors are shared with the waiters, never cached. The leader's own
         # cancellation and interpreter exits are its own business: the waiters take
         # over. A CancelledError the load itself raised (an inner task it awaited was
@@ -511,7 +529,7 @@ class Cache(Policy[CacheConfig, CacheStats]):
         try:
             hash(key)
         except TypeError:
-            raise TypeError(f"cache {self.name!r}: key {key!r} is unhashable") from None
+            raise TypeError(f"cache {self.name!r}: key {safe_repr(key)} is unhashable") from None
 
     def explain_unhashable(
         self,

@@ -253,6 +253,56 @@ def test_debug_log_raising_on_a_miss_no_longer_leaves_the_key_locked(
         other.join(TIMEOUT)
 
 
+class FragileKey:
+    """A key whose ``__hash__`` raises while ``broken`` is set (say, a mutable object)."""
+
+    broken = False
+
+    def __hash__(self) -> int:
+        if FragileKey.broken:
+            raise RuntimeError("cannot hash now")
+        return 7
+
+
+def test_a_key_that_cannot_be_hashed_when_its_load_is_stored_is_not_locked_for_ever(
+    flavor: Flavor, registry: hazina.Registry
+) -> None:
+    """Regression (issue 10): a key's ``__hash__`` (or ``__eq__``) raising while its finished
+    load was put away left that load unsettled and registered: every later caller of the key
+    waited for ever. The leader gets the error; the next caller loads afresh."""
+    key = FragileKey()
+    loads = 0
+
+    def load(arg: FragileKey) -> int:
+        nonlocal loads
+        loads += 1
+        FragileKey.broken = loads == 1  # breaks the key during the first load only
+        return loads
+
+    fn = cached(flavor, registry, load)
+    try:
+        with pytest.raises(RuntimeError, match="cannot hash now"):
+            flavor.call(fn, key)
+        FragileKey.broken = False
+        results: list[int] = []
+        other = threading.Thread(
+            target=lambda: results.append(call_on_this_thread(flavor, fn, key)), daemon=True
+        )
+        other.start()
+        other.join(STUCK)
+        assert results == [2]
+        assert flavor.call(fn, key) == 2
+        assert fn.policy.stats().load_errors == 1
+    finally:
+        FragileKey.broken = False
+        policy = fn.policy
+        with policy._lock:
+            orphans = list(policy._flights.values())
+        for flight in orphans:
+            if flight.outcome == "pending":
+                flight.settle(ABANDONED)
+
+
 def test_flights_are_forgotten_after_every_kind_of_outcome(
     registry: hazina.Registry,
 ) -> None:
