@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import math
 import threading
 from collections.abc import Awaitable, Callable, Hashable
 from time import monotonic
@@ -67,6 +68,10 @@ class Cache(Policy[CacheConfig, CacheStats]):
             priority=config.priority,
         )
         self.real_time: bool = is_system_clock(self.clock)
+        #: The latest clock reading (hits store theirs without the lock). A hit reading
+        #: the clock below it goes to the lock's path: the clock may have stepped back,
+        #: which a fresh reading under the lock decides (see _locked_now).
+        self.seen = -math.inf
         self.build_key: KeyBuilder = (
             custom_key(config.key)
             if config.key is not None
@@ -95,6 +100,19 @@ class Cache(Policy[CacheConfig, CacheStats]):
     def _now(self) -> float:
         return monotonic() if self.real_time else self.clock.now()
 
+    def _locked_now(self) -> float:
+        """The clock, read under the lock; a step back counts as no time passing.
+
+        Every entry's deadline moves back by the step, so entries keep the life they
+        had left at the latest reading: leaving a freezegun block must neither keep
+        entries stored inside it for decades nor expire everything at once.
+        """
+        now = self._now()
+        if now < self.seen:
+            self.store.shift(now - self.seen)
+        self.seen = now
+        return now
+
     # -- entries -------------------------------------------------------------------
 
     def get(self, key: Hashable, default: Any = None) -> Any:
@@ -113,7 +131,13 @@ class Cache(Policy[CacheConfig, CacheStats]):
         A peek, not a read: no hit is counted and the entry's recency is unchanged.
         """
         entry = self.store.entries.get(key)
-        return entry is not None and entry.deadline > self._now()
+        if entry is None:
+            return False
+        now = self._now()
+        if now < self.seen:
+            with self._lock:
+                now = self._locked_now()
+        return entry.deadline > now
 
     def set(
         self,
@@ -136,6 +160,7 @@ class Cache(Policy[CacheConfig, CacheStats]):
         now = self._now()
         entry = self.store.new_entry(key, value, options.rank, options.expiry(value, now))
         with self._lock:
+            self._locked_now()
             # A load already in flight began before this value existed; it must not
             # overwrite it when it finishes.
             self._flights.pop(key, None)
@@ -153,7 +178,7 @@ class Cache(Policy[CacheConfig, CacheStats]):
             entry = self.store.entries.get(key)
             if entry is None or not self.store.remove(entry):
                 return False
-            if entry.deadline <= self._now():
+            if entry.deadline <= self._locked_now():
                 self._expirations += 1
                 return False
             return True
@@ -210,7 +235,7 @@ class Cache(Policy[CacheConfig, CacheStats]):
     def stats(self) -> CacheStats:
         DEBUG.refresh()
         with self._lock:
-            self._expirations += self.store.purge(self._now())
+            self._expirations += self.store.purge(self._locked_now())
             hits = read_counter(self.hits) - self._hits_base
             misses = read_counter(self._misses) - self._misses_base
             return CacheStats(
@@ -313,7 +338,7 @@ class Cache(Policy[CacheConfig, CacheStats]):
         store = self.store
         entry = store.entries.get(key)
         if entry is not None:
-            now = self._now()
+            now = self._locked_now()
             if entry.deadline > now:
                 self._touch(entry, now)
                 return _HIT, entry.value
@@ -390,6 +415,7 @@ class Cache(Policy[CacheConfig, CacheStats]):
         full = False
         try:
             with self._lock:
+                self._locked_now()
                 if self._flights.get(key) is flight:
                     del self._flights[key]
                     _, evicted, full = self._put(entry, now)
@@ -441,7 +467,11 @@ class Cache(Policy[CacheConfig, CacheStats]):
         if entry is None:
             return None
         now = self._now()
+        if now < self.seen:
+            with self._lock:
+                now = self._locked_now()
         if entry.deadline > now:
+            self.seen = now
             self._touch(entry, now)
             if DEBUG.on:
                 logger.debug("cache %r: hit for %r", self.name, key)

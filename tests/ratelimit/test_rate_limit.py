@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import freezegun
 import pytest
+from conftest import SteppingClock
 
 import hazina
 from hazina.testing import FakeClock
@@ -710,3 +711,63 @@ def test_system_clock_follows_freezegun(flavor: Flavor, algorithm: Algorithm) ->
         frozen.tick(10)
 
         assert flavor.call(fn) == "ok"
+
+
+# -- the clock stepping back -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("keyed", [False, True], ids=["shared", "keyed"])
+def test_a_drained_limit_is_not_stuck_when_the_clock_steps_back(
+    flavor: Flavor, stepping_clock: SteppingClock, algorithm: Algorithm, keyed: bool
+) -> None:
+    """Regression (issue 10): a clock stepping back (freezegun's freeze_time ending) left a
+    drained bucket drained for as long as the step; a step back now counts as no time
+    passing, so the limit refills from where it stood."""
+    registry = hazina.Registry(clock=stepping_clock)
+    config: dict[str, Any] = {"key": lambda: "user"} if keyed else {}
+    fn = limited(flavor, registry, rate=2, per=10, algorithm=algorithm, **config)
+    flavor.call(fn)
+    stepping_clock.advance(2)
+    flavor.call(fn)
+    assert refused(flavor, fn).retry_after == pytest.approx(
+        3 if algorithm != "sliding_window" else 8
+    )
+
+    stepping_clock.step_back(1e9)
+
+    wait = refused(flavor, fn).retry_after
+    assert wait == pytest.approx(3 if algorithm != "sliding_window" else 8)
+    stepping_clock.advance(wait)
+    assert flavor.call(fn) == "ok"
+
+
+def test_a_limit_counts_the_time_before_the_step_back(
+    flavor: Flavor, stepping_clock: SteppingClock
+) -> None:
+    """Time that passed before the clock stepped back still refilled the bucket: only the
+    step itself counts as no time passing."""
+    fn = limited(flavor, hazina.Registry(clock=stepping_clock), rate=1, per=10)
+    flavor.call(fn)
+    stepping_clock.advance(6)
+    assert refused(flavor, fn).retry_after == pytest.approx(4)
+
+    stepping_clock.step_back(1e9)
+
+    assert refused(flavor, fn).retry_after == pytest.approx(4)
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_leaving_freeze_time_leaves_no_limit_drained_for_decades(
+    flavor: Flavor, algorithm: Algorithm
+) -> None:
+    """Regression (issue 10): on the real clock, a limit drained inside freezegun's
+    freeze_time stayed drained for decades after the block (the monotonic clock stepped back
+    from 2024 to the machine's uptime); now it refills as if the step took no time."""
+    with freezegun.freeze_time("2024-01-01"):
+        fn = limited(flavor, hazina.Registry(), rate=1, per=10, algorithm=algorithm)
+        flavor.call(fn)
+
+    retry_after = refused(flavor, fn).retry_after
+
+    assert retry_after == pytest.approx(10, abs=1e-3)
