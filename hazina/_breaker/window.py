@@ -107,7 +107,9 @@ class TimeWindow:
             return
         second = math.floor(now)
         self._marks.append((second, completions))
-        self.bucket_start, self.bucket_end = second, second + 1
+        # Floats, so the hot path compares float with float (an int costs a conversion).
+        self.bucket_start = float(second)
+        self.bucket_end = self.bucket_start + 1.0
         self._expire(second)
 
     def shift(self, now: float, seen: float) -> None:
