@@ -70,7 +70,7 @@ async def run_check(check: HealthCheck) -> HealthEntry:
                     # A sync function that returned an awaitable (e.g. `lambda:
                     # client.ping()` on an asyncio client): await it within what is
                     # left of the timeout.
-                    pending = _abandon_on_exit(asyncio.ensure_future(result))
+                    pending = _abandon_on_exit(asyncio.ensure_future(_awaited(result)))
                     threaded = False
                     continue
                 duration = perf_counter() - started
@@ -87,7 +87,7 @@ async def run_check(check: HealthCheck) -> HealthEntry:
         # stopped; it finishes on its own and is joined by later runs meanwhile).
         if not pending.done():
             pending.cancel()
-            if not threaded:
+            if check.is_async:
                 check.leftover = pending
     check.record(entry, timed_out=False)
     return entry
@@ -133,8 +133,12 @@ class Stopped:
 
 
 async def _call(fn: CheckFunction) -> Any:
+    return await _awaited(fn())
+
+
+async def _awaited(awaitable: Any) -> Any:
     try:
-        return await fn()
+        return await awaitable
     except (KeyboardInterrupt, SystemExit) as stop:
         return Stopped(stop)
 

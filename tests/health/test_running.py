@@ -469,9 +469,9 @@ async def test_a_cancelled_async_check_that_stops_is_run_again_by_the_next_repor
 
 
 @pytest.mark.parametrize("stop", [SystemExit(3), KeyboardInterrupt()], ids=["exit", "ctrl-c"])
-@pytest.mark.parametrize("is_async", [True, False], ids=["async", "sync"])
+@pytest.mark.parametrize("how", ["async", "sync", "sync returning a coroutine"])
 def test_a_check_raising_systemexit_is_recorded_then_reraised(
-    registry: hazina.Registry, check_health: CheckHealth, stop: BaseException, is_async: bool
+    registry: hazina.Registry, check_health: CheckHealth, stop: BaseException, how: str
 ) -> None:
     """Regression (issue 10): an async check raising SystemExit or KeyboardInterrupt broke out
     of the report half-way; now every check runs and is recorded (that one as unhealthy)
@@ -487,7 +487,11 @@ def test_a_check_raising_systemexit_is_recorded_then_reraised(
         await asyncio.sleep(0.01)
         return True
 
-    registry.health_check("stopping", astopping if is_async else stopping)
+    def returning() -> Any:
+        return astopping()
+
+    checks = {"async": astopping, "sync": stopping, "sync returning a coroutine": returning}
+    registry.health_check("stopping", checks[how])
     registry.health_check("fine", fine)
 
     with pytest.raises(type(stop)):
