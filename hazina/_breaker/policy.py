@@ -63,7 +63,7 @@ class CircuitBreaker(Policy[CircuitBreakerConfig, CircuitBreakerStats]):
         self.stored_state: CircuitState = CLOSED
         self._generation = 0
         # The latest clock reading taken under the lock: a reading below it means the
-        # clock stepped back (freezegun's freeze_time ending), see _now.
+        # clock stepped back (freezegun's freeze_time ending), see _locked_now.
         self._seen = -math.inf
         self._fresh_state()
 

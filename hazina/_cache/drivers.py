@@ -2,8 +2,9 @@
 
 The hit path is written out in both drivers (a method call would cost as much as the
 rest of it): one dict lookup, one clock read and one store of it (none for an entry
-that never expires), one C-level move_to_end, one lock-free count. Debug logging costs one attribute
-read; the flag is refreshed when a driver is built and on misses, never per hit.
+that never expires), one C-level move_to_end, one lock-free count. Debug logging costs
+one attribute read; the flag is refreshed when a driver is built and on misses, never
+per hit.
 Everything a driver uses is bound to a local once, when it is built, so the hot path
 reads only locals and closure cells.
 """

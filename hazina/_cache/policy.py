@@ -109,7 +109,11 @@ class Cache(Policy[CacheConfig, CacheStats]):
         """
         now = self._now()
         if now < self.seen:
-            self.store.shift(now - self.seen)
+            # Hits store their readings without the lock: one may have stored a reading
+            # taken after ours. A second reading, taken after we saw theirs, tells.
+            now = self._now()
+            if now < self.seen:
+                self.store.shift(now - self.seen)
         self.seen = now
         return now
 

@@ -728,3 +728,40 @@ async def test_sync_call_on_the_event_loop_does_not_wait_for_a_task(
     assert cache.get_or_set("k", lambda: "computed inline") == "computed inline"
     release.set()
     assert await asyncio.wait_for(leader, TIMEOUT) == "from the task"
+
+
+def test_threads_racing_on_hits_and_loads_never_see_the_clock_step_back(
+    pool: ThreadPoolExecutor,
+) -> None:
+    """Hits store their clock reading without the lock, so a locked path can find a reading
+    later than its own: that must not pass for the clock stepping back (which would move
+    every deadline), on the real clock with threads hitting and loading at once."""
+    registry = hazina.Registry()
+    steps: list[float] = []
+
+    @hazina.cached("race", registry=registry, ttl=60, max_size=64)
+    def load(key: int) -> int:
+        return key
+
+    store = load.policy.store
+    shift = store.shift
+
+    def counted_shift(step: float) -> None:
+        steps.append(step)
+        shift(step)
+
+    store.shift = counted_shift  # type: ignore[method-assign]
+    deadline = time.monotonic() + 0.3
+
+    def hammer(offset: int) -> int:
+        calls = 0
+        while time.monotonic() < deadline:
+            for key in range(offset, offset + 100):  # mostly hits, some loads and evictions
+                assert load(key % 80) == key % 80
+                calls += 1
+        return calls
+
+    calls = sum(future.result(TIMEOUT) for future in [pool.submit(hammer, n) for n in range(8)])
+
+    assert calls > 0
+    assert steps == []
