@@ -1,9 +1,10 @@
 """The rate limiter's hot paths: an admitted call with one limit and a constant cost.
 
 This is :meth:`Meter.wait` plus :meth:`Meter.take` written out inline for the token
-bucket and GCRA, so an admitted call costs one lock round trip, one clock read and a
-few float operations, with no Python call and nothing allocated but floats. Anything else (not
-enough tokens, a new key, several limits, a cost computed per call, the sliding
+bucket and GCRA, so an admitted call costs one lock round trip, one clock read (kept as
+the latest, and compared with the one before: see :meth:`RateLimiter.rebase`) and a few
+float operations, with no Python call and nothing allocated but floats. Anything else
+(not enough tokens, a new key, several limits, a cost computed per call, the sliding
 window) goes through :meth:`RateLimiter._acquire_sync` / ``_acquire_async``, which
 decide again from scratch.
 
