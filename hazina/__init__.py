@@ -8,19 +8,26 @@ from ._breaker.config import CircuitBreakerConfig
 from ._breaker.decorator import circuit_breaker
 from ._breaker.policy import CircuitBreaker
 from ._breaker.records import CallRejected, CircuitBreakerStats, CircuitState, CircuitStateChanged
+from ._bulkhead.config import BulkheadConfig
+from ._bulkhead.decorator import bulkhead
+from ._bulkhead.policy import Bulkhead
+from ._bulkhead.records import BulkheadRejected, BulkheadStats
 from ._cache.config import CacheConfig
 from ._cache.decorator import CachedFunction, CachedMethod, cached
 from ._cache.policy import Cache
 from ._cache.records import CacheEvicted, CacheStats
 from ._core.clock import Clock, SystemClock
 from ._core.conditions import Condition, when
+from ._core.deadline import remaining
 from ._core.decorate import Decorated
 from ._core.errors import (
     BackendUnavailable,
+    BulkheadFull,
     CircuitOpenError,
     ConfigurationError,
     HazinaError,
     RateLimitExceeded,
+    TimeoutExceeded,
 )
 from ._core.registry import Registry, registry
 from ._health.config import HealthCheckConfig
@@ -49,6 +56,10 @@ from ._retry.config import RetryConfig
 from ._retry.decorator import retry
 from ._retry.policy import Retry
 from ._retry.records import RetryGaveUp, RetryScheduled, RetryStats
+from ._timeout.config import TimeoutConfig
+from ._timeout.decorator import timeout
+from ._timeout.policy import Timeout
+from ._timeout.records import CallTimedOut, TimeoutStats
 
 try:
     __version__ = version("hazina")
@@ -57,6 +68,11 @@ except PackageNotFoundError:  # pragma: no cover - run from a tree that was neve
 
 __all__ = [
     "BackendUnavailable",
+    "Bulkhead",
+    "BulkheadConfig",
+    "BulkheadFull",
+    "BulkheadRejected",
+    "BulkheadStats",
     "Cache",
     "CacheConfig",
     "CacheEvicted",
@@ -64,6 +80,7 @@ __all__ = [
     "CachedFunction",
     "CachedMethod",
     "CallRejected",
+    "CallTimedOut",
     "CircuitBreaker",
     "CircuitBreakerConfig",
     "CircuitBreakerStats",
@@ -99,11 +116,18 @@ __all__ = [
     "RetryScheduled",
     "RetryStats",
     "SystemClock",
+    "Timeout",
+    "TimeoutConfig",
+    "TimeoutExceeded",
+    "TimeoutStats",
+    "bulkhead",
     "cached",
     "circuit_breaker",
     "health_check",
     "rate_limited",
     "registry",
+    "remaining",
     "retry",
+    "timeout",
     "when",
 ]

@@ -12,6 +12,8 @@ import attrs
 
 from .._breaker.config import CircuitBreakerOptions
 from .._breaker.policy import CircuitBreaker
+from .._bulkhead.config import BulkheadOptions
+from .._bulkhead.policy import Bulkhead
 from .._cache.config import CacheOptions
 from .._cache.policy import Cache
 from .._health.config import HealthCheckOptions, to_tags
@@ -22,6 +24,8 @@ from .._ratelimit.config import RateLimiterOptions
 from .._ratelimit.policy import RateLimiter
 from .._retry.config import RetryOptions
 from .._retry.policy import Retry
+from .._timeout.config import TimeoutOptions
+from .._timeout.policy import Timeout
 from .backend import Backend, BackendChoice
 from .clock import SYSTEM_CLOCK, Clock
 from .errors import ConfigurationError
@@ -50,7 +54,16 @@ class Registered(Protocol):
 #: Every kind a registry holds, in the order stats are reported. A new kind is one
 #: more class here and one typed factory method below.
 KINDS: tuple[str, ...] = tuple(
-    held.kind for held in (CircuitBreaker, Retry, Cache, RateLimiter, HealthCheck)
+    held.kind
+    for held in (
+        CircuitBreaker,
+        Retry,
+        Cache,
+        RateLimiter,
+        HealthCheck,
+        Timeout,
+        Bulkhead,
+    )
 )
 
 
@@ -111,6 +124,14 @@ class Registry:
     ) -> RateLimiter:
         """Get the rate limiter ``name``, creating it with ``config`` if new."""
         return self._get_or_create(RateLimiter, name, config, backend)
+
+    def timeout(self, name: str, /, **config: Unpack[TimeoutOptions]) -> Timeout:
+        """Get the timeout ``name``, creating it with ``config`` if new."""
+        return self._get_or_create(Timeout, name, config)
+
+    def bulkhead(self, name: str, /, **config: Unpack[BulkheadOptions]) -> Bulkhead:
+        """Get the bulkhead ``name``, creating it with ``config`` if new."""
+        return self._get_or_create(Bulkhead, name, config)
 
     def health_check(
         self, name: str, fn: CheckFunction, /, **config: Unpack[HealthCheckOptions]

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 import attrs
 
+from .._core.deadline import would_pass_deadline
 from .._core.errors import RateLimitExceeded
 from .._core.host import Host
 from .._core.policy import Policy
@@ -226,7 +227,12 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
             if not wait:
                 self.counts.admitted += 1
                 return None
-            if not may_wait or (self._max_wait is not None and wait > self._max_wait + TOLERANCE):
+            if (
+                not may_wait
+                or (self._max_wait is not None and wait > self._max_wait + TOLERANCE)
+                # Read only here, on the way to a wait: admitted calls never look.
+                or would_pass_deadline(wait)
+            ):
                 self.counts.rejected += 1
                 return wait
             # Taken now for a call that runs later, so whoever comes next queues behind.
