@@ -13,10 +13,12 @@ import pytest
 
 import hazina
 from hazina._breaker.config import CircuitBreakerOptions
+from hazina._bulkhead.config import BulkheadOptions
 from hazina._cache.config import CacheOptions
 from hazina._health.config import HealthCheckOptions
 from hazina._ratelimit.config import RateLimiterOptions
 from hazina._retry.config import RetryOptions
+from hazina._timeout.config import TimeoutOptions
 
 PACKAGE = Path(hazina.__file__).resolve().parent
 FEATURES = sorted(
@@ -45,7 +47,15 @@ def _imported(module: str, node: ast.ImportFrom) -> str:
 
 def test_every_feature_folder_has_the_same_files() -> None:
     """Each policy kind's folder holds config, records, policy, drivers and decorator."""
-    assert FEATURES == ["_breaker", "_cache", "_health", "_ratelimit", "_retry"]
+    assert FEATURES == [
+        "_breaker",
+        "_bulkhead",
+        "_cache",
+        "_health",
+        "_ratelimit",
+        "_retry",
+        "_timeout",
+    ]
     for feature in FEATURES:
         present = {path.stem for path in (PACKAGE / feature).glob("*.py")}
         assert present >= SHAPE, f"{feature} lacks {sorted(SHAPE - present)}"
@@ -99,6 +109,8 @@ OPTIONS = [
     (CacheOptions, hazina.CacheConfig),
     (RateLimiterOptions, hazina.RateLimiterConfig),
     (HealthCheckOptions, hazina.HealthCheckConfig),
+    (TimeoutOptions, hazina.TimeoutConfig),
+    (BulkheadOptions, hazina.BulkheadConfig),
 ]
 
 
@@ -132,6 +144,14 @@ KNOWN_DIFFERENCES: dict[str, str] = {
     "hazina._cache.policy.Cache.load_sync": (
         "a task joining another caller's load awaits a future bridged to its own loop, "
         "and passes itself so its cancellation is told apart; a thread blocks on the flight"
+    ),
+    "hazina._timeout.drivers.sync_driver": (
+        "a task is cancelled at its deadline; a thread cannot be, so the sync call runs in "
+        "a worker thread and its caller stops waiting at the deadline"
+    ),
+    "hazina._bulkhead.policy.Bulkhead.enter_slow_sync": (
+        "a queued thread blocks on a latch with a timeout; a queued task awaits a future "
+        "of its own loop under asyncio.timeout, and may be granted from another thread"
     ),
 }
 
@@ -220,7 +240,7 @@ DRIVER_PAIRS = list(_driver_pairs())
 def test_every_feature_has_driver_pairs() -> None:
     """The pair check below covers every kind that wraps calls (health checks wrap none)."""
     kinds = {name.split(".")[1] for name, _, _ in DRIVER_PAIRS}
-    assert kinds >= {"_breaker", "_cache", "_ratelimit", "_retry"}
+    assert kinds >= {"_breaker", "_bulkhead", "_cache", "_ratelimit", "_retry", "_timeout"}
     assert set(KNOWN_DIFFERENCES) <= {name for name, _, _ in DRIVER_PAIRS}
 
 
