@@ -1,10 +1,11 @@
 """The timeout's drivers: a task cancelled at its deadline, or a thread walked away from.
 
-Async: one timer on the event loop cancels the task at the deadline, as
-``asyncio.timeout`` does, and the cancellation becomes ``TimeoutExceeded`` (told apart
-from any other cancellation of the task by ``Task.uncancel``). Sync: the call runs in a
-worker thread (see :mod:`.workers`) and the caller waits on a latch until the deadline.
-Either way the deadline goes into the context variable that nested waits honour.
+Async: the task is cancelled at the deadline (by the policy's one timer per loop, see
+:mod:`.watch`), and the cancellation becomes ``TimeoutExceeded``, told apart from any
+other cancellation of the task by ``Task.uncancel`` as ``asyncio.timeout`` does. Sync:
+the call runs in a worker thread (see :mod:`.workers`) and the caller waits on a latch
+until the deadline. Either way the deadline goes into the context variable that nested
+waits honour.
 """
 
 from __future__ import annotations
@@ -16,15 +17,11 @@ from time import monotonic
 from typing import TYPE_CHECKING, Any
 
 from .._core.deadline import DEADLINE, Deadline
+from .watch import TimedCall
 from .workers import Job
 
 if TYPE_CHECKING:
     from .policy import Timeout
-
-
-def _expire(deadline: Deadline, task: asyncio.Task[Any]) -> None:
-    deadline.expired = True
-    task.cancel()
 
 
 def sync_driver(timeout: Timeout, fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -63,6 +60,7 @@ def async_driver(
 ) -> Callable[..., Awaitable[Any]]:
     """An ``async def`` function that awaits ``fn`` and cancels it at the deadline."""
     seconds, calls, timed_out = timeout.seconds, timeout.calls, timeout.timed_out
+    watches = timeout.watches
     get_deadline, set_deadline, reset_deadline = DEADLINE.get, DEADLINE.set, DEADLINE.reset
     get_loop, current_task = asyncio.get_running_loop, asyncio.current_task
 
@@ -70,16 +68,23 @@ def async_driver(
         next(calls)
         task = current_task()
         assert task is not None, "hazina timeouts need to run inside an asyncio task"
-        own = Deadline(monotonic() + seconds)
+        loop = get_loop()
+        watch = watches.last
+        if watch.loop is not loop:
+            watch = watches.of(loop)
+        own = TimedCall(monotonic() + seconds, task)
+        watch.calls.append(own)
+        if watch.timer is None:
+            # Any timer already armed is due no later than this call's deadline.
+            watch.arm(own.at)
         outer = get_deadline()
         token = set_deadline(own if outer is None or own.at < outer.at else outer)
         cancelling = task.cancelling()
-        timer = get_loop().call_later(seconds, _expire, own, task)
         try:
             result = await fn(*args, **kwargs)
         except BaseException as error:
             # Ours only if no one else asked to cancel the task meanwhile. (uncancel()
-            # runs whenever our timer fired, whatever the error, as asyncio.timeout does.)
+            # runs whenever our deadline fired, whatever the error, as asyncio.timeout does.)
             if (
                 own.expired
                 and task.uncancel() <= cancelling
@@ -88,8 +93,11 @@ def async_driver(
                 raise timed_out() from error
             raise
         finally:
-            timer.cancel()
+            own.task = None
             reset_deadline(token)
+            queue = watch.calls
+            while queue and queue[0].task is None:
+                queue.popleft()
         if own.expired:
             task.uncancel()  # the call swallowed its cancellation and finished anyway
         return result

@@ -15,6 +15,7 @@ from .._core.policy import Policy
 from .config import TimeoutConfig
 from .drivers import async_driver, sync_driver
 from .records import CallTimedOut, TimeoutStats
+from .watch import Watches
 from .workers import WORKERS, Job, WorkerPool
 
 logger = logging.getLogger("hazina.timeout")
@@ -34,6 +35,7 @@ class Timeout(Policy[TimeoutConfig, TimeoutStats]):
         assert config.seconds is not None  # the configuration refuses None
         self.seconds: float = float(config.seconds)
         self.pool: WorkerPool = WORKERS
+        self.watches: Watches = Watches()
         self._lock = threading.Lock()
         # Every call draws one: the hot path's only write.
         self.calls: Counter = new_counter()

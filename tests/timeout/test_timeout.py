@@ -330,3 +330,62 @@ def test_methods_are_timed_with_their_instance(flavor: Flavor, registry: hazina.
     assert flavor.call(Client.make, 2) == ("Client", 2)
     assert flavor.call(client.plain, 3) == 3
     assert registry.timeout("t").stats().calls == 3
+
+
+# -- one timer per loop -------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_each_call_is_cancelled_at_its_own_deadline_among_many() -> None:
+    """Calls started at different moments, some finishing early, each time out on time."""
+    registry = hazina.Registry()
+    fn = hazina.timeout("t", registry=registry, seconds=0.06)(asyncio.sleep)
+    begun = time.monotonic()
+
+    async def timed_out_at(delay: float, start_after: float) -> float | None:
+        await asyncio.sleep(start_after)
+        try:
+            await fn(delay)
+        except hazina.TimeoutExceeded:
+            return time.monotonic() - begun
+        return None
+
+    results = await asyncio.gather(
+        timed_out_at(LONG, 0),
+        timed_out_at(0.001, 0.01),
+        timed_out_at(LONG, 0.03),
+        timed_out_at(0.01, 0.04),
+    )
+    first, quick, later, second_quick = results
+    assert quick is None
+    assert second_quick is None
+    assert first is not None
+    assert later is not None
+    assert 0.055 <= first < 0.3
+    assert 0.085 <= later < 0.35
+
+
+def test_timeouts_fire_on_every_event_loop_using_the_policy() -> None:
+    """One policy used from several threads, each with its own loop, times out on each."""
+    registry = hazina.Registry()
+    fn = hazina.timeout("t", registry=registry, seconds=SHORT)(asyncio.sleep)
+    outcomes: list[str] = []
+
+    def run_loop() -> None:
+        async def main() -> None:
+            for _ in range(3):
+                try:
+                    await fn(LONG)
+                except hazina.TimeoutExceeded:
+                    outcomes.append("timeout")
+
+        asyncio.run(main())
+
+    threads = [threading.Thread(target=run_loop) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(5)
+        assert not thread.is_alive()
+    assert outcomes == ["timeout"] * 9
+    assert registry.timeout("t").stats().timeouts == 9
