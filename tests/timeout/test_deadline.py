@@ -116,3 +116,21 @@ def test_remaining_in_a_worker_counts_from_the_call() -> None:
     left = fn()
     assert left is not None
     assert 0.3 < left <= 0.5
+
+
+def test_a_redis_limiter_wait_past_the_deadline_is_refused(flavor: Flavor, redis_url: str) -> None:
+    """On Redis too, a limiter wait that would cross the enclosing deadline is refused."""
+    from hazina.redis import RedisBackend
+
+    registry = hazina.Registry(backend=RedisBackend.from_url(redis_url))
+    limited = hazina.rate_limited("l", registry=registry, rate=1, per=60, wait=True)(
+        flavor.define(lambda: "ok")
+    )
+    fn = hazina.timeout("t", registry=registry, seconds=1)(limited)
+    assert flavor.call(fn) == "ok"
+    started = time.monotonic()
+    with pytest.raises(hazina.RateLimitExceeded):
+        flavor.call(fn)
+    assert time.monotonic() - started < 0.9
+    stats = registry.rate_limiter("l").stats()
+    assert (stats.allowed, stats.rejected, stats.waited) == (1, 1, 0)
