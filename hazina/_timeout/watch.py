@@ -72,8 +72,11 @@ class Watches:
     __slots__ = ("_by_loop", "_lock", "last")
 
     def __init__(self) -> None:
-        self._by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Watch] = (
-            weakref.WeakKeyDictionary()
+        # Weak values: a watch lives while a call in flight, its armed timer or `last`
+        # holds it, and then lets its loop go (a watch refers to its loop, so weak keys
+        # would keep every loop ever used alive).
+        self._by_loop: weakref.WeakValueDictionary[asyncio.AbstractEventLoop, Watch] = (
+            weakref.WeakValueDictionary()
         )
         self._lock = threading.Lock()
         # A watch of no loop: the first call of each thread looks its loop's up.

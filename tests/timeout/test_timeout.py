@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import gc
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -389,3 +391,20 @@ def test_timeouts_fire_on_every_event_loop_using_the_policy() -> None:
         assert not thread.is_alive()
     assert outcomes == ["timeout"] * 9
     assert registry.timeout("t").stats().timeouts == 9
+
+
+def test_event_loops_that_used_a_timeout_are_not_kept_alive() -> None:
+    """A finished event loop is freed although a long-lived timeout ran calls on it."""
+    registry = hazina.Registry()
+    fn = hazina.timeout("t", registry=registry, seconds=0.01)(asyncio.sleep)
+    loops: list[weakref.ref[asyncio.AbstractEventLoop]] = []
+    for _ in range(3):
+        loop = asyncio.new_event_loop()
+        loop.run_until_complete(fn(0))
+        loop.run_until_complete(asyncio.sleep(0.02))  # let the loop's one timer lapse
+        loops.append(weakref.ref(loop))
+        loop.close()
+        del loop
+    gc.collect()
+    # The last loop used may be remembered; the earlier ones are gone.
+    assert [ref() is None for ref in loops[:-1]] == [True, True]
