@@ -15,13 +15,13 @@ class Waiter:
     __slots__ = ("future", "granted", "latch", "loop", "since", "thread", "waited")
 
     def __init__(self, since: float) -> None:
-        self.since = since
-        self.granted = False
-        self.waited = 0.0
+        self.since: float = since
+        self.granted: bool = False
+        self.waited: float = 0.0
         self.latch: threading.Lock | None = None
         self.future: asyncio.Future[None] | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
-        self.thread = 0
+        self.thread: int = 0
 
 
 class Compartment:
@@ -30,7 +30,7 @@ class Compartment:
     __slots__ = ("active", "queue")
 
     def __init__(self) -> None:
-        self.active = 0
+        self.active: int = 0
         self.queue: deque[Waiter] = deque()
 
     def is_idle(self) -> bool:
@@ -48,7 +48,7 @@ class Compartments:
     __slots__ = ("_max_keys", "entries")
 
     def __init__(self, max_keys: int) -> None:
-        self._max_keys = max_keys
+        self._max_keys: int = max_keys
         self.entries: OrderedDict[Hashable, Compartment] = OrderedDict()
 
     def obtain(self, key: Hashable) -> Compartment:

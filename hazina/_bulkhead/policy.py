@@ -28,14 +28,14 @@ class Counts:
     __slots__ = ("active", "admitted", "peak", "rejected", "wait_time")
 
     def __init__(self) -> None:
-        self.active = 0  # over every key; calls without a key use their compartment's
+        self.active: int = 0  # over every key; calls without a key use their compartment's
         self.zero(0)
 
     def zero(self, active: int) -> None:
-        self.admitted = 0
-        self.rejected = 0
-        self.wait_time = 0.0
-        self.peak = active
+        self.admitted: int = 0
+        self.rejected: int = 0
+        self.wait_time: float = 0.0
+        self.peak: int = active
 
 
 def _wake_task(future: asyncio.Future[None]) -> None:
@@ -58,11 +58,11 @@ class Bulkhead(Policy[BulkheadConfig, BulkheadStats]):
         super().__init__(name, config, host)
         assert config.max_concurrent is not None  # the configuration refuses None
         self.limit: int = config.max_concurrent
-        self.lock = threading.Lock()
+        self.lock: threading.Lock = threading.Lock()
         # Mutated in place, never replaced: the drivers hold them.
-        self.counts = Counts()
-        self.shared = Compartment()
-        self.compartments = Compartments(config.max_keys)
+        self.counts: Counts = Counts()
+        self.shared: Compartment = Compartment()
+        self.compartments: Compartments = Compartments(config.max_keys)
 
     def reset(self) -> None:
         """Counters to zero; running and queued calls are kept (they are still there)."""

@@ -20,8 +20,8 @@ class Deadline:
     __slots__ = ("at", "expired")
 
     def __init__(self, at: float) -> None:
-        self.at = at
-        self.expired = False
+        self.at: float = at
+        self.expired: bool = False
 
     def __repr__(self) -> str:
         return f"Deadline(at={self.at!r}, expired={self.expired!r})"

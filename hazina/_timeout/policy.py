@@ -40,7 +40,7 @@ class Timeout(Policy[TimeoutConfig, TimeoutStats]):
         # Every call draws one: the hot path's only write.
         self.calls: Counter = new_counter()
         #: Abandoned sync calls whose worker still runs them (not reset: they still run).
-        self.running_abandoned = 0
+        self.running_abandoned: int = 0
         self._fresh_state()
 
     def _fresh_state(self) -> None:

@@ -27,7 +27,7 @@ class TimedCall(Deadline):
 
     def __init__(self, at: float, task: asyncio.Task[object] | None) -> None:
         super().__init__(at)
-        self.task = task
+        self.task: asyncio.Task[object] | None = task
 
 
 class Watch:
@@ -39,7 +39,7 @@ class Watch:
     __slots__ = ("__weakref__", "calls", "loop", "timer")
 
     def __init__(self, loop: asyncio.AbstractEventLoop | None) -> None:
-        self.loop = loop
+        self.loop: asyncio.AbstractEventLoop | None = loop
         self.calls: deque[TimedCall] = deque()
         self.timer: asyncio.TimerHandle | None = None
 

@@ -47,16 +47,16 @@ class Job:
         kwargs: dict[str, Any],
         on_abandoned_end: Callable[[], None],
     ) -> None:
-        self.context = context
-        self.fn = fn
-        self.args = args
-        self.kwargs = kwargs
-        self.on_abandoned_end = on_abandoned_end
+        self.context: contextvars.Context = context
+        self.fn: Callable[..., Any] = fn
+        self.args: tuple[Any, ...] = args
+        self.kwargs: dict[str, Any] = kwargs
+        self.on_abandoned_end: Callable[[], None] = on_abandoned_end
         self.result: Any = None
         self.error: BaseException | None = None
-        self.claim = [None]
+        self.claim: list[None] = [None]
         # Released by the worker once the outcome is in; the caller waits on it.
-        self.done = threading.Lock()
+        self.done: threading.Lock = threading.Lock()
         self.done.acquire()
 
     def outcome(self) -> Any:
@@ -73,7 +73,7 @@ class _Worker:
 
     def __init__(self) -> None:
         self.job: Job | None = None
-        self.wake = threading.Lock()
+        self.wake: threading.Lock = threading.Lock()
         self.wake.acquire()
 
 
@@ -81,7 +81,7 @@ class WorkerPool:
     """Threads that run jobs, started on demand, exiting after :data:`IDLE_SECONDS` idle."""
 
     def __init__(self, idle_seconds: float = IDLE_SECONDS) -> None:
-        self.idle_seconds = idle_seconds
+        self.idle_seconds: float = idle_seconds
         # Most recently used last: pop() takes a warm one, the cold ones idle out.
         self._idle: list[_Worker] = []
         self._lock = threading.Lock()
