@@ -37,6 +37,13 @@ PEERS = {
     "ratelimit",
     "ratelimit_sleep_and_retry",
     "aiolimiter",
+    "semaphore",
+    "futures",
+    "asyncio",
+    "hyx",
+    "pyresilience",
+    "wrapt_timeout_decorator_signals",
+    "wrapt_timeout_decorator_process",
 }
 
 

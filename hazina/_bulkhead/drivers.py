@@ -99,7 +99,7 @@ def keyed_sync_driver(
         key = key_of(*args, **kwargs)
         compartment, admitted = admit(key)
         if not admitted:
-            enter(compartment, key)
+            compartment = enter(compartment, key)
         try:
             return fn(*args, **kwargs)
         finally:
@@ -117,7 +117,7 @@ def keyed_async_driver(
         key = key_of(*args, **kwargs)
         compartment, admitted = admit(key)
         if not admitted:
-            await enter(compartment, key)
+            compartment = await enter(compartment, key)
         try:
             return await fn(*args, **kwargs)
         finally:

@@ -167,27 +167,34 @@ class Bulkhead(Policy[BulkheadConfig, BulkheadStats]):
         self.counts.wait_time += waiter.waited
         return True
 
-    def _queue(self, compartment: Compartment) -> tuple[Waiter | None, float | None]:
+    def _queue(
+        self, compartment: Compartment, key: Hashable
+    ) -> tuple[Compartment, Waiter | None, float | None]:
         """Admit now (no waiter), or queue a waiter with how long it may wait.
 
-        Returns ``(None, None)`` if admitted now, ``(None, 0.0)`` if refused at once.
-        Call with the lock held.
+        Returns the compartment and ``None, None`` if admitted now, ``None, 0.0`` if
+        refused at once. A keyed compartment is looked up again: between the caller's
+        first look and this one its calls may have ended and an idle compartment may
+        have been dropped, and a slot of a dropped one would be a slot too many. Call
+        with the lock held.
         """
+        if compartment is not self.shared:
+            compartment = self.compartments.obtain(key)
         if compartment.active < self.limit and not compartment.queue:
             self._take(compartment)
-            return None, None
+            return compartment, None, None
         config = self.config
         if len(compartment.queue) >= config.max_queue or WAITS.instant:
-            return None, 0.0
+            return compartment, None, 0.0
         limit = config.max_wait
         left = remaining()  # only read on the way to a wait
         if left is not None and (limit is None or left < limit):
             limit = left
         if limit is not None and limit <= 0:
-            return None, 0.0
+            return compartment, None, 0.0
         waiter = Waiter(monotonic())
         compartment.queue.append(waiter)
-        return waiter, limit
+        return compartment, waiter, limit
 
     def _leave_queue(self, compartment: Compartment, waiter: Waiter, *, cancelled: bool) -> bool:
         """A waiter stops waiting (its time ran out, or it was cancelled).
@@ -226,13 +233,14 @@ class Bulkhead(Policy[BulkheadConfig, BulkheadStats]):
         self.emit(BulkheadRejected(self.name, key, waited))
         return BulkheadFull(self.name, key)
 
-    def enter_slow_sync(self, compartment: Compartment, key: Hashable) -> None:
-        """Take a slot of ``compartment``, waiting in line for one if allowed; or raise."""
+    def enter_slow_sync(self, compartment: Compartment, key: Hashable) -> Compartment:
+        """Take a slot, waiting in line for one if allowed, or raise; the compartment
+        whose slot the call holds (see :meth:`_queue`)."""
         with self.lock:
-            waiter, limit = self._queue(compartment)
+            compartment, waiter, limit = self._queue(compartment, key)
             if waiter is None:
                 if limit is None:
-                    return
+                    return compartment
                 self.counts.rejected += 1
             else:
                 # Set before the lock is let go: a slot may be granted from then on.
@@ -247,20 +255,20 @@ class Bulkhead(Policy[BulkheadConfig, BulkheadStats]):
                 self._leave_queue(compartment, waiter, cancelled=True)
             raise
         if got:
-            return
+            return compartment
         with self.lock:
             if self._leave_queue(compartment, waiter, cancelled=False):
-                return
+                return compartment
         raise self._refusal(key, monotonic() - waiter.since)
 
-    async def enter_slow_async(self, compartment: Compartment, key: Hashable) -> None:
+    async def enter_slow_async(self, compartment: Compartment, key: Hashable) -> Compartment:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
         with self.lock:
-            waiter, limit = self._queue(compartment)
+            compartment, waiter, limit = self._queue(compartment, key)
             if waiter is None:
                 if limit is None:
-                    return
+                    return compartment
                 self.counts.rejected += 1
             else:
                 waiter.future, waiter.loop = future, loop
@@ -276,9 +284,10 @@ class Bulkhead(Policy[BulkheadConfig, BulkheadStats]):
         except TimeoutError:
             with self.lock:
                 if self._leave_queue(compartment, waiter, cancelled=False):
-                    return
+                    return compartment
             raise self._refusal(key, monotonic() - waiter.since) from None
         except BaseException:
             with self.lock:
                 self._leave_queue(compartment, waiter, cancelled=True)
             raise
+        return compartment

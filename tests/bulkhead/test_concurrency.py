@@ -283,3 +283,55 @@ def test_threads_timing_out_in_the_queue_leave_no_slot_behind() -> None:
     assert stats.rejected == sum(refused) > 0
     assert stats.admitted + stats.rejected == THREADS * 40
     assert (stats.active, stats.queued) == (0, 0)
+
+
+@pytest.mark.usefixtures("busy_switching")
+def test_keys_forgotten_and_made_again_under_threads_never_exceed_their_limit() -> None:
+    """With ``max_keys=1`` keys are dropped and made again all the time; still no key ever
+    runs more than its limit at once, and every call is counted once."""
+    registry = hazina.Registry()
+    gauges = {key: Gauge() for key in range(4)}
+
+    @hazina.bulkhead(
+        "b", registry=registry, max_concurrent=1, max_queue=8, max_keys=1, key=lambda k: k
+    )
+    def work(key: int) -> None:
+        gauges[key].enter()
+        time.sleep(0)
+        gauges[key].leave()
+
+    def run(index: int) -> None:
+        for n in range(300):
+            work((index + n) % 4)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    stats = registry.bulkhead("b").stats()
+    assert max(gauge.most for gauge in gauges.values()) == 1
+    assert stats.admitted == sum(gauge.ran for gauge in gauges.values()) == THREADS * 300
+    assert (stats.rejected, stats.active, stats.queued) == (0, 0, 0)
+
+
+def test_regression_a_waiter_whose_key_was_dropped_meanwhile_takes_no_extra_slot() -> None:
+    """Regression: a caller that found its key full, then (before it queued) saw the key's
+    calls end and the idle key dropped for another, took a slot of the dropped
+    compartment, so the key's next caller, given a fresh one, ran beside it. The
+    interleaving is forced through the policy's own steps, in the order threads can
+    take them."""
+    registry = hazina.Registry()
+    bulkhead = registry.bulkhead("b", max_concurrent=1, max_queue=1, max_keys=1, key=lambda k: k)
+    running, admitted = bulkhead.admit_key("a")
+    assert admitted
+    seen, admitted = bulkhead.admit_key("a")  # full: this caller will queue...
+    assert not admitted
+    bulkhead.leave(running)  # ...but first the running call ends,
+    other, admitted = bulkhead.admit_key("b")  # and a new key pushes the idle "a" out.
+    assert admitted
+    held = bulkhead.enter_slow_sync(seen, "a")  # now the first caller takes a slot
+    assert bulkhead.admit_key("a")[1] is False  # and the next one must not get another
+    bulkhead.leave(held)
+    bulkhead.leave(other)
+    assert bulkhead.stats().active == 0
