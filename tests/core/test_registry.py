@@ -14,7 +14,15 @@ from conftest import Flavor
 import hazina
 from hazina.testing import FakeClock
 
-KINDS = {"circuit_breaker", "retry", "cache", "rate_limiter", "health_check"}
+KINDS = {
+    "circuit_breaker",
+    "retry",
+    "cache",
+    "rate_limiter",
+    "health_check",
+    "timeout",
+    "bulkhead",
+}
 BREAKER_STATS_FIELDS = {
     "state",
     "calls",
