@@ -134,3 +134,27 @@ def test_a_redis_limiter_wait_past_the_deadline_is_refused(flavor: Flavor, redis
     assert time.monotonic() - started < 0.9
     stats = registry.rate_limiter("l").stats()
     assert (stats.allowed, stats.rejected, stats.waited) == (1, 1, 0)
+
+
+def test_a_redis_breaker_under_a_timeout_counts_the_deadline_as_a_failure(redis_url: str) -> None:
+    """On Redis too, a call cut off by the enclosing deadline is a breaker failure."""
+    import redis.asyncio
+
+    from hazina.redis import RedisBackend
+
+    client = redis.asyncio.Redis.from_url(redis_url)
+    registry = hazina.Registry(backend=RedisBackend(async_client=client))
+    guarded = hazina.circuit_breaker("b", registry=registry, failure_threshold=2)(asyncio.sleep)
+    fn = hazina.timeout("t", registry=registry, seconds=0.02)(guarded)
+
+    async def scenario() -> None:
+        for _ in range(2):
+            with pytest.raises(hazina.TimeoutExceeded):
+                await fn(10)
+        with pytest.raises(hazina.CircuitOpenError):
+            await fn(0)
+        await client.aclose()
+
+    asyncio.run(scenario())
+    stats = registry.circuit_breaker("b").stats()
+    assert (stats.failures, stats.ignored, stats.rejections) == (2, 0, 1)

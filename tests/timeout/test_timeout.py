@@ -363,8 +363,9 @@ async def test_each_call_is_cancelled_at_its_own_deadline_among_many() -> None:
     assert second_quick is None
     assert first is not None
     assert later is not None
-    assert 0.055 <= first < 0.3
-    assert 0.085 <= later < 0.35
+    # Never early; late only by the loop's (here possibly busy) scheduling.
+    assert 0.055 <= first < 1
+    assert 0.085 <= later < 1
 
 
 def test_timeouts_fire_on_every_event_loop_using_the_policy() -> None:
