@@ -10,7 +10,9 @@ blocking wait CPython has), never through a queue or a ``Future``.
 from __future__ import annotations
 
 import contextvars
+import os
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -82,6 +84,10 @@ class WorkerPool:
 
     def __init__(self, idle_seconds: float = IDLE_SECONDS) -> None:
         self.idle_seconds: float = idle_seconds
+        self._forget_workers()
+        _POOLS.add(self)
+
+    def _forget_workers(self) -> None:
         # Most recently used last: pop() takes a warm one, the cold ones idle out.
         self._idle: list[_Worker] = []
         self._lock = threading.Lock()
@@ -150,6 +156,19 @@ class WorkerPool:
                 idle.append(worker)
                 job.done.release()
 
+
+_POOLS: weakref.WeakSet[WorkerPool] = weakref.WeakSet()
+
+
+def _forget_workers_after_fork() -> None:
+    # A forked child has none of its parent's threads: handing a call to one of them
+    # would leave the caller waiting for its deadline, and count a call abandoned that
+    # never ran.
+    for pool in list(_POOLS):
+        pool._forget_workers()
+
+
+os.register_at_fork(after_in_child=_forget_workers_after_fork)
 
 #: The pool every sync timeout shares.
 WORKERS = WorkerPool()

@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import gc
+import os
 import threading
 import time
+import warnings
 import weakref
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -409,3 +411,26 @@ def test_event_loops_that_used_a_timeout_are_not_kept_alive() -> None:
     gc.collect()
     # The last loop used may be remembered; the earlier ones are gone.
     assert [ref() is None for ref in loops[:-1]] == [True, True]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_starts_workers_of_its_own() -> None:
+    """After fork, a sync timeout in the child runs its calls (the parent's idle workers
+    are threads the child does not have)."""
+    registry = hazina.Registry()
+    fn = hazina.timeout("t", registry=registry, seconds=2)(lambda: "ran")
+    assert fn() == "ran"  # the parent now has an idle worker
+    read, write = os.pipe()
+    with warnings.catch_warnings():
+        # Python 3.12+ warns about forking a process with threads; that is the point here.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through the pipe
+        try:
+            os.write(write, fn().encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as child:
+        assert child.read() == "ran"
+    os.waitpid(pid, 0)
