@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -42,6 +44,7 @@ class Timeout(Policy[TimeoutConfig, TimeoutStats]):
         #: Abandoned sync calls whose worker still runs them (not reset: they still run).
         self.running_abandoned: int = 0
         self._fresh_state()
+        _TIMEOUTS.add(self)
 
     def _fresh_state(self) -> None:
         self._calls_base = read_counter(self.calls)
@@ -120,3 +123,17 @@ class Timeout(Policy[TimeoutConfig, TimeoutStats]):
         """An abandoned call's worker is done with it."""
         with self._lock:
             self.running_abandoned -= 1
+
+
+_TIMEOUTS: weakref.WeakSet[Timeout] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    # The abandoned calls ran in the parent's threads, which a forked child does not
+    # have: none of them runs here.
+    for timeout in list(_TIMEOUTS):
+        timeout._lock = threading.Lock()
+        timeout.running_abandoned = 0
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
