@@ -12,7 +12,9 @@ reaches, so every decision is an admission and each contender makes its full dec
 rounds: admitted decisions per second, client CPU per decision (``time.process_time``),
 and server CPU per decision (``INFO commandstats``). Any refusal fails the run.
 
-The floor is ``EVALSHA`` of a script that returns 1: no limiter can do less per decision.
+The floor is ``EVALSHA`` of a script that returns 1, sent by redis-py's
+``execute_command`` as every peer sends its commands; ``floor_packed`` is the same
+command sent the way hazina sends its own (packed once, on a connection of the pool).
 The asyncio rows run ``--tasks`` concurrent tasks on one event loop.
 """
 
@@ -37,6 +39,7 @@ import redis
 import redis.asyncio
 
 import hazina
+from hazina._redis.wire import Packer, send
 from hazina.redis import RedisBackend
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
@@ -60,7 +63,15 @@ def sync_contenders(url: str, client: redis.Redis) -> dict[str, SyncDecide]:
     def floor() -> bool:
         return execute("EVALSHA", floor_sha, 0) == 1
 
-    contenders: dict[str, SyncDecide] = {"floor_evalsha": floor}
+    # The floor again as hazina sends its own commands (packed once, written on a pool
+    # connection): what is left per decision is the round trip itself.
+    pool = client.connection_pool
+    packed = Packer(pool).pack(("EVALSHA", floor_sha, 0))
+
+    def floor_packed() -> bool:
+        return bool(send(pool, packed) == 1)
+
+    contenders: dict[str, SyncDecide] = {"floor_evalsha": floor, "floor_packed": floor_packed}
     backend = RedisBackend.from_url(url)
     registry = hazina.Registry(backend=backend)
     for algorithm in ("token_bucket", "gcra"):

@@ -50,8 +50,9 @@ def circuit_breaker(
         minimum_calls: ...and the window holds at least this many calls (default 10).
         failure_threshold: Open after this many consecutive failures (default 5;
             ``None`` turns the rule off).
-        window: ``"count"`` (last ``window_size`` calls, default 100) or ``"time"``
-            (last ``window_size`` seconds, default 60).
+        window: ``"count"`` (default) or ``"time"``: what the rate rules look back over.
+        window_size: The last this many calls (``"count"``, default 100) or seconds
+            (``"time"``, default 60).
         slow_call_duration: Calls taking at least this many seconds are slow.
         slow_call_rate: Open when this share of the window's calls were slow (default 1.0).
         open_for: Seconds to stay open before admitting probes (default 30).
@@ -62,6 +63,8 @@ def circuit_breaker(
         failure_on: Exceptions (types or predicate) that count as failures (default
             ``Exception``); others count as successes.
         ignore_on: Exceptions that count as neither.
+        on_backend_error: What calls do while a shared backend does not answer:
+            ``"local"`` (default, in-process state), ``"allow"`` or ``"deny"``.
 
     Raises:
         ConfigurationError: A value is invalid, or ``name`` exists with another

@@ -158,6 +158,12 @@ def cached(
         key: A function of the call's arguments (``self`` included for methods)
             returning the hashable key, in place of the arguments themselves.
         single_flight: Let concurrent misses of one key wait for one call (default True).
+        on_backend_error: What calls do while a shared backend does not answer:
+            ``"local"`` (default, in-process state), ``"allow"`` or ``"deny"``.
+        serializer: On Redis, how values are stored: ``"json"`` (default, strict),
+            ``"pickle"``, or an object with ``dumps`` and ``loads``.
+        lease: On Redis, seconds other processes wait for one process's load of a
+            missing key before loading it themselves (default 10).
 
     Raises:
         ConfigurationError: A value is invalid, or ``name`` exists with another

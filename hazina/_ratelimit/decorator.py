@@ -59,6 +59,11 @@ def rate_limited(
             giving them.
         wait: Over the limit, wait (sleep, or await) until admitted instead of raising.
         max_wait: With ``wait``, raise at once if admission is further away than this.
+        on_backend_error: What calls do while a shared backend does not answer:
+            ``"local"`` (default, in-process state), ``"allow"`` or ``"deny"``.
+        local_fraction: While a shared backend is down and ``on_backend_error`` is
+            ``"local"``, each process runs with its rates and bursts times this
+            (default 1.0).
 
     Raises:
         ConfigurationError: A value is invalid, or ``name`` exists with another

@@ -26,8 +26,8 @@ from .._core.deadline import would_pass_deadline
 from .._core.errors import RateLimitExceeded
 from .._core.host import Host
 from .._redis.link import BackendLink
-from .._redis.pipeline import Command
 from .._redis.scripts import Script, Unreachable
+from .._redis.wire import Command, Prepared
 from .config import RateLimiterConfig
 from .limit import Limit
 from .meters import Gcra, SlidingWindow, TokenBucket
@@ -103,12 +103,16 @@ class RedisRateLimiter(RateLimiter):
         ]
         self._fixed_time = backend.clock == "redis"
         # The whole command of the usual decision (no key, the configured cost, the
-        # server's time), built once.
+        # server's time), built once; for sync calls packed once, too.
         self._usual: dict[bytes, Command] = {}
+        self._usual_prepared: dict[bytes, Prepared] = {}
         self._usual_cost = config.cost
         if self._fixed_time and not callable(config.cost):
             self._usual = {
                 mode: self._command(mode, None, config.cost) for mode in (b"admit", b"wait")
+            }
+            self._usual_prepared = {
+                mode: backend.prepare(command) for mode, command in self._usual.items()
             }
 
     # -- keys and arguments -------------------------------------------------------------
@@ -130,6 +134,12 @@ class RedisRateLimiter(RateLimiter):
         now = self.link.now()
         time = b"" if isinstance(now, str) else _encoded(now)
         return ("EVALSHA", SCRIPT.sha, len(keys), *keys, mode, time, _encoded(cost), *self._tail)
+
+    def _prepared(self, mode: bytes, key: Hashable, cost: float) -> Prepared:
+        """:meth:`_command` for a sync call: the usual one as packed once."""
+        if key is None and cost == self._usual_cost and mode in self._usual_prepared:
+            return self._usual_prepared[mode]
+        return self._command(mode, key, cost)
 
     # -- the decision ---------------------------------------------------------------------
 
@@ -160,7 +170,7 @@ class RedisRateLimiter(RateLimiter):
             return self._admitted_free()
         mode = b"wait" if self._may_wait else b"admit"
         try:
-            answer = self.link.execute(SCRIPT, self._command(mode, key, cost))
+            answer = self.link.execute(SCRIPT, self._prepared(mode, key, cost))
         except Unreachable as down:
             if self._on_error == "local":
                 self._ran_locally = True
@@ -195,7 +205,7 @@ class RedisRateLimiter(RateLimiter):
             self._admitted_free()
             return True
         try:
-            answer = self.link.execute(SCRIPT, self._command(b"admit", key, cost))
+            answer = self.link.execute(SCRIPT, self._prepared(b"admit", key, cost))
         except Unreachable as down:
             if self._on_error == "local":
                 self._ran_locally = True

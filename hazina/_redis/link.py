@@ -16,8 +16,8 @@ from .._core.clock import Clock
 from .._core.counters import Counter, new_counter, read_counter
 from .._core.errors import ConfigurationError
 from .keys import KeyNames
-from .pipeline import Command
 from .scripts import Script, Unreachable
+from .wire import Command, Prepared
 
 if TYPE_CHECKING:
     from .backend import RedisBackend
@@ -108,7 +108,7 @@ class BackendLink:
         """One decision; :class:`Unreachable` (counted if a round trip failed) instead."""
         return self.execute(script, ("EVALSHA", script.sha, len(keys), *keys, *args))
 
-    def execute(self, script: Script, command: Command) -> Any:
+    def execute(self, script: Script, command: Prepared) -> Any:
         """:meth:`run` with the whole ``EVALSHA`` command built (once, by a hot path)."""
         if monotonic() >= self._config_due:
             self._check_config(at_creation=False)

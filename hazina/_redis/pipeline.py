@@ -19,7 +19,7 @@ from typing import Any
 
 import redis.asyncio
 
-Command = tuple[Any, ...]
+from .wire import Command
 
 
 def _expire(future: asyncio.Future[Any]) -> None:
