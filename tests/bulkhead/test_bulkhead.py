@@ -7,6 +7,7 @@ Calls that must stay inside the bulkhead wait on an event (threads) or a future
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -332,3 +333,25 @@ def test_reset_zeroes_the_counters_and_keeps_running_calls(release: threading.Ev
     release.set()
     holder.join()
     assert bulkhead.stats().active == 0
+
+
+def test_a_refusal_is_logged_at_debug_only(
+    caplog: pytest.LogCaptureFixture, release: threading.Event
+) -> None:
+    """A refusal is a per-call event: logged at DEBUG on hazina.bulkhead with its key."""
+    registry = hazina.Registry()
+
+    @hazina.bulkhead("b", registry=registry, max_concurrent=1, key=lambda k: k)
+    def hold(key: str) -> None:
+        release.wait(10)
+
+    holder = threading.Thread(target=hold, args=("k",))
+    holder.start()
+    wait_until(lambda: registry.bulkhead("b").stats().active == 1)
+    with caplog.at_level(logging.DEBUG, logger="hazina.bulkhead"), pytest.raises(hazina.BulkheadFull):
+        hold("k")
+    release.set()
+    holder.join()
+    [record] = [r for r in caplog.records if r.name == "hazina.bulkhead"]
+    assert record.levelno == logging.DEBUG
+    assert (record.hazina_name, record.hazina_key) == ("b", "k")  # type: ignore[attr-defined]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import gc
+import logging
 import os
 import threading
 import time
@@ -243,7 +244,7 @@ def test_calls_fail_fast_while_max_abandoned_calls_still_run(release: threading.
     started = time.monotonic()
     with pytest.raises(hazina.TimeoutExceeded):
         slow(2)
-    assert time.monotonic() - started < SHORT / 2
+    assert time.monotonic() - started < SHORT * 0.9  # no wait for a deadline
     assert sorted(ran) == [0, 1]
     assert slow.policy.stats() == hazina.TimeoutStats(calls=3, timeouts=3, abandoned=2)
     assert events[-1] == hazina.CallTimedOut("t", SHORT, False, True)
@@ -434,3 +435,15 @@ def test_a_forked_child_starts_workers_of_its_own() -> None:
     with os.fdopen(read) as child:
         assert child.read() == "ran"
     os.waitpid(pid, 0)
+
+
+@pytest.mark.asyncio
+async def test_a_timeout_is_logged_at_debug_only(caplog: pytest.LogCaptureFixture) -> None:
+    """A timeout is a per-call event: logged at DEBUG on hazina.timeout, never above."""
+    registry = hazina.Registry()
+    fn = hazina.timeout("t", registry=registry, seconds=0.01)(asyncio.sleep)
+    with caplog.at_level(logging.DEBUG, logger="hazina.timeout"), pytest.raises(hazina.TimeoutExceeded):
+        await fn(LONG)
+    [record] = [r for r in caplog.records if r.name == "hazina.timeout"]
+    assert record.levelno == logging.DEBUG
+    assert (record.hazina_kind, record.hazina_name) == ("timeout", "t")  # type: ignore[attr-defined]
