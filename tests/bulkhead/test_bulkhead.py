@@ -348,7 +348,10 @@ def test_a_refusal_is_logged_at_debug_only(
     holder = threading.Thread(target=hold, args=("k",))
     holder.start()
     wait_until(lambda: registry.bulkhead("b").stats().active == 1)
-    with caplog.at_level(logging.DEBUG, logger="hazina.bulkhead"), pytest.raises(hazina.BulkheadFull):
+    with (
+        caplog.at_level(logging.DEBUG, logger="hazina.bulkhead"),
+        pytest.raises(hazina.BulkheadFull),
+    ):
         hold("k")
     release.set()
     holder.join()

@@ -442,7 +442,10 @@ async def test_a_timeout_is_logged_at_debug_only(caplog: pytest.LogCaptureFixtur
     """A timeout is a per-call event: logged at DEBUG on hazina.timeout, never above."""
     registry = hazina.Registry()
     fn = hazina.timeout("t", registry=registry, seconds=0.01)(asyncio.sleep)
-    with caplog.at_level(logging.DEBUG, logger="hazina.timeout"), pytest.raises(hazina.TimeoutExceeded):
+    with (
+        caplog.at_level(logging.DEBUG, logger="hazina.timeout"),
+        pytest.raises(hazina.TimeoutExceeded),
+    ):
         await fn(LONG)
     [record] = [r for r in caplog.records if r.name == "hazina.timeout"]
     assert record.levelno == logging.DEBUG
