@@ -113,11 +113,15 @@ class Timeout(Policy[TimeoutConfig, TimeoutStats]):
                 return None
             job.done.acquire()
             return job.outcome()
-        deadline.expired = True
-        error = self.timed_out(abandoned=True)
         if interrupted:
+            # Not a timeout (the caller was interrupted, e.g. by Ctrl-C), but the call
+            # is left running all the same.
+            with self._lock:
+                self._abandoned += 1
+                self.running_abandoned += 1
             return None
-        raise error
+        deadline.expired = True
+        raise self.timed_out(abandoned=True)
 
     def abandoned_call_ended(self) -> None:
         """An abandoned call's worker is done with it."""

@@ -12,6 +12,7 @@ import contextvars
 import gc
 import logging
 import os
+import signal
 import threading
 import time
 import warnings
@@ -450,3 +451,42 @@ async def test_a_timeout_is_logged_at_debug_only(caplog: pytest.LogCaptureFixtur
     [record] = [r for r in caplog.records if r.name == "hazina.timeout"]
     assert record.levelno == logging.DEBUG
     assert (record.hazina_kind, record.hazina_name) == ("timeout", "t")  # type: ignore[attr-defined]
+
+
+@pytest.mark.skipif(
+    threading.current_thread() is not threading.main_thread(), reason="needs the main thread"
+)
+def test_an_interrupted_caller_leaves_its_call_running_without_a_timeout(
+    release: threading.Event,
+) -> None:
+    """A caller interrupted while it waits (Ctrl-C) abandons the call: counted as
+    abandoned and running, but it is no timeout and emits no event."""
+    registry = hazina.Registry()
+    events: list[object] = []
+    registry.subscribe(events.append)
+    started = threading.Event()
+
+    @hazina.timeout("t", registry=registry, seconds=LONG)
+    def slow() -> None:
+        started.set()
+        release.wait(LONG)
+
+    def interrupt_once_started() -> None:
+        started.wait(2)
+        # A real SIGINT to the main thread, which wakes it from its wait as Ctrl-C would.
+        signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+
+    interrupter = threading.Thread(target=interrupt_once_started)
+    interrupter.start()
+    with pytest.raises(KeyboardInterrupt):
+        slow()
+    interrupter.join()
+    policy = registry.timeout("t")
+    assert policy.stats() == hazina.TimeoutStats(calls=1, timeouts=0, abandoned=1)
+    assert policy.running_abandoned == 1
+    assert events == []
+    release.set()
+    wait_deadline = time.monotonic() + 2
+    while policy.running_abandoned and time.monotonic() < wait_deadline:
+        time.sleep(0.001)
+    assert policy.running_abandoned == 0
