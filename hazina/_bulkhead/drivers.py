@@ -93,17 +93,43 @@ def async_driver(
 def keyed_sync_driver(
     bulkhead: Bulkhead, fn: Callable[..., Any], key_of: Callable[..., Any]
 ) -> Callable[..., Any]:
-    admit, enter, leave = bulkhead.admit_key, bulkhead.enter_slow_sync, bulkhead.leave
+    acquire, release = bulkhead.lock.acquire, bulkhead.lock.release
+    entries, counts, limit = bulkhead.compartments.entries, bulkhead.counts, bulkhead.limit
+    get, move_to_end = entries.get, entries.move_to_end
+    enter, free = bulkhead.enter_slow_sync, bulkhead.free
 
     def call_in_bulkhead_per_key(*args: Any, **kwargs: Any) -> Any:
         key = key_of(*args, **kwargs)
-        compartment, admitted = admit(key)
-        if not admitted:
-            compartment = enter(compartment, key)
+        acquire()
+        try:
+            compartment = get(key)
+            if compartment is not None and compartment.active < limit and not compartment.queue:
+                move_to_end(key)
+                compartment.active += 1
+                counts.admitted += 1
+                counts.active += 1
+                if counts.active > counts.peak:
+                    counts.peak = counts.active
+            else:
+                compartment = None  # a new key, or a full one: the slow path decides
+        except TypeError:
+            compartment = None  # an unhashable key: the slow path explains
+        finally:
+            release()
+        if compartment is None:
+            compartment = enter(None, key)
         try:
             return fn(*args, **kwargs)
         finally:
-            leave(compartment)
+            acquire()
+            try:
+                if compartment.queue:
+                    free(compartment)
+                else:
+                    compartment.active -= 1
+                    counts.active -= 1
+            finally:
+                release()
 
     return call_in_bulkhead_per_key
 
@@ -111,16 +137,42 @@ def keyed_sync_driver(
 def keyed_async_driver(
     bulkhead: Bulkhead, fn: Callable[..., Awaitable[Any]], key_of: Callable[..., Any]
 ) -> Callable[..., Awaitable[Any]]:
-    admit, enter, leave = bulkhead.admit_key, bulkhead.enter_slow_async, bulkhead.leave
+    acquire, release = bulkhead.lock.acquire, bulkhead.lock.release
+    entries, counts, limit = bulkhead.compartments.entries, bulkhead.counts, bulkhead.limit
+    get, move_to_end = entries.get, entries.move_to_end
+    enter, free = bulkhead.enter_slow_async, bulkhead.free
 
     async def call_in_bulkhead_per_key(*args: Any, **kwargs: Any) -> Any:
         key = key_of(*args, **kwargs)
-        compartment, admitted = admit(key)
-        if not admitted:
-            compartment = await enter(compartment, key)
+        acquire()
+        try:
+            compartment = get(key)
+            if compartment is not None and compartment.active < limit and not compartment.queue:
+                move_to_end(key)
+                compartment.active += 1
+                counts.admitted += 1
+                counts.active += 1
+                if counts.active > counts.peak:
+                    counts.peak = counts.active
+            else:
+                compartment = None  # a new key, or a full one: the slow path decides
+        except TypeError:
+            compartment = None  # an unhashable key: the slow path explains
+        finally:
+            release()
+        if compartment is None:
+            compartment = await enter(None, key)
         try:
             return await fn(*args, **kwargs)
         finally:
-            leave(compartment)
+            acquire()
+            try:
+                if compartment.queue:
+                    free(compartment)
+                else:
+                    compartment.active -= 1
+                    counts.active -= 1
+            finally:
+                release()
 
     return call_in_bulkhead_per_key

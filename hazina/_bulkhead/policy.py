@@ -101,13 +101,7 @@ class Bulkhead(Policy[BulkheadConfig, BulkheadStats]):
     def admit_key(self, key: Hashable) -> tuple[Compartment, bool]:
         """The compartment of ``key``, and whether the call took one of its slots now."""
         with self.lock:
-            try:
-                compartment = self.compartments.obtain(key)
-            except TypeError as error:
-                raise TypeError(
-                    f"bulkhead {self.name!r}: the key {key!r} is not hashable; "
-                    f"make the key function return a hashable value"
-                ) from error
+            compartment = self._obtain(key)
             if compartment.active < self.limit and not compartment.queue:
                 self._take(compartment)
                 return compartment, True
@@ -119,6 +113,15 @@ class Bulkhead(Policy[BulkheadConfig, BulkheadStats]):
             self.free(compartment)
 
     # -- under the lock ----------------------------------------------------------------
+
+    def _obtain(self, key: Hashable) -> Compartment:
+        try:
+            return self.compartments.obtain(key)
+        except TypeError as error:
+            raise TypeError(
+                f"bulkhead {self.name!r}: the key {key!r} is not hashable; "
+                f"make the key function return a hashable value"
+            ) from error
 
     def _take(self, compartment: Compartment) -> None:
         counts = self.counts
@@ -168,18 +171,19 @@ class Bulkhead(Policy[BulkheadConfig, BulkheadStats]):
         return True
 
     def _queue(
-        self, compartment: Compartment, key: Hashable
+        self, compartment: Compartment | None, key: Hashable
     ) -> tuple[Compartment, Waiter | None, float | None]:
         """Admit now (no waiter), or queue a waiter with how long it may wait.
 
         Returns the compartment and ``None, None`` if admitted now, ``None, 0.0`` if
-        refused at once. A keyed compartment is looked up again: between the caller's
+        refused at once. A keyed compartment (``None``: not looked up yet) is looked up
+        again: between the caller's
         first look and this one its calls may have ended and an idle compartment may
         have been dropped, and a slot of a dropped one would be a slot too many. Call
         with the lock held.
         """
         if compartment is not self.shared:
-            compartment = self.compartments.obtain(key)
+            compartment = self._obtain(key)
         if compartment.active < self.limit and not compartment.queue:
             self._take(compartment)
             return compartment, None, None
@@ -233,7 +237,7 @@ class Bulkhead(Policy[BulkheadConfig, BulkheadStats]):
         self.emit(BulkheadRejected(self.name, key, waited))
         return BulkheadFull(self.name, key)
 
-    def enter_slow_sync(self, compartment: Compartment, key: Hashable) -> Compartment:
+    def enter_slow_sync(self, compartment: Compartment | None, key: Hashable) -> Compartment:
         """Take a slot, waiting in line for one if allowed, or raise; the compartment
         whose slot the call holds (see :meth:`_queue`)."""
         with self.lock:
@@ -261,7 +265,7 @@ class Bulkhead(Policy[BulkheadConfig, BulkheadStats]):
                 return compartment
         raise self._refusal(key, monotonic() - waiter.since)
 
-    async def enter_slow_async(self, compartment: Compartment, key: Hashable) -> Compartment:
+    async def enter_slow_async(self, compartment: Compartment | None, key: Hashable) -> Compartment:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
         with self.lock:
