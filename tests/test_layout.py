@@ -145,6 +145,10 @@ KNOWN_DIFFERENCES: dict[str, str] = {
         "a task joining another caller's load awaits a future bridged to its own loop, "
         "and passes itself so its cancellation is told apart; a thread blocks on the flight"
     ),
+    "hazina._ratelimit.redis.RedisRateLimiter.acquire_slow_sync": (
+        "a sync decision is sent packed on the client's pool (the usual one packed once); "
+        "the asyncio client takes the plain command"
+    ),
     "hazina._timeout.drivers.sync_driver": (
         "a task is cancelled at its deadline; a thread cannot be, so the sync call runs in "
         "a worker thread and its caller stops waiting at the deadline"
