@@ -473,6 +473,7 @@ def test_an_interrupted_caller_leaves_its_call_running_without_a_timeout(
 
     def interrupt_once_started() -> None:
         started.wait(2)
+        time.sleep(0.05)  # the caller is waiting for the call by now
         # A real SIGINT to the main thread, which wakes it from its wait as Ctrl-C would.
         signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
 
