@@ -10,11 +10,11 @@ import attrs
 
 from .._core.errors import RateLimitExceeded
 from .._core.host import Host
+from .._core.keytable import KeyTable
 from .._core.policy import Policy
 from .._core.validation import is_finite_number
 from .config import RateLimiterConfig
 from .drivers import fast_async_driver, fast_sync_driver
-from .keys import KeyTable
 from .meters import ALGORITHMS, TOLERANCE, Meter
 from .records import (
     LimitStatus,
@@ -82,7 +82,7 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
         self.counts: Counts = Counts()
         self.shared_entry: Entry = self._fresh_entry()
         self.keys: KeyTable[Entry] = KeyTable(
-            config.max_keys, self._fresh_entry, self._entry_is_full
+            config.max_keys, lambda _key: self._fresh_entry(), self._entry_is_full
         )
         self._generation = 0
         self._fresh_state()
