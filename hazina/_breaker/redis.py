@@ -26,7 +26,7 @@ import math
 from collections.abc import Awaitable, Callable
 from time import monotonic
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 from .._core.clock import is_system_clock
 from .._core.counters import new_counter, read_counter
@@ -107,6 +107,11 @@ class RedisCircuitBreaker(CircuitBreaker):
     def __init__(
         self, name: str, config: CircuitBreakerConfig, host: Host, backend: RedisBackend
     ) -> None:
+        if config.key is not None:
+            raise ConfigurationError(
+                f"circuit_breaker {name!r}: key= is not supported on Redis yet, got "
+                f"{config.key!r}; use backend='memory' for a keyed breaker"
+            )
         # The inherited in-memory breaker is the stand-in while Redis is down.
         super().__init__(name, config, host)
         self.backend = backend
@@ -116,14 +121,15 @@ class RedisCircuitBreaker(CircuitBreaker):
         self._keys = [self.link.keys.policy("s"), self.link.keys.policy("w")]
         # Idle state is forgotten after a few open-and-probe cycles (and never before a
         # time window's buckets have left the window).
-        span = config.open_for + config.half_open_timeout
+        longest_open = config.open_for if config.open_for_multiplier == 1 else config.max_open_for
+        span = longest_open + config.half_open_timeout
         if config.window == "time":
             span += config.window_size
         self._config_args: list[object] = [
             config.window,
             config.window_size,
             config.minimum_calls,
-            config.failure_rate,
+            "" if config.failure_rate is None else config.failure_rate,
             "" if config.failure_threshold is None else config.failure_threshold,
             "0" if config.slow_call_duration is None else "1",
             config.slow_call_rate,
@@ -132,6 +138,8 @@ class RedisCircuitBreaker(CircuitBreaker):
             config.success_threshold,
             config.half_open_timeout,
             math.ceil(max(3 * span, 60.0) * 1000),
+            config.open_for_multiplier,
+            config.max_open_for,
         ]
         self._tally = _Tally()
         # This process's view of the shared state, from its last round trip.
@@ -188,7 +196,8 @@ class RedisCircuitBreaker(CircuitBreaker):
 
     def admit_sync(self) -> Probe:
         """Admit a call the view does not wave through: its probe, or raise."""
-        self._reject_if_seen_open()
+        if self._reject_if_seen_open():
+            return None
         try:
             answer = self.link.run(SCRIPT, self._keys, self._args("admit"))
         except Unreachable as down:
@@ -197,7 +206,8 @@ class RedisCircuitBreaker(CircuitBreaker):
 
     async def admit_async(self) -> Probe:
         """:meth:`admit_sync` for async code."""
-        self._reject_if_seen_open()
+        if self._reject_if_seen_open():
+            return None
         try:
             answer = await self.link.arun(SCRIPT, self._keys, self._args("admit"))
         except Unreachable as down:
@@ -251,14 +261,19 @@ class RedisCircuitBreaker(CircuitBreaker):
         shared_probe = probe if isinstance(probe, str) else ""
         return [*self._args("record"), outcome, "1" if slow else "0", shared_probe]
 
-    def _reject_if_seen_open(self) -> None:
-        """Reject with no round trip while the open period this process read lasts."""
+    def _reject_if_seen_open(self) -> bool:
+        """Reject with no round trip while the open period this process read lasts.
+
+        ``True`` if a dry run let the call through instead (no round trip either).
+        """
         view = self._view
         if (view is not OPEN and view is not FORCED_OPEN) or self._ran_locally:
-            return
+            return False
         now = self.clock.now()
         if now < self._open_until and now - self._synced_at < self.backend.sync_interval:
             self._reject(view, None if view is FORCED_OPEN else self._open_until - now)
+            return True
+        return False
 
     def _admitted(self, answer: list[Any]) -> Probe:
         reading = self._apply(answer)
@@ -268,10 +283,12 @@ class RedisCircuitBreaker(CircuitBreaker):
 
     def _reject(
         self, state: CircuitState, retry_after: float | None, cause: BaseException | None = None
-    ) -> NoReturn:
+    ) -> None:
+        """Count and report a refusal, then raise (a dry run lets the call through)."""
         next(self._tally.rejections)
-        self.emit(CallRejected(self.name, state, retry_after))
-        raise CircuitOpenError(self.name, retry_after) from cause
+        self.emit(CallRejected(self.name, state, retry_after, dry_run=self._dry_run))
+        if not self._dry_run:
+            raise CircuitOpenError(self.name, retry_after) from cause
 
     def _apply(self, answer: list[Any]) -> _Reading:
         """Take the shared state as this process's view; emit the changes this trip made."""
@@ -293,7 +310,7 @@ class RedisCircuitBreaker(CircuitBreaker):
         changes = answer[6:]
         for index in range(0, len(changes), 2):
             old, new = _STATES[_text(changes[index])], _STATES[_text(changes[index + 1])]
-            self.emit(CircuitStateChanged(self.name, old, new))
+            self.emit(CircuitStateChanged(self.name, old, new, dry_run=self._dry_run))
         return reading
 
     # -- while Redis does not answer ----------------------------------------------------
@@ -310,6 +327,7 @@ class RedisCircuitBreaker(CircuitBreaker):
         if self._on_error == "allow":
             return None
         self._reject(self._view, down.retry_after, cause)
+        return None
 
     def _record_while_down(self, outcome: int, probe: Probe, duration: float) -> None:
         if self._on_error == "local":
