@@ -115,7 +115,11 @@ class Keyed:
         """The breaker of ``key``, made (forgetting another if need be) when new."""
         try:
             with self.lock:
-                return self.table.obtain(key, self.breaker.clock.now())
+                circuit = self.table.obtain(key, self.breaker.clock.now())
+                # Placed at the end just now, for a call about to complete: only calls
+                # after that one count as uses since (see the table's second chance).
+                circuit.seen_completions = read_counter(circuit.completions) + 1
+                return circuit
         except TypeError as error:
             raise TypeError(
                 f"circuit_breaker {self.breaker.name!r}: the key {key!r} is not hashable; "
