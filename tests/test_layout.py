@@ -133,6 +133,10 @@ KNOWN_DIFFERENCES: dict[str, str] = {
         "a task joining another caller's load awaits a future bridged to its own loop, "
         "and passes itself so its cancellation is told apart; a thread blocks on the flight"
     ),
+    "hazina._ratelimit.redis.RedisRateLimiter.acquire_slow_sync": (
+        "a sync call sends the usual command as packed once (_prepared); the async client "
+        "packs its own pipeline, so the async twin passes the unpacked _command"
+    ),
 }
 
 _ASYNC_WORDS = [

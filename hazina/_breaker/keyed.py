@@ -8,7 +8,7 @@ moved to the end on such calls. Recency is read from the keys' completion counte
 instead, when room is needed (the table's second chance), so the keys forgotten first
 are closed ones with nothing in their window, then the idle ones.
 
-Counts live in a :class:`Tally` that every key's breaker bumps too, so forgetting a key,
+Counts live in a :class:`~.tally.Tally` that every key's breaker bumps too, so forgetting a key,
 even while one of its calls is running, loses nothing from the stats.
 """
 
@@ -18,56 +18,21 @@ import threading
 from collections.abc import Awaitable, Callable, Hashable
 from typing import TYPE_CHECKING, Any
 
-from .._core.counters import new_counter, read_counter
+from .._core.counters import read_counter
 from .._core.keytable import KeyTable
 from .records import (
     CLOSED,
-    FAILURE,
     FORCED_OPEN,
     HALF_OPEN,
-    IGNORED,
     OPEN,
     SUCCESS,
     CircuitState,
     CircuitStateChanged,
 )
+from .tally import Tally
 
 if TYPE_CHECKING:
     from .policy import CircuitBreaker
-
-
-class Tally:
-    """A keyed breaker's counters over all its keys; lock-free and exact."""
-
-    __slots__ = ("completions", "failures", "ignored", "rejections", "slow_calls")
-
-    def __init__(self) -> None:
-        self.completions = new_counter()
-        self.failures = new_counter()
-        self.ignored = new_counter()
-        self.rejections = new_counter()
-        self.slow_calls = new_counter()
-
-    def count(self, outcome: int, slow: bool) -> None:
-        """Count one completed call (``outcome`` as in ``records``)."""
-        if outcome == IGNORED:
-            next(self.ignored)
-            return
-        next(self.completions)
-        if outcome == FAILURE:
-            next(self.failures)
-        if slow:
-            next(self.slow_calls)
-
-    def read(self) -> tuple[int, int, int, int, int]:
-        """``(completions, failures, ignored, rejections, slow calls)`` so far."""
-        return (
-            read_counter(self.completions),
-            read_counter(self.failures),
-            read_counter(self.ignored),
-            read_counter(self.rejections),
-            read_counter(self.slow_calls),
-        )
 
 
 def _nothing_to_remember(circuit: CircuitBreaker, now: float) -> bool:

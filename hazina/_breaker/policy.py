@@ -18,7 +18,7 @@ from .._core.host import Host
 from .._core.policy import Policy
 from .config import CircuitBreakerConfig
 from .drivers import async_driver, sync_driver
-from .keyed import Keyed, Tally, keyed_async_driver, keyed_sync_driver
+from .keyed import Keyed, keyed_async_driver, keyed_sync_driver
 from .records import (
     CLOSED,
     FAILURE,
@@ -32,6 +32,7 @@ from .records import (
     CircuitState,
     CircuitStateChanged,
 )
+from .tally import Tally
 from .window import CountWindow, TimeWindow
 
 # Admission tokens kept by `with breaker:` blocks, innermost last; per thread and task.

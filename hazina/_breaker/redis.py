@@ -29,7 +29,6 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from .._core.clock import is_system_clock
-from .._core.counters import new_counter, read_counter
 from .._core.errors import BackendUnavailable, CircuitOpenError, ConfigurationError
 from .._core.host import Host
 from .._redis.link import BackendLink
@@ -38,7 +37,6 @@ from .config import CircuitBreakerConfig
 from .policy import CircuitBreaker
 from .records import (
     CLOSED,
-    FAILURE,
     FORCED_OPEN,
     HALF_OPEN,
     IGNORED,
@@ -49,6 +47,7 @@ from .records import (
     CircuitState,
     CircuitStateChanged,
 )
+from .tally import Tally
 
 if TYPE_CHECKING:
     from .._redis.backend import RedisBackend
@@ -70,19 +69,6 @@ _open_blocks: contextvars.ContextVar[tuple[tuple[object, Probe, float], ...]] = 
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
-
-
-class _Tally:
-    """This process's counters, bumped without a lock."""
-
-    __slots__ = ("failures", "ignored", "rejections", "slow", "successes")
-
-    def __init__(self) -> None:
-        self.successes = new_counter()
-        self.failures = new_counter()
-        self.ignored = new_counter()
-        self.rejections = new_counter()
-        self.slow = new_counter()
 
 
 class _Reading:
@@ -141,7 +127,7 @@ class RedisCircuitBreaker(CircuitBreaker):
             config.open_for_multiplier,
             config.max_open_for,
         ]
-        self._tally = _Tally()
+        self._tally = Tally()
         # This process's view of the shared state, from its last round trip.
         self._view: CircuitState = CLOSED
         self._open_until = 0.0
@@ -247,16 +233,9 @@ class RedisCircuitBreaker(CircuitBreaker):
         slow_after = self.config.slow_call_duration
         # A slow failure is slow too: a dependency that times out is the slow kind.
         slow = outcome != IGNORED and slow_after is not None and duration >= slow_after
-        if outcome == SUCCESS:
-            next(tally.successes)
-        elif outcome == FAILURE:
-            next(tally.failures)
-        else:
-            next(tally.ignored)
-            if probe is None:
-                return None  # counts as neither, and holds no probe slot to free
-        if slow:
-            next(tally.slow)
+        tally.count(outcome, slow)
+        if outcome == IGNORED and probe is None:
+            return None  # counts as neither, and holds no probe slot to free
         # A probe of the stand-in is an ordinary call to the shared state.
         shared_probe = probe if isinstance(probe, str) else ""
         return [*self._args("record"), outcome, "1" if slow else "0", shared_probe]
@@ -417,15 +396,13 @@ class RedisCircuitBreaker(CircuitBreaker):
             answer = self.link.run(SCRIPT, self._keys, self._args("reset"))
         except Unreachable as down:
             raise self._unavailable(down) from down.__cause__
-        self._tally = _Tally()
+        self._tally = Tally()
         self._apply(answer)
 
     def stats(self) -> CircuitBreakerStats:
         """This process's counters; state, rates and ``retry_after`` read from Redis."""
         reading = self._read()
-        tally = self._tally
-        successes, failures = read_counter(tally.successes), read_counter(tally.failures)
-        ignored = read_counter(tally.ignored)
+        completions, failures, ignored, rejections, slow_calls = self._tally.read()
         if reading is not None:
             state = reading.state
             failure_rate, slow_call_rate = reading.failure_rate, reading.slow_call_rate
@@ -442,12 +419,12 @@ class RedisCircuitBreaker(CircuitBreaker):
                 retry_after = max(0.0, self._open_until - self.clock.now())
         return CircuitBreakerStats(
             state=state,
-            calls=successes + failures + ignored,
-            successes=successes,
+            calls=completions + ignored,
+            successes=completions - failures,
             failures=failures,
             ignored=ignored,
-            rejections=read_counter(tally.rejections),
-            slow_calls=read_counter(tally.slow),
+            rejections=rejections,
+            slow_calls=slow_calls,
             failure_rate=failure_rate,
             slow_call_rate=slow_call_rate,
             retry_after=retry_after,

@@ -1,0 +1,44 @@
+"""A breaker's counters kept apart from its state, for state that comes and goes.
+
+A keyed breaker forgets keys, and a breaker on Redis keeps its state there: the counts
+of this process's calls live here instead, lock-free and exact.
+"""
+
+from __future__ import annotations
+
+from .._core.counters import new_counter, read_counter
+from .records import FAILURE, IGNORED
+
+
+class Tally:
+    """A keyed breaker's counters over all its keys; lock-free and exact."""
+
+    __slots__ = ("completions", "failures", "ignored", "rejections", "slow_calls")
+
+    def __init__(self) -> None:
+        self.completions = new_counter()
+        self.failures = new_counter()
+        self.ignored = new_counter()
+        self.rejections = new_counter()
+        self.slow_calls = new_counter()
+
+    def count(self, outcome: int, slow: bool) -> None:
+        """Count one completed call (``outcome`` as in ``records``)."""
+        if outcome == IGNORED:
+            next(self.ignored)
+            return
+        next(self.completions)
+        if outcome == FAILURE:
+            next(self.failures)
+        if slow:
+            next(self.slow_calls)
+
+    def read(self) -> tuple[int, int, int, int, int]:
+        """``(completions, failures, ignored, rejections, slow calls)`` so far."""
+        return (
+            read_counter(self.completions),
+            read_counter(self.failures),
+            read_counter(self.ignored),
+            read_counter(self.rejections),
+            read_counter(self.slow_calls),
+        )
