@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import contextvars
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from time import monotonic
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -88,23 +88,42 @@ class _Reading:
 
 
 class RedisCircuitBreaker(CircuitBreaker):
-    """A circuit breaker shared through Redis; made by the registry for ``backend=``."""
+    """A circuit breaker shared through Redis; made by the registry for ``backend=``.
+
+    With ``key=`` the registry gets a :class:`~.redis_keyed.RedisKeyedCircuitBreaker`,
+    whose keys each have one of these (``key=``, on the keyed breaker's ``link``).
+    """
+
+    def __new__(cls, name: str, config: CircuitBreakerConfig, *args: Any, **kwargs: Any) -> Any:
+        if cls is RedisCircuitBreaker and config.key is not None:
+            from .redis_keyed import RedisKeyedCircuitBreaker  # it builds on this class
+
+            cls = RedisKeyedCircuitBreaker
+        return super().__new__(cls)
 
     def __init__(
-        self, name: str, config: CircuitBreakerConfig, host: Host, backend: RedisBackend
+        self,
+        name: str,
+        config: CircuitBreakerConfig,
+        host: Host,
+        backend: RedisBackend,
+        *,
+        key: Hashable = None,
+        link: BackendLink | None = None,
+        tally: Tally | None = None,
+        keys: list[str] | None = None,
     ) -> None:
-        if config.key is not None:
-            raise ConfigurationError(
-                f"circuit_breaker {name!r}: key= is not supported on Redis yet, got "
-                f"{config.key!r}; use backend='memory' for a keyed breaker"
-            )
         # The inherited in-memory breaker is the stand-in while Redis is down.
-        super().__init__(name, config, host)
+        super().__init__(name, config, host, key=key)
         self.backend = backend
-        self.link = BackendLink(backend, self.kind, name, config, host.clock)
+        self.link = (
+            BackendLink(backend, self.kind, name, config, host.clock) if link is None else link
+        )
         self._on_error = config.on_backend_error
         self._real_time = is_system_clock(host.clock)
-        self._keys = [self.link.keys.policy("s"), self.link.keys.policy("w")]
+        if keys is None:
+            keys = [self.link.keys.policy("s"), self.link.keys.policy("w")]
+        self._keys = keys
         # Idle state is forgotten after a few open-and-probe cycles (and never before a
         # time window's buckets have left the window).
         longest_open = config.open_for if config.open_for_multiplier == 1 else config.max_open_for
@@ -127,7 +146,7 @@ class RedisCircuitBreaker(CircuitBreaker):
             config.open_for_multiplier,
             config.max_open_for,
         ]
-        self._tally = Tally()
+        self._tally = Tally() if tally is None else tally
         # This process's view of the shared state, from its last round trip.
         self._view: CircuitState = CLOSED
         self._open_until = 0.0
@@ -136,9 +155,14 @@ class RedisCircuitBreaker(CircuitBreaker):
         #: and the in-memory stand-in is not in charge); read on every call.
         self._fast = True
         self._ran_locally = False
-        # A new process must not take its first call for granted: the breaker may be
-        # open fleet-wide already.
-        self._read()
+        if link is not None:
+            # A key's state: its first call here admits through Redis, which answers
+            # with the shared state (no round trip when the state is made).
+            self._fast = False
+        elif config.key is None:
+            # A new process must not take its first call for granted: the breaker may be
+            # open fleet-wide already.
+            self._read()
 
     # -- drivers ------------------------------------------------------------------------
 
@@ -265,9 +289,9 @@ class RedisCircuitBreaker(CircuitBreaker):
     ) -> None:
         """Count and report a refusal, then raise (a dry run lets the call through)."""
         next(self._tally.rejections)
-        self.emit(CallRejected(self.name, state, retry_after, dry_run=self._dry_run))
+        self.emit(CallRejected(self.name, state, retry_after, key=self.key, dry_run=self._dry_run))
         if not self._dry_run:
-            raise CircuitOpenError(self.name, retry_after) from cause
+            raise CircuitOpenError(self.name, retry_after, self.key) from cause
 
     def _apply(self, answer: list[Any]) -> _Reading:
         """Take the shared state as this process's view; emit the changes this trip made."""
@@ -289,7 +313,7 @@ class RedisCircuitBreaker(CircuitBreaker):
         changes = answer[6:]
         for index in range(0, len(changes), 2):
             old, new = _STATES[_text(changes[index])], _STATES[_text(changes[index + 1])]
-            self.emit(CircuitStateChanged(self.name, old, new, dry_run=self._dry_run))
+            self.emit(CircuitStateChanged(self.name, old, new, key=self.key, dry_run=self._dry_run))
         return reading
 
     # -- while Redis does not answer ----------------------------------------------------
@@ -350,6 +374,10 @@ class RedisCircuitBreaker(CircuitBreaker):
         except ConfigurationError:
             return None  # a backend with only an asyncio client: the view is all there is
         return self._apply(answer)
+
+    def seen_state(self) -> CircuitState:
+        """The state as this process last saw it (its stand-in's while that is in charge)."""
+        return self.stored_state if self._ran_locally else self._seen_state()
 
     def _seen_state(self) -> CircuitState:
         """The state as last read, moved on by time alone (while Redis does not answer)."""

@@ -6,19 +6,27 @@ Nodes (registries on one Redis and one fake clock) stand in for processes, as in
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
+from typing import Any
 
 import pytest
 
 import hazina
 from breaker import test_redis
 from breaker.test_redis import Node
-from hazina import CallRejected, CircuitState, ConfigurationError
+from hazina import CallRejected, CircuitOpenError, CircuitState
 from hazina import CircuitStateChanged as Changed
 from hazina.redis import RedisBackend
 from hazina.testing import FakeClock
 
 CLOSED, OPEN, HALF_OPEN = CircuitState.CLOSED, CircuitState.OPEN, CircuitState.HALF_OPEN
+FORCED_OPEN = CircuitState.FORCED_OPEN
+OK = "ok"
+
+
+class Boom(Exception):
+    """The dependency failed."""
+
 
 # The fixtures of test_redis.py, shared rather than copied.
 nodes, node = test_redis.nodes, test_redis.node
@@ -86,15 +94,105 @@ def test_dry_run_on_redis_refuses_nothing(node: Callable[..., Node]) -> None:
     assert one.events[0] == Changed("svc", CLOSED, OPEN, dry_run=True)
 
 
-def test_key_is_a_configuration_error_on_redis(redis_url: str) -> None:
-    """Keyed breakers are not shared through Redis yet: refused by name, not half-done."""
-    registry = hazina.Registry(
-        clock=FakeClock(), backend=RedisBackend.from_url(redis_url, clock="registry")
-    )
-    with pytest.raises(ConfigurationError, match=r"circuit_breaker 'svc': key= is not supported"):
-        registry.circuit_breaker("svc", key=lambda host: host)
-    keyed = registry.circuit_breaker("svc", key=lambda host: host, backend="memory")
-    assert keyed.state_of("a") is CLOSED
+class KeyedNode:
+    """A keyed breaker ("hosts") on one node: the first argument is the key."""
+
+    def __init__(self, node: Node, **config: Any) -> None:
+        self.node = node
+
+        def dependency(host: Hashable, fail: bool = False) -> str:
+            if fail:
+                raise Boom(host)
+            return OK
+
+        self.fn = hazina.circuit_breaker(
+            "hosts", registry=node.registry, key=lambda host, fail=False: host, **config
+        )(node.flavor.define(dependency))
+        self.breaker: hazina.CircuitBreaker = self.fn.policy
+
+    def ok(self, host: Hashable) -> None:
+        assert self.node.flavor.call(self.fn, host) == OK
+
+    def fail(self, host: Hashable, times: int = 1) -> None:
+        for _ in range(times):
+            with pytest.raises(Boom):
+                self.node.flavor.call(self.fn, host, True)
+
+    def rejected(self, host: Hashable) -> CircuitOpenError:
+        with pytest.raises(CircuitOpenError) as info:
+            self.node.flavor.call(self.fn, host)
+        return info.value
+
+
+def test_a_keys_state_is_shared_and_other_keys_are_not_affected(
+    node: Callable[..., Node],
+) -> None:
+    """One process opens a key; another process is refused for that key only."""
+    one, other = KeyedNode(node(), failure_threshold=2), KeyedNode(node(), failure_threshold=2)
+    other.ok("a")
+    one.fail("a", 2)
+    assert other.breaker.state_of("a") is OPEN
+    error = other.rejected("a")
+    assert error.key == "a"
+    assert error.retry_after == pytest.approx(30.0)
+    other.ok("b")
+    one.ok("b")
+    assert other.breaker.state_of("b") is CLOSED
+    assert other.breaker.state is CLOSED
+    stats = other.breaker.stats()
+    assert (stats.calls, stats.rejections, stats.open_keys) == (2, 1, 1)
+    assert [e.key for e in one.node.events if isinstance(e, Changed)] == ["a"]
+
+
+def test_keyed_state_keys_expire(node: Callable[..., Node]) -> None:
+    """Every key's state in Redis has a TTL, so keys nobody calls are forgotten."""
+    one = KeyedNode(node(), failure_threshold=1)
+    one.fail("a")
+    one.ok("b")
+    client = one.node.client
+    names = client.keys("hazina:{circuit_breaker:hosts:*")
+    assert len(names) >= 2
+    assert all(client.pttl(name) > 0 for name in names)
+
+
+def test_a_process_forgets_views_not_shared_state(node: Callable[..., Node]) -> None:
+    """max_keys bounds this process's views; a forgotten view re-reads the key's state."""
+    one = KeyedNode(node(), failure_threshold=1, max_keys=2)
+    one.fail("a")
+    one.ok("b")
+    one.ok("c")  # "a"'s view goes
+    assert one.rejected("a").key == "a"
+
+
+def test_force_open_and_reset_act_on_every_key_fleet_wide(node: Callable[..., Node]) -> None:
+    """force_open() refuses every key in every process; reset() starts every key afresh."""
+    one, other = KeyedNode(node(), failure_threshold=1), KeyedNode(node(), failure_threshold=1)
+    one.fail("a")
+    other.breaker.force_open()
+    assert one.breaker.state is FORCED_OPEN
+    assert one.rejected("b").retry_after is None
+    assert one.breaker.state_of("anything") is FORCED_OPEN
+    other.breaker.reset()
+    assert one.breaker.state is CLOSED
+    one.ok("a")  # "a" was open before the reset: fresh now
+    assert other.breaker.state_of("a") is CLOSED
+
+
+def test_keyed_dry_run_on_redis_refuses_nothing(node: Callable[..., Node]) -> None:
+    """A keyed dry-run breaker on Redis reports the key's refusal and runs the call."""
+    one = KeyedNode(node(), failure_threshold=1, dry_run=True)
+    one.fail("a")
+    one.fail("a")  # would have been rejected
+    events = [e for e in one.node.events if isinstance(e, CallRejected)]
+    assert [(e.key, e.dry_run) for e in events] == [("a", True)]
+    assert one.breaker.stats().failures == 2
+
+
+def test_keys_that_redis_cannot_encode_are_type_errors(node: Callable[..., Node]) -> None:
+    """A key of a type with no canonical encoding is a TypeError naming the breaker."""
+    one = KeyedNode(node())
+    with pytest.raises(TypeError, match="circuit_breaker 'hosts'"):
+        one.ok(frozenset({1}))
 
 
 def test_dry_run_rate_limiter_on_redis(redis_url: str) -> None:
