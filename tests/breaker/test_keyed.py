@@ -368,3 +368,38 @@ def test_tasks_keep_exact_per_key_counts(registry: hazina.Registry) -> None:
     assert (stats.calls, stats.successes, stats.failures) == (1000, 900, 100)
     assert breaker.state_of(7) is OPEN
     assert all(breaker.state_of(host) is CLOSED for host in range(10) if host != 7)
+
+
+def test_threads_churning_a_small_table_lose_no_call(registry: hazina.Registry) -> None:
+    """8 threads on 100 keys with room for 16: the table stays bounded, every call counts."""
+
+    @hazina.circuit_breaker("hosts", registry=registry, key=lambda host: host, max_keys=16)
+    def call(host: int) -> int:
+        if host % 10 == 0:
+            raise Boom(host)
+        return host
+
+    start = threading.Barrier(THREADS)
+    errors: list[BaseException] = []
+
+    def work(index: int) -> None:
+        start.wait()
+        for n in range(CALLS):
+            try:
+                call((index * 37 + n * 13) % 100)
+            except (Boom, CircuitOpenError):
+                pass
+            except BaseException as error:  # anything else is a defect of the table
+                errors.append(error)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    stats = call.policy.stats()
+    assert errors == []
+    assert stats.calls + stats.rejections == THREADS * CALLS
+    keyed = call.policy._keyed
+    assert keyed is not None
+    assert len(keyed.table) <= 16

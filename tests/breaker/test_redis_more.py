@@ -10,6 +10,7 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 import pytest
+from redis_server import RedisServer
 
 import hazina
 from breaker import test_redis
@@ -218,3 +219,36 @@ def test_dry_run_rate_limiter_on_redis(redis_url: str) -> None:
         "RateLimitDelayed"
     ]
     assert all(event.dry_run for event in events)  # type: ignore[attr-defined]
+
+
+# Fixtures of test_redis.py for a Redis of the test's own, to kill.
+fault_node = test_redis.fault_node
+
+
+def test_keyed_local_mode_keeps_keys_apart_during_an_outage(
+    fault_node: Callable[..., Node], own_redis: RedisServer
+) -> None:
+    """With "local", each key's stand-in opens on its own failures while Redis is down."""
+    one = KeyedNode(
+        fault_node("local", "hosts-local"), failure_threshold=2, on_backend_error="local"
+    )
+    one.ok("a")
+    one.ok("b")
+    own_redis.kill()
+    one.fail("a", 2)
+    assert one.rejected("a").key == "a"
+    one.ok("b")
+    assert one.breaker.stats().backend_errors >= 1
+
+
+def test_keyed_deny_mode_names_the_key(
+    fault_node: Callable[..., Node], own_redis: RedisServer
+) -> None:
+    """With "deny", a keyed call refused during an outage carries its key."""
+    one = KeyedNode(fault_node("deny", "hosts-deny"), on_backend_error="deny")
+    one.ok("a")
+    own_redis.kill()
+    one.ok("a")  # its record failed: the outage starts here
+    error = one.rejected("a")
+    assert error.key == "a"
+    assert error.retry_after is not None
