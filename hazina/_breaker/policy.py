@@ -281,7 +281,7 @@ class CircuitBreaker(Policy[CircuitBreakerConfig, CircuitBreakerStats]):
     def record_error(self, error: BaseException, probe: int | None, duration: float) -> None:
         self.record(self._classify(error), probe, duration)
 
-    def admit(self, key: Hashable = None) -> int | None:
+    def admit(self) -> int | None:
         """Admit a call while not closed: the probe's generation, or raise.
 
         A dry-run breaker counts and reports a refusal, then admits the call as closed.
@@ -302,11 +302,10 @@ class CircuitBreaker(Policy[CircuitBreakerConfig, CircuitBreakerStats]):
                 if self._shared is not None:
                     next(self._shared.rejections)
                 retry_after = self._retry_after(now)
-                key = self.key if key is None else key
                 events.append(
-                    CallRejected(self.name, state, retry_after, key=key, dry_run=self._dry_run)
+                    CallRejected(self.name, state, retry_after, key=self.key, dry_run=self._dry_run)
                 )
-                error = CircuitOpenError(self.name, retry_after, key)
+                error = CircuitOpenError(self.name, retry_after, self.key)
                 probe = None if self._dry_run else -1
         self._publish(events)
         if probe == -1:
