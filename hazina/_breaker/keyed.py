@@ -8,8 +8,8 @@ moved to the end on such calls. Recency is read from the keys' completion counte
 instead, when room is needed (the table's second chance), so the keys forgotten first
 are closed ones with nothing in their window, then the idle ones.
 
-Counts live in a :class:`~.tally.Tally` that every key's breaker bumps too, so forgetting a key,
-even while one of its calls is running, loses nothing from the stats.
+Counts live in a :class:`~.tally.Tally` that every key's breaker bumps too, so forgetting
+a key, even while one of its calls is running, loses nothing from the stats.
 """
 
 from __future__ import annotations
