@@ -6,7 +6,7 @@ of this process's calls live here instead, lock-free and exact.
 
 from __future__ import annotations
 
-from .._core.counters import new_counter, read_counter
+from .._core.counters import Counter, new_counter, read_counter
 from .records import FAILURE, IGNORED
 
 
@@ -16,11 +16,11 @@ class Tally:
     __slots__ = ("completions", "failures", "ignored", "rejections", "slow_calls")
 
     def __init__(self) -> None:
-        self.completions = new_counter()
-        self.failures = new_counter()
-        self.ignored = new_counter()
-        self.rejections = new_counter()
-        self.slow_calls = new_counter()
+        self.completions: Counter = new_counter()
+        self.failures: Counter = new_counter()
+        self.ignored: Counter = new_counter()
+        self.rejections: Counter = new_counter()
+        self.slow_calls: Counter = new_counter()
 
     def count(self, outcome: int, slow: bool) -> None:
         """Count one completed call (``outcome`` as in ``records``)."""
