@@ -2,23 +2,27 @@
 
 Each key's state is a plain in-memory breaker of its own, held in a bounded
 :class:`~hazina._core.keytable.KeyTable`. A call whose key's breaker is closed costs the
-key function, one dict lookup and two lock-free counter bumps (the key's, for its window,
-and the policy's, for its stats); the table is read without a lock and keys are not
-moved to the end on such calls. Recency is read from the keys' completion counters
-instead, when room is needed (the table's second chance), so the keys forgotten first
-are closed ones with nothing in their window, then the idle ones.
+key function, one dict lookup and one lock-free counter bump (the key's, for its window);
+the table is read without a lock and keys are not moved to the end on such calls.
+Recency is read from the keys' completion counters instead, when room is needed (the
+table's second chance), so the keys forgotten first are closed ones with nothing in
+their window, then the idle ones.
 
-Counts live in a :class:`~.tally.Tally` that every key's breaker bumps too, so forgetting
-a key, even while one of its calls is running, loses nothing from the stats.
+Outcomes other than plain successes are counted in a :class:`~.tally.Tally` that every
+key's breaker bumps too. Completed calls are the keys' own counters, summed when stats are
+read; a key forgotten has its count folded in then, and the calls it still had running
+are folded in when the last of them lets go of it (a finalizer), so forgetting a key
+loses nothing from the stats.
 """
 
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Awaitable, Callable, Hashable
 from typing import TYPE_CHECKING, Any
 
-from .._core.counters import read_counter
+from .._core.counters import Counter, read_counter
 from .._core.keytable import KeyTable
 from .records import (
     CLOSED,
@@ -59,6 +63,10 @@ class Keyed:
         self.base = self.tally.read()
         #: Guards the table's changes; lookups on the hot path go without it.
         self.lock = threading.Lock()
+        # Completions of the keys forgotten since the last reset (its generation).
+        self._retired = 0
+        self._retired_lock = threading.Lock()
+        self._generation = 0
         #: Set by ``force_open()``: every key's state, and each new one, is forced open.
         self.forced = False
         self.table: KeyTable[CircuitBreaker] = KeyTable(
@@ -66,6 +74,7 @@ class Keyed:
             lambda key: self._make(make, key),
             _nothing_to_remember,
             _touched,
+            self._forget,
         )
 
     def _make(
@@ -75,6 +84,25 @@ class Keyed:
         if self.forced:
             circuit.force_quietly()
         return circuit
+
+    def _forget(self, circuit: CircuitBreaker) -> None:
+        folded = read_counter(circuit.completions)
+        with self._retired_lock:
+            self._retired += folded
+        weakref.finalize(circuit, self._fold_late, circuit.completions, folded, self._generation)
+
+    def _fold_late(self, completions: Counter, folded: int, generation: int) -> None:
+        late = read_counter(completions) - folded
+        with self._retired_lock:
+            if late and generation == self._generation:
+                self._retired += late
+
+    def completed(self) -> int:
+        """Completed calls of every key since the last reset."""
+        with self.lock:  # no key is forgotten (and folded in) while they are summed
+            live = sum(read_counter(circuit.completions) for circuit in self.table.entries.values())
+            with self._retired_lock:
+                return live + self._retired
 
     def circuit(self, key: Hashable) -> CircuitBreaker:
         """The breaker of ``key``, made (forgetting another if need be) when new."""
@@ -155,6 +183,9 @@ class Keyed:
             circuits = list(self.table.entries.values())
             self.table.clear()
             self.base = self.tally.read()
+            with self._retired_lock:
+                self._retired = 0
+                self._generation += 1
             forced, self.forced = self.forced, False
         name, dry_run = self.breaker.name, self.breaker.config.dry_run
         if forced:
@@ -177,7 +208,7 @@ def keyed_sync_driver(
     breaker: CircuitBreaker, keyed: Keyed, fn: Callable[..., Any]
 ) -> Callable[..., Any]:
     """A plain function that calls ``fn`` through the breaker of its arguments' key."""
-    key_of, get, total = breaker.config.key, keyed.table.entries.get, keyed.tally.completions
+    key_of, get = breaker.config.key, keyed.table.entries.get
     slow, on_error = slow_sync_call(breaker, keyed, fn), keyed.record_error
     assert key_of is not None
     if breaker.config.slow_call_duration is not None or breaker.config.window == "time":
@@ -201,7 +232,6 @@ def keyed_sync_driver(
             on_error(key, circuit, error, None, 0.0)
             raise
         next(circuit.completions)
-        next(total)
         return result
 
     return call_through_breaker
@@ -211,7 +241,7 @@ def keyed_async_driver(
     breaker: CircuitBreaker, keyed: Keyed, fn: Callable[..., Awaitable[Any]]
 ) -> Callable[..., Awaitable[Any]]:
     """An ``async def`` function that awaits ``fn`` through the breaker of its key."""
-    key_of, get, total = breaker.config.key, keyed.table.entries.get, keyed.tally.completions
+    key_of, get = breaker.config.key, keyed.table.entries.get
     slow, on_error = slow_async_call(breaker, keyed, fn), keyed.record_error
     assert key_of is not None
     if breaker.config.slow_call_duration is not None or breaker.config.window == "time":
@@ -235,7 +265,6 @@ def keyed_async_driver(
             on_error(key, circuit, error, None, 0.0)
             raise
         next(circuit.completions)
-        next(total)
         return result
 
     return call_through_breaker

@@ -63,7 +63,8 @@ class CircuitBreaker(Policy[CircuitBreakerConfig, CircuitBreakerStats]):
         super().__init__(name, config, host)
         #: The key this breaker keeps the state of, inside a keyed breaker (else ``None``).
         self.key = key
-        # A key's breaker also counts into its keyed breaker's tally, which outlives it.
+        # A key's breaker also counts outcomes into its keyed breaker's tally, which
+        # outlives it.
         self._shared = shared
         self._dry_run = config.dry_run
         self._is_failure = when(config.failure_on)
@@ -197,9 +198,10 @@ class CircuitBreaker(Policy[CircuitBreakerConfig, CircuitBreakerStats]):
         keyed = self._keyed
         assert keyed is not None
         state = self.state
-        completions, failures, ignored, rejections, slow = (
+        _, failures, ignored, rejections, slow = (
             now - then for now, then in zip(keyed.tally.read(), keyed.base, strict=True)
         )
+        completions = keyed.completed()
         return CircuitBreakerStats(
             state=state,
             calls=completions + ignored,
@@ -329,7 +331,8 @@ class CircuitBreaker(Policy[CircuitBreakerConfig, CircuitBreakerStats]):
                 if slow:
                     self._slow_calls += 1
             if self._shared is not None:
-                self._shared.count(outcome, slow)
+                # Completions are counted by each key's own counter (see keyed.py).
+                self._shared.note(outcome, slow)
             if probe is not None:
                 if probe == self._generation and self.stored_state is HALF_OPEN:
                     events += self._judge_probe(outcome, slow, now)

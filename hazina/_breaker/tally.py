@@ -24,10 +24,15 @@ class Tally:
 
     def count(self, outcome: int, slow: bool) -> None:
         """Count one completed call (``outcome`` as in ``records``)."""
+        if outcome != IGNORED:
+            next(self.completions)
+        self.note(outcome, slow)
+
+    def note(self, outcome: int, slow: bool) -> None:
+        """Count a completed call's outcome, but not in ``completions``."""
         if outcome == IGNORED:
             next(self.ignored)
             return
-        next(self.completions)
         if outcome == FAILURE:
             next(self.failures)
         if slow:

@@ -40,6 +40,7 @@ class KeyTable(Generic[EntryT]):
         is_full: Whether an entry is as good as new at a clock reading.
         touched: Whether an entry was used since the last time this asked (``None``:
             every use moves the key to the end).
+        forget: Called with each entry evicted (not with those :meth:`clear` drops).
     """
 
     def __init__(
@@ -48,11 +49,13 @@ class KeyTable(Generic[EntryT]):
         make: Callable[[Hashable], EntryT],
         is_full: Callable[[EntryT, float], bool],
         touched: Callable[[EntryT], bool] | None = None,
+        forget: Callable[[EntryT], None] | None = None,
     ) -> None:
         self.max_keys = max_keys
         self._make = make
         self._is_full = is_full
         self._touched = touched
+        self._forget = forget
         #: Key -> entry, least recently used first. Public for the hot paths' lookups.
         self.entries: OrderedDict[Hashable, EntryT] = OrderedDict()
         self._base_interval = max(1, max_keys // 8)
@@ -91,8 +94,7 @@ class KeyTable(Generic[EntryT]):
             self._new_since_sweep = 0
             full = [key for key, entry in entries.items() if self._is_full(entry, now)]
             for key in full:
-                del entries[key]
-            self.evicted += len(full)
+                self._evict(key)
             # A sweep that freed little was mostly wasted: ration the next one harder.
             if len(full) * 2 < self._sweep_interval:
                 self._sweep_interval = min(self._sweep_interval * 2, self.max_keys * 8)
@@ -107,8 +109,13 @@ class KeyTable(Generic[EntryT]):
             if self._is_full(entry, now):
                 oldest = key
                 break
-        del entries[oldest]
+        self._evict(oldest)
+
+    def _evict(self, key: Hashable) -> None:
+        entry = self.entries.pop(key)
         self.evicted += 1
+        if self._forget is not None:
+            self._forget(entry)
 
     def _second_chance(self) -> None:
         # Each key moved here was used since it was last moved, so the moves are paid

@@ -281,6 +281,25 @@ def test_a_failure_of_a_call_that_outlived_its_key_still_counts(
     assert (stats.calls, stats.failures) == (2, 2)
 
 
+def test_a_success_of_a_call_that_outlived_its_key_still_counts(
+    flavor: Flavor, registry: hazina.Registry
+) -> None:
+    """A closed key forgotten while its call runs: the call still counts once it returns."""
+    hosts = Hosts(flavor, registry, max_keys=1)
+    keyed = hosts.breaker._keyed
+    assert keyed is not None
+
+    def crowd_out() -> str:
+        keyed.circuit("b")  # another key takes the only place while "a" runs
+        return OK
+
+    hosts.ok("a")
+    assert flavor.call(hosts.fn, "a", crowd_out) == OK
+    hosts.ok("b")
+    stats = hosts.breaker.stats()
+    assert (stats.calls, stats.successes) == (3, 3)
+
+
 def test_a_block_cannot_be_keyed(registry: hazina.Registry) -> None:
     """``with breaker:`` has no arguments to key by: a clear TypeError, not a silent guess."""
     breaker = registry.circuit_breaker("hosts", key=lambda host: host)
