@@ -32,7 +32,7 @@ from .records import (
     CircuitState,
     CircuitStateChanged,
 )
-from .tally import Tally
+from .tally import Tally, tallied_stats
 from .window import CountWindow, TimeWindow
 
 # Admission tokens kept by `with breaker:` blocks, innermost last; per thread and task.
@@ -201,20 +201,8 @@ class CircuitBreaker(Policy[CircuitBreakerConfig, CircuitBreakerStats]):
         _, failures, ignored, rejections, slow = (
             now - then for now, then in zip(keyed.tally.read(), keyed.base, strict=True)
         )
-        completions = keyed.completed()
-        return CircuitBreakerStats(
-            state=state,
-            calls=completions + ignored,
-            successes=completions - failures,
-            failures=failures,
-            ignored=ignored,
-            rejections=rejections,
-            slow_calls=slow,
-            failure_rate=None,
-            slow_call_rate=None,
-            retry_after=None,
-            open_keys=keyed.open_keys(),
-        )
+        counts = (keyed.completed(), failures, ignored, rejections, slow)
+        return tallied_stats(counts, state, open_keys=keyed.open_keys())
 
     # -- context manager ---------------------------------------------------------
 

@@ -47,7 +47,7 @@ from .records import (
     CircuitState,
     CircuitStateChanged,
 )
-from .tally import Tally
+from .tally import Tally, tallied_stats
 
 if TYPE_CHECKING:
     from .._redis.backend import RedisBackend
@@ -430,7 +430,6 @@ class RedisCircuitBreaker(CircuitBreaker):
     def stats(self) -> CircuitBreakerStats:
         """This process's counters; state, rates and ``retry_after`` read from Redis."""
         reading = self._read()
-        completions, failures, ignored, rejections, slow_calls = self._tally.read()
         if reading is not None:
             state = reading.state
             failure_rate, slow_call_rate = reading.failure_rate, reading.slow_call_rate
@@ -445,14 +444,9 @@ class RedisCircuitBreaker(CircuitBreaker):
             retry_after = None
             if state is OPEN:
                 retry_after = max(0.0, self._open_until - self.clock.now())
-        return CircuitBreakerStats(
-            state=state,
-            calls=completions + ignored,
-            successes=completions - failures,
-            failures=failures,
-            ignored=ignored,
-            rejections=rejections,
-            slow_calls=slow_calls,
+        return tallied_stats(
+            self._tally.read(),
+            state,
             failure_rate=failure_rate,
             slow_call_rate=slow_call_rate,
             retry_after=retry_after,

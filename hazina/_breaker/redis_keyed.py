@@ -40,7 +40,7 @@ from .records import (
     CircuitStateChanged,
 )
 from .redis import RedisCircuitBreaker
-from .tally import Tally
+from .tally import Tally, tallied_stats
 
 if TYPE_CHECKING:
     from .._redis.backend import RedisBackend
@@ -255,20 +255,11 @@ class RedisKeyedCircuitBreaker(RedisCircuitBreaker):
     def stats(self) -> CircuitBreakerStats:
         """This process's counters; ``open_keys`` counts the keys it has seen open."""
         state = self.state
-        completions, failures, ignored, rejections, slow_calls = self._tally.read()
         with self._views_lock:
             views = list(self._views.entries.values())
-        return CircuitBreakerStats(
-            state=state,
-            calls=completions + ignored,
-            successes=completions - failures,
-            failures=failures,
-            ignored=ignored,
-            rejections=rejections,
-            slow_calls=slow_calls,
-            failure_rate=None,
-            slow_call_rate=None,
-            retry_after=None,
+        return tallied_stats(
+            self._tally.read(),
+            state,
             backend_errors=self.link.backend_errors,
             open_keys=sum(view.seen_state() in (OPEN, HALF_OPEN) for view in views),
         )

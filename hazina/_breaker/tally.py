@@ -7,7 +7,7 @@ of this process's calls live here instead, lock-free and exact.
 from __future__ import annotations
 
 from .._core.counters import Counter, new_counter, read_counter
-from .records import FAILURE, IGNORED
+from .records import FAILURE, IGNORED, CircuitBreakerStats, CircuitState
 
 
 class Tally:
@@ -47,3 +47,31 @@ class Tally:
             read_counter(self.rejections),
             read_counter(self.slow_calls),
         )
+
+
+def tallied_stats(
+    counts: tuple[int, int, int, int, int],
+    state: CircuitState,
+    *,
+    failure_rate: float | None = None,
+    slow_call_rate: float | None = None,
+    retry_after: float | None = None,
+    backend_errors: int = 0,
+    open_keys: int = 0,
+) -> CircuitBreakerStats:
+    """Stats from ``counts`` as :meth:`Tally.read` gives them, and the state's readings."""
+    completions, failures, ignored, rejections, slow_calls = counts
+    return CircuitBreakerStats(
+        state=state,
+        calls=completions + ignored,
+        successes=completions - failures,
+        failures=failures,
+        ignored=ignored,
+        rejections=rejections,
+        slow_calls=slow_calls,
+        failure_rate=failure_rate,
+        slow_call_rate=slow_call_rate,
+        retry_after=retry_after,
+        backend_errors=backend_errors,
+        open_keys=open_keys,
+    )
