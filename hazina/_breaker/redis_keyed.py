@@ -39,7 +39,7 @@ from .records import (
     CircuitState,
     CircuitStateChanged,
 )
-from .redis import RedisCircuitBreaker
+from .redis import RedisCircuitBreaker, _text
 from .tally import Tally, tallied_stats
 
 if TYPE_CHECKING:
@@ -48,10 +48,6 @@ if TYPE_CHECKING:
 META = Script(__package__, "keyed.lua")
 #: A forced-open keyed breaker outlives any idle period an operator would expect.
 META_TTL_MS = 7 * 24 * 3600 * 1000
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def _any_view_goes(view: RedisCircuitBreaker, now: float) -> bool:
