@@ -59,6 +59,8 @@ def rate_limited(
             giving them.
         wait: Over the limit, wait (sleep, or await) until admitted instead of raising.
         max_wait: With ``wait``, raise at once if admission is further away than this.
+        dry_run: Make, count and report every decision (refusals, waits), but refuse or
+            delay no call.
 
     Raises:
         ConfigurationError: A value is invalid, or ``name`` exists with another
