@@ -12,6 +12,7 @@ from typing import Any
 from .._core.conditions import when
 from .._core.counters import Counter, new_counter, read_counter
 from .._core.errors import CircuitOpenError
+from .._core.forks import fresh_lock, reset_after_fork
 from .._core.host import Host
 from .._core.policy import Policy
 from .config import CircuitBreakerConfig
@@ -62,6 +63,14 @@ class CircuitBreaker(Policy[CircuitBreakerConfig, CircuitBreakerStats]):
         self.stored_state: CircuitState = CLOSED
         self._generation = 0
         self._fresh_state()
+        reset_after_fork(self)
+
+    def after_fork_in_child(self) -> None:
+        fresh_lock(self._lock)
+        if self.stored_state is HALF_OPEN:
+            # Probes in flight ran in the parent's other threads and never report here:
+            # a fresh half-open period, so the child may probe for itself.
+            self._move(HALF_OPEN, self.clock.now())
 
     def _fresh_state(self) -> None:
         completed = read_counter(self.completions)

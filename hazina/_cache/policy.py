@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from .._core.clock import is_system_clock
 from .._core.counters import Counter, new_counter, read_counter
+from .._core.forks import fresh_lock, reset_after_fork
 from .._core.host import Host
 from .._core.policy import Policy
 from .._core.validation import build_config
@@ -77,6 +78,13 @@ class Cache(Policy[CacheConfig, CacheStats]):
         self._misses = new_counter()
         self._epoch = 0
         self._fresh_state()
+        reset_after_fork(self)
+
+    def after_fork_in_child(self) -> None:
+        fresh_lock(self._lock)
+        # The parent's loads ran in threads the child does not have: nobody would ever
+        # settle them, so the next miss of each key leads a load of its own.
+        self._flights.clear()
 
     def _fresh_state(self) -> None:
         self._hits_base = read_counter(self.hits)

@@ -8,6 +8,7 @@ from typing import Any
 
 from .._core.conditions import when
 from .._core.counters import Counter, new_counter, read_counter
+from .._core.forks import fresh_lock, reset_after_fork
 from .._core.host import Host
 from .._core.policy import Policy
 from .backoff import base_delay, jittered
@@ -29,6 +30,10 @@ class Retry(Policy[RetryConfig, RetryStats]):
         # Calls that succeeded at the first attempt: the hot path's only write.
         self.first_try_successes: Counter = new_counter()
         self._fresh_state()
+        reset_after_fork(self)
+
+    def after_fork_in_child(self) -> None:
+        fresh_lock(self._lock)
 
     def _fresh_state(self) -> None:
         self._first_try_base = read_counter(self.first_try_successes)
