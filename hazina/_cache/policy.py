@@ -24,7 +24,7 @@ from .._core.validation import build_config
 from .config import CacheConfig
 from .drivers import async_driver, sync_driver
 from .expiry import PRIORITIES, EntryOptions, ExpiresAt, Priority
-from .flight import ABANDONED, ERROR, VALUE, Flight
+from .flight import ABANDONED, ERROR, PENDING, VALUE, Flight
 from .keys import KeyBuilder, custom_key, plain_key, typed_key, unhashable_argument
 from .log import DEBUG, logger
 from .records import CacheEvicted, CacheStats
@@ -269,11 +269,19 @@ class Cache(Policy[CacheConfig, CacheStats]):
     ) -> Any:
         joined = 0  # the epoch in which this call was counted as coalesced, if it was
         while True:
-            with self._lock:
-                step, found = self._begin(key, None, joined)
-                joined = self._epoch if step is _JOIN else 0
-            if step is _LEAD:
-                return self._lead_sync(key, found, fn, args, kwargs, options)
+            step = None
+            try:
+                with self._lock:
+                    step, found = self._begin(key, None, joined)
+                    joined = self._epoch if step is _JOIN else 0
+                if step is _LEAD:
+                    return self._lead_sync(key, found, fn, args, kwargs, options)
+            except BaseException as error:
+                # Interrupted (a signal's exception) between registering a load and the
+                # leader's own `try`: nobody else would ever settle it.
+                if step is _LEAD:
+                    self._fail(key, found, error)
+                raise
             self._log_step(step, key)
             if step is _HIT:
                 return found
@@ -294,13 +302,19 @@ class Cache(Policy[CacheConfig, CacheStats]):
         task = asyncio.current_task()
         joined = 0
         while True:
-            with self._lock:
-                step, found = self._begin(key, task, joined)
-                joined = self._epoch if step is _JOIN else 0
-                if step is _JOIN:
-                    waiter = found.add_async_waiter(loop)
-            if step is _LEAD:
-                return await self._lead_async(key, found, fn, args, kwargs, options)
+            step = None
+            try:
+                with self._lock:
+                    step, found = self._begin(key, task, joined)
+                    joined = self._epoch if step is _JOIN else 0
+                    if step is _JOIN:
+                        waiter = found.add_async_waiter(loop)
+                if step is _LEAD:
+                    return await self._lead_async(key, found, fn, args, kwargs, options)
+            except BaseException as error:
+                if step is _LEAD:
+                    self._fail(key, found, error)
+                raise
             self._log_step(step, key)
             if step is _HIT:
                 return found
@@ -335,7 +349,11 @@ class Cache(Policy[CacheConfig, CacheStats]):
         # of the key is registered already (no single flight, or a recursive call):
         # replacing that one would keep its result out of the cache.
         flight = Flight(task, self._epoch, self._invalidations)
-        self._flights.setdefault(key, flight)
+        flights = self._flights
+        # Not setdefault(): after a call a signal's exception may land, and it must not
+        # find the flight registered before the caller knows it leads.
+        if key not in flights:
+            flights[key] = flight
         return _LEAD, flight
 
     def _lead_sync(
@@ -355,10 +373,11 @@ class Cache(Policy[CacheConfig, CacheStats]):
             self._refuse_coroutine(value)
             now = self._now()  # expiry counts from when the value exists
             entry = self.store.new_entry(key, value, options.rank, options.expiry(value, now))
+            # Inside the try: if a signal's exception lands in it, the flight still settles.
+            self._succeed(flight, entry, now)
         except BaseException as error:
             self._fail(key, flight, error)
             raise
-        self._succeed(flight, entry, now)
         return value
 
     async def _lead_async(
@@ -376,10 +395,11 @@ class Cache(Policy[CacheConfig, CacheStats]):
             self._refuse_coroutine(value)
             now = self._now()
             entry = self.store.new_entry(key, value, options.rank, options.expiry(value, now))
+            # Inside the try: if a signal's exception lands in it, the flight still settles.
+            self._succeed(flight, entry, now)
         except BaseException as error:
             self._fail(key, flight, error)
             raise
-        self._succeed(flight, entry, now)
         return value
 
     def _log_step(self, step: str, key: Hashable) -> None:
@@ -403,7 +423,10 @@ class Cache(Policy[CacheConfig, CacheStats]):
         with self._lock:
             if self._flights.get(key) is flight:
                 del self._flights[key]
-            if flight.epoch == self._epoch:  # a load from before reset() is not counted
+            # Not from before reset(), and once: an interrupted leader's clean-up may run
+            # twice, or after its load settled.
+            if flight.epoch == self._epoch and flight.outcome == PENDING and not flight.counted:
+                flight.counted = True
                 self._load_errors += 1
         # Errors are shared with the waiters, never cached. The leader's own
         # cancellation and interpreter exits are its own business: the waiters take
@@ -475,7 +498,7 @@ class Cache(Policy[CacheConfig, CacheStats]):
     def _report(self, evicted: list[Entry], full: bool) -> None:
         """Outside the lock: tell listeners about evictions, and the log about a full cache."""
         for entry in evicted:
-            self.emit(CacheEvicted(self.name, entry.key, PRIORITIES[entry.rank]))
+            self.emit(CacheEvicted(self.name, entry.key, PRIORITIES[self.store.rank_of(entry)]))
         if full:
             logger.warning(
                 "cache %r is full of never_remove entries (max_size=%d): new values are "
