@@ -15,11 +15,12 @@ Groups:
   arrive at the bound and must evict one. One call used to sweep the whole table.
 
 Times are the calling thread's CPU time (``time.thread_time``), so a call the operating
-system descheduled does not count the pause. The cyclic garbage collector is off while timing (``gc.disable()``): its full
-collections stop any program holding 100,000 objects for milliseconds, whatever the
-library, and they are not what is measured here (``gc.freeze()`` after start-up keeps
-them short in production). pytest-benchmark's ``max`` column is the worst call; the
-p99.9 and the targets are printed after the tables and kept in ``extra_info``.
+system descheduled does not count the pause. The cyclic garbage collector is off while
+timing (``gc.disable()``): its full collections stop any program holding 100,000
+objects for milliseconds, whatever the library, and they are not what is measured here
+(``gc.freeze()`` after start-up keeps them short in production). pytest-benchmark's
+``max`` column is the worst call; the p99.9 and the targets are printed after the
+tables and kept in ``extra_info``.
 """
 
 from __future__ import annotations

@@ -65,7 +65,7 @@ class CircuitBreaker(Policy[CircuitBreakerConfig, CircuitBreakerStats]):
         self._fresh_state()
         reset_after_fork(self)
 
-    def after_fork_in_child(self) -> None:
+    def _after_fork_in_child(self) -> None:
         fresh_lock(self._lock)
         if self.stored_state is HALF_OPEN:
             # Probes in flight ran in the parent's other threads and never report here:

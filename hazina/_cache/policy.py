@@ -80,7 +80,7 @@ class Cache(Policy[CacheConfig, CacheStats]):
         self._fresh_state()
         reset_after_fork(self)
 
-    def after_fork_in_child(self) -> None:
+    def _after_fork_in_child(self) -> None:
         fresh_lock(self._lock)
         # The parent's loads ran in threads the child does not have: nobody would ever
         # settle them, so the next miss of each key leads a load of its own.

@@ -22,7 +22,7 @@ from typing import Protocol
 class ForkAware(Protocol):
     """Something with locks or in-flight work to reset in a forked child."""
 
-    def after_fork_in_child(self) -> None:
+    def _after_fork_in_child(self) -> None:
         """Free its locks and forget work that ran in threads the child does not have."""
 
 
@@ -31,7 +31,7 @@ _hooks: list[Callable[[], None]] = []
 
 
 def reset_after_fork(owner: ForkAware) -> None:
-    """Call ``owner.after_fork_in_child()`` in every child forked while it is alive."""
+    """Call ``owner._after_fork_in_child()`` in every child forked while it is alive."""
     _aware.add(owner)
 
 
@@ -51,7 +51,7 @@ def _in_child() -> None:
     for hook in _hooks:
         hook()
     for owner in list(_aware):
-        owner.after_fork_in_child()
+        owner._after_fork_in_child()
 
 
 if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork()

@@ -82,7 +82,7 @@ class Registry:
 
     # -- factories ---------------------------------------------------------------
 
-    def after_fork_in_child(self) -> None:
+    def _after_fork_in_child(self) -> None:
         fresh_lock(self._lock)
 
     def circuit_breaker(

@@ -78,7 +78,7 @@ class HealthCheck:
         self._fresh_state()
         reset_after_fork(self)
 
-    def after_fork_in_child(self) -> None:
+    def _after_fork_in_child(self) -> None:
         fresh_lock(self._lock)
         # Its thread stayed in the parent: joining its run would wait for ever.
         self.in_flight = None

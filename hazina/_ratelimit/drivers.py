@@ -10,7 +10,7 @@ decide again from scratch.
 Why a lock at all: a bucket update reads and then writes its state. On CPython 3.11
 with the GIL the few lines below happen to contain no point where the interpreter
 switches threads, but the general path does (its loops over limits, the sliding
-window's log, the key table's sweep, a waiter's decision and then its reservation),
+window's log, the key table's eviction, a waiter's decision and then its reservation),
 and the inline path must not slip in between; without a GIL (free-threaded builds)
 nothing is atomic at all. Measured on CPython 3.11: about 250 ns per admitted call
 with the lock, 180 ns without.

@@ -93,7 +93,7 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
         self._fresh_state()
         reset_after_fork(self)
 
-    def after_fork_in_child(self) -> None:
+    def _after_fork_in_child(self) -> None:
         # Reservations of the parent's other threads stay taken: they never run here,
         # and keeping their tokens never over-admits.
         fresh_lock(self.lock)

@@ -132,7 +132,7 @@ class RedisBackend:
             tuple[LoopPipeline, AsyncGenerator[None, None] | None],
         ] = weakref.WeakKeyDictionary()
 
-    def after_fork_in_child(self) -> None:
+    def _after_fork_in_child(self) -> None:
         fresh_lock(self._state_lock)
 
     @classmethod

@@ -32,7 +32,7 @@ class Retry(Policy[RetryConfig, RetryStats]):
         self._fresh_state()
         reset_after_fork(self)
 
-    def after_fork_in_child(self) -> None:
+    def _after_fork_in_child(self) -> None:
         fresh_lock(self._lock)
 
     def _fresh_state(self) -> None:
