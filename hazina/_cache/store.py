@@ -41,8 +41,9 @@ from typing import Any
 from .expiry import NEVER, PRIORITIES
 
 _LOW, _NORMAL, _HIGH = (PRIORITIES.index(name) for name in ("low", "normal", "high"))
-#: Writes drop up to this many expired entries in passing, whether room is needed or not.
-_PURGE_PER_WRITE = 2
+#: Writes drop up to this many expired entries in passing, whether room is needed or not
+#: (one: a write into a full cache of expired entries then replaces one, and pays for one).
+_PURGE_PER_WRITE = 1
 #: A write that needs room looks at up to this many heap items to find an expired entry.
 _LOOK_FOR_ROOM = 8
 
