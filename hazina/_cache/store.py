@@ -119,8 +119,10 @@ class Store:
             entries.move_to_end,
         )
         self._normal = 0  # how many normal entries are stored
-        #: The expiry heap: entries by when they are due.
+        #: The expiry heap: entries by when they are due, and beside it when each is
+        #: due (the sifts compare these without reading the entries).
         self._expiry: list[Entry] = []
+        self._dues: list[float] = []
         # The entry whose sift an exception cut short; sifted again before the next change.
         self._unsifted: Entry | None = None
 
@@ -195,13 +197,13 @@ class Store:
     def purge(self, now: float, limit: float = float("inf"), wanted: float = float("inf")) -> int:
         """Drop entries expired at ``now``, looking at ``limit`` heap items at most and
         stopping after ``wanted`` drops; returns how many were dropped."""
-        heap, entries = self._expiry, self.entries
+        heap, dues, entries = self._expiry, self._dues, self.entries
         self._resift()
         expired = looked = 0
         while heap and looked < limit and expired < wanted:
-            entry = heap[0]
-            if _due(entry) > now:
+            if dues[0] > now:
                 break
+            entry = heap[0]
             looked += 1
             if entries.get(entry.key) is not entry:
                 self._unschedule(entry)  # left behind by an interrupted removal
@@ -217,7 +219,9 @@ class Store:
         self.entries.clear()
         for lru in self._ranked.values():
             lru.clear()
-        self._expiry.clear()
+        # `del [:]`, not clear(): no call between the two, which must stay one length.
+        del self._expiry[:]
+        del self._dues[:]
         self._unsifted = None
         self._normal = 0
 
@@ -268,17 +272,19 @@ class Store:
 
     def _push(self, entry: Entry) -> None:
         self._resift()
-        heap = self._expiry
-        spot = len(heap)
+        heap, dues = self._expiry, self._dues
+        spot, due = len(heap), _due(entry)
         entry.spot = spot
         self._unsifted = entry
-        heap.append(entry)
+        # `+=`, not append(): no call between the two, so the lists never differ in length.
+        heap += (entry,)
+        dues += (due,)
         self._sift_up(entry)
         self._unsifted = None
 
     def _unschedule(self, entry: Entry) -> None:
         self._resift()
-        heap = self._expiry
+        heap, dues = self._expiry, self._dues
         spot = entry.spot
         if not 0 <= spot < len(heap) or heap[spot] is not entry:
             entry.spot = -1
@@ -286,9 +292,11 @@ class Store:
         last = heap[-1]
         # No call from here to the sift: the slot changes hands in one piece.
         heap[spot] = last
+        dues[spot] = dues[-1]
         last.spot = spot
         entry.spot = -1
         del heap[-1]
+        del dues[-1]
         if last is not entry:
             self._unsifted = last
             self._sift_up(last)
@@ -299,7 +307,8 @@ class Store:
         sliding = entry.sliding
         assert sliding is not None
         self._unsifted = entry
-        sliding[2] = entry.deadline
+        due = sliding[2] = entry.deadline
+        self._dues[entry.spot] = due
         self._sift_down(entry)
         self._unsifted = None
 
@@ -313,45 +322,45 @@ class Store:
             self._unsifted = None
 
     def _sift_up(self, entry: Entry) -> None:
-        heap = self._expiry
-        due = _due(entry)
+        heap, dues = self._expiry, self._dues
         spot = entry.spot
+        due = dues[spot]
         while spot > 0:
             parent_spot = (spot - 1) >> 1
-            parent = heap[parent_spot]
-            window = parent.sliding
-            if (parent.deadline if window is None else window[2]) <= due:
+            parent_due = dues[parent_spot]
+            if parent_due <= due:
                 break
+            parent = heap[parent_spot]
             # A swap with no call inside: consistent at every point an exception lands.
             heap[spot] = parent
+            dues[spot] = parent_due
             heap[parent_spot] = entry
+            dues[parent_spot] = due
             parent.spot = spot
             entry.spot = parent_spot
             spot = parent_spot
 
     def _sift_down(self, entry: Entry) -> None:
-        heap = self._expiry
+        heap, dues = self._expiry, self._dues
         size = len(heap)
-        due = _due(entry)
         spot = entry.spot
+        due = dues[spot]
         while True:
             child_spot = 2 * spot + 1
             if child_spot >= size:
                 break
-            child = heap[child_spot]
-            window = child.sliding
-            child_due = child.deadline if window is None else window[2]
+            child_due = dues[child_spot]
             right_spot = child_spot + 1
-            if right_spot < size:
-                right = heap[right_spot]
-                window = right.sliding
-                right_due = right.deadline if window is None else window[2]
-                if right_due < child_due:
-                    child, child_spot, child_due = right, right_spot, right_due
+            if right_spot < size and dues[right_spot] < child_due:
+                child_spot = right_spot
+                child_due = dues[right_spot]
             if due <= child_due:
                 break
+            child = heap[child_spot]
             heap[spot] = child
+            dues[spot] = child_due
             heap[child_spot] = entry
+            dues[child_spot] = due
             child.spot = spot
             entry.spot = child_spot
             spot = child_spot

@@ -696,8 +696,10 @@ def assert_store_is_consistent(cache: hazina.Cache) -> None:
     assert len(store) <= store.max_size
     store.purge(cache._now(), limit=0)  # finishes a sift an exception cut short
     heap = store._expiry
+    assert len(store._dues) == len(heap)
     for spot, entry in enumerate(heap):
         assert entry.spot == spot
+        assert store._dues[spot] == _due(entry)
         parent = heap[(spot - 1) // 2]
         assert spot == 0 or _due(parent) <= _due(entry)
     normal = 0
