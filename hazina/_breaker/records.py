@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import logging
 
 import attrs
 
@@ -53,6 +54,11 @@ class CircuitStateChanged:
     name: str
     old: CircuitState
     new: CircuitState
+
+    def log_level(self) -> int:
+        """Opening is news for whoever is on call; probing and closing are routine."""
+        opened = self.new is CircuitState.OPEN or self.new is CircuitState.FORCED_OPEN
+        return logging.WARNING if opened else logging.INFO
 
 
 @attrs.frozen

@@ -26,6 +26,7 @@ from .backend import Backend, BackendChoice
 from .clock import SYSTEM_CLOCK, Clock
 from .errors import ConfigurationError
 from .host import Host
+from .logs import event_log
 from .policy import Policy
 from .validation import build_config, describe_difference
 
@@ -77,6 +78,8 @@ class Registry:
         self._listeners: tuple[Listener, ...] = ()
         # What each policy sees of its registry: the clock, and where events go.
         self._host = Host(self.clock, self._emit)
+        # Per kind, so each kind's events are also logged on its own logger.
+        self._hosts: dict[str, Host] = {}
 
     # -- factories ---------------------------------------------------------------
 
@@ -122,7 +125,7 @@ class Registry:
             name,
             build_config(HealthCheck.kind, name, HealthCheck.config_class, config),
             check_function(name, fn),
-            self._host,
+            self._host_for(HealthCheck.kind),
         )
         with self._lock:
             if name in self._policies[HealthCheck.kind]:
@@ -152,7 +155,7 @@ class Registry:
                 config = (
                     wanted if wanted is not None else build_config(kind, name, config_class, {})
                 )
-                policy: PolicyT = make(name, config, self._host)
+                policy: PolicyT = make(name, config, self._host_for(kind))
                 self._policies[kind][name] = policy
                 return policy
         held = getattr(existing, "backend", "memory")
@@ -268,6 +271,19 @@ class Registry:
                 self._listeners = tuple(listeners)
 
         return unsubscribe
+
+    def _host_for(self, kind: str) -> Host:
+        host = self._hosts.get(kind)
+        if host is None:
+            log = event_log(kind)
+            to_listeners = self._emit
+
+            def emit(event: object) -> None:
+                to_listeners(event)
+                log(event)
+
+            host = self._hosts.setdefault(kind, Host(self.clock, emit))
+        return host
 
     def _emit(self, event: object) -> None:
         for listener in self._listeners:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -137,6 +138,11 @@ class HealthStatusChanged:
     name: str
     old: HealthStatus | None
     new: HealthStatus
+
+    def log_level(self) -> int:
+        """Getting worse (or starting anywhere but healthy) warns; getting better informs."""
+        worse = RANK[self.new] > (0 if self.old is None else RANK[self.old])
+        return logging.WARNING if worse else logging.INFO
 
 
 def _describe(error: BaseException) -> str:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+from typing import ClassVar
+
 import attrs
 
 
@@ -27,6 +30,8 @@ class RetryScheduled:
     wait: float
     error: BaseException | None
 
+    log_level: ClassVar[int] = logging.INFO
+
 
 @attrs.frozen
 class RetryGaveUp:
@@ -36,3 +41,5 @@ class RetryGaveUp:
     attempts: int
     elapsed: float
     error: BaseException | None
+
+    log_level: ClassVar[int] = logging.WARNING
