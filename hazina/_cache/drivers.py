@@ -2,8 +2,9 @@
 
 The hit path is written out in both drivers (a method call would cost as much as the
 rest of it): one dict lookup, one clock read (none for an entry that never expires),
-one C-level move_to_end, one lock-free count. Debug logging costs one attribute
-read; the flag is refreshed when a driver is built and on misses, never per hit.
+one C-level move_to_end, one lock-free count. Debug logging and
+``hazina.testing.disabled()`` share one attribute read (the hit's slow lane); the flag
+is refreshed when a driver is built, on misses and when the switch flips, never per hit.
 Everything a driver uses is bound to a local once, when it is built, so the hot path
 reads only locals and closure cells.
 """
@@ -14,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from time import monotonic
 from typing import TYPE_CHECKING, Any
 
+from .._core.switches import DISABLED
 from .expiry import NEVER
 from .keys import plain_key
 from .log import DEBUG, logger
@@ -41,6 +43,10 @@ def sync_driver(cache: Cache, fn: Callable[..., Any]) -> Callable[..., Any]:
         if entry is not None:
             deadline = entry.deadline
             if deadline is NEVER or deadline > (monotonic() if real_time else clock_now()):
+                if debug.on:  # the hit's slow lane: debug logging, or caching switched off
+                    if DISABLED.on:
+                        return fn(*args, **kwargs)
+                    logger.debug("cache %r: hit for %r", name, key)
                 # A local, so the slot read specialises (a method-style call on it
                 # does not); a try, as contextlib.suppress would cost more than the
                 # rest of the hit.
@@ -52,8 +58,6 @@ def sync_driver(cache: Cache, fn: Callable[..., Any]) -> Callable[..., Any]:
                 if entry.sliding is not None:
                     entry.slide(monotonic() if real_time else clock_now())
                 next(hits)
-                if debug.on:
-                    logger.debug("cache %r: hit for %r", name, key)
                 return entry.value
         return load(key, fn, args, kwargs, options)
 
@@ -79,6 +83,10 @@ def async_driver(cache: Cache, fn: Callable[..., Awaitable[Any]]) -> Callable[..
         if entry is not None:
             deadline = entry.deadline
             if deadline is NEVER or deadline > (monotonic() if real_time else clock_now()):
+                if debug.on:  # the hit's slow lane: debug logging, or caching switched off
+                    if DISABLED.on:
+                        return await fn(*args, **kwargs)
+                    logger.debug("cache %r: hit for %r", name, key)
                 # A local, so the slot read specialises (a method-style call on it
                 # does not); a try, as contextlib.suppress would cost more than the
                 # rest of the hit.
@@ -90,8 +98,6 @@ def async_driver(cache: Cache, fn: Callable[..., Awaitable[Any]]) -> Callable[..
                 if entry.sliding is not None:
                     entry.slide(monotonic() if real_time else clock_now())
                 next(hits)
-                if debug.on:
-                    logger.debug("cache %r: hit for %r", name, key)
                 return entry.value
         return await load(key, fn, args, kwargs, options)
 

@@ -11,6 +11,7 @@ import attrs
 from .._core.errors import RateLimitExceeded
 from .._core.host import Host
 from .._core.policy import Policy
+from .._core.switches import DISABLED, WAITS
 from .._core.validation import is_finite_number
 from .config import RateLimiterConfig
 from .drivers import fast_async_driver, fast_sync_driver
@@ -132,6 +133,9 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
         cost = self._checked_cost(cost)
         verdict = self._reserve(key, cost, may_wait=False)
         if verdict is None:
+            return True
+        if DISABLED.on:
+            self._pass_through(verdict)
             return True
         assert not isinstance(verdict, _Reservation)
         self.emit(RateLimitRejected(self.name, key, cost, float(verdict)))
@@ -259,6 +263,15 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
             counts.waited += 1
             counts.wait_time += wait
 
+    def _pass_through(self, verdict: float | _Reservation) -> None:
+        """Under ``hazina.testing.disabled()``: admit now a call judged to wait or be refused."""
+        if isinstance(verdict, _Reservation):
+            self._give_back(verdict)
+        with self.lock:
+            if not isinstance(verdict, _Reservation):
+                self.counts.rejected -= 1  # counted by the decision it overrides
+            self.counts.admitted += 1
+
     def _refuse(self, key: Hashable, cost: float, retry_after: float) -> RateLimitExceeded:
         retry_after = float(retry_after)  # a clock may count in whole numbers
         self.emit(RateLimitRejected(self.name, key, cost, retry_after))
@@ -270,11 +283,14 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
         verdict = self._reserve(key, cost, self._may_wait)
         if verdict is None:
             return
+        if DISABLED.on:
+            return self._pass_through(verdict)
         if not isinstance(verdict, _Reservation):
             raise self._refuse(key, cost, verdict)
         self.emit(RateLimitDelayed(self.name, key, cost, verdict.wait))
         try:
-            self.clock.sleep(verdict.wait)
+            if not WAITS.instant:
+                self.clock.sleep(verdict.wait)
         except BaseException:
             self._give_back(verdict)
             raise
@@ -284,11 +300,14 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
         verdict = self._reserve(key, cost, self._may_wait)
         if verdict is None:
             return
+        if DISABLED.on:
+            return self._pass_through(verdict)
         if not isinstance(verdict, _Reservation):
             raise self._refuse(key, cost, verdict)
         self.emit(RateLimitDelayed(self.name, key, cost, verdict.wait))
         try:
-            await self.clock.asleep(verdict.wait)
+            if not WAITS.instant:
+                await self.clock.asleep(verdict.wait)
         except BaseException:
             # Cancelled while queued: the call never runs, so it takes nothing.
             self._give_back(verdict)
