@@ -140,8 +140,9 @@ def _add_span_event(event: object) -> None:
     if not span.is_recording():
         return
     attributes: dict[str, Any] = {}
-    if attrs.has(type(event)):
-        for field in attrs.fields(type(event)):
+    event_class = type(event)
+    if attrs.has(event_class):
+        for field in attrs.fields(event_class):
             value = getattr(event, field.name)
             if value is None:
                 continue

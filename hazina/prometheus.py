@@ -93,7 +93,7 @@ _Plan = tuple[str, bool, Metric, str, tuple[str, ...]]
 
 def _plan(kind: str, stats_class: type) -> tuple[_Plan, ...]:
     """This scrape's families for one stats class, one per exported field."""
-    plan = []
+    plan: list[_Plan] = []
     for field in metrics_of(kind, stats_class):
         name = f"hazina_{field.kind}_{field.field}"
         if field.role == "counter":

@@ -107,7 +107,7 @@ def _return_type(function: Any) -> Any:
         # imported for type checkers alone.
         module = sys.modules.get(getattr(function, "__module__", ""), None)
         try:
-            return eval(annotation, vars(module) if module else {})  # noqa: S307
+            return eval(annotation, vars(module) if module else {})
         except Exception:
             return None
     return annotation
