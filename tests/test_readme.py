@@ -58,6 +58,8 @@ def test_readme_example_runs(
 def test_api_section_lists_exactly_the_exports() -> None:
     """Every public name of hazina and its public modules is documented, no more."""
     import hazina.health
+    import hazina.otel
+    import hazina.prometheus
     import hazina.redis
     import hazina.testing
 
@@ -68,5 +70,7 @@ def test_api_section_lists_exactly_the_exports() -> None:
         | set(hazina.testing.__all__)
         | set(hazina.health.__all__)
         | set(hazina.redis.__all__)
+        | set(hazina.prometheus.__all__)
+        | set(hazina.otel.__all__)
     )
     assert documented == exported
