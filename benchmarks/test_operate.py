@@ -55,12 +55,12 @@ def setup(request: pytest.FixtureRequest) -> Iterator[hazina.Registry]:
         from opentelemetry.sdk.metrics import MeterProvider
         from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
-        import hazina.otel
+        from hazina.otel import instrument
         from hazina.prometheus import HazinaCollector
 
         collectors = prometheus_client.CollectorRegistry()
         collectors.register(HazinaCollector(registry))
-        handle = hazina.otel.instrument(
+        handle = instrument(
             registry, meter_provider=MeterProvider(metric_readers=[InMemoryMetricReader()])
         )
         yield registry

@@ -26,7 +26,7 @@ from .backend import Backend, BackendChoice
 from .clock import SYSTEM_CLOCK, Clock
 from .errors import ConfigurationError
 from .host import Host
-from .logs import event_log
+from .logs import event_emitter
 from .policy import Policy
 from .validation import build_config, describe_difference
 
@@ -275,13 +275,7 @@ class Registry:
     def _host_for(self, kind: str) -> Host:
         host = self._hosts.get(kind)
         if host is None:
-            log = event_log(kind)
-            to_listeners = self._emit
-
-            def emit(event: object) -> None:
-                to_listeners(event)
-                log(event)
-
+            emit = event_emitter(kind, self)
             host = self._hosts.setdefault(kind, Host(self.clock, emit))
         return host
 
