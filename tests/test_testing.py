@@ -216,3 +216,30 @@ def test_the_readme_recipe_for_import_time_decorators_passes(pytester: pytest.Py
     pytester.makepyfile(test_app=recipe)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
+
+
+def test_disabled_covers_policies_on_redis(
+    flavor: Flavor, redis_url: str, clock: FakeClock
+) -> None:
+    """Redis breakers, limiters and caches pass calls straight through too."""
+    from hazina.redis import RedisBackend
+
+    registry = hazina.Registry(
+        clock=clock, backend=RedisBackend.from_url(redis_url, clock="registry")
+    )
+    runs: list[int] = []
+
+    def body() -> int:
+        runs.append(1)
+        return len(runs)
+
+    cached = hazina.cached("c", registry=registry, ttl=60)(flavor.define(body))
+    limited = hazina.rate_limited("l", registry=registry, rate=1, per=60)(flavor.define(body))
+    guarded = hazina.circuit_breaker("b", registry=registry)(flavor.define(body))
+    registry.circuit_breaker("b").force_open()
+    with disabled():
+        assert [flavor.call(cached) for _ in range(2)] == [1, 2]
+        assert [flavor.call(limited) for _ in range(2)] == [3, 4]
+        assert flavor.call(guarded) == 5
+    with pytest.raises(hazina.CircuitOpenError):
+        flavor.call(guarded)
