@@ -21,7 +21,6 @@ from operator import attrgetter
 from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
 from ._core.metrics import Metric as Field
@@ -31,7 +30,7 @@ from ._core.registry import Registry, registry_or_default
 __all__ = ["HazinaCollector"]
 
 
-class HazinaCollector(Collector):
+class HazinaCollector:
     """A Prometheus collector over a hazina registry's stats.
 
     Args:
