@@ -51,27 +51,40 @@ class HazinaCollector:
         registry = registry_or_default(self._registry)
         new, sample, pad = tuple.__new__, Sample, _PAD
         for kind, by_name in registry.stats().items():
-            plans: dict[type, _Plan] = {}
+            by_class: dict[type, list[tuple[str, Any]]] = {}
             for name, stats in by_name.items():
-                plan = plans.get(stats.__class__)
-                if plan is None:
-                    plan = plans[stats.__class__] = _plan(kind, stats.__class__)
-                labels = {"name": name}
-                for value, (field, members, samples, sample_name) in zip(
-                    plan.values(stats), plan.fields, strict=True
+                by_class.setdefault(stats.__class__, []).append((name, stats))
+            for stats_class, policies in by_class.items():
+                plan = _Plan(metrics_of(kind, stats_class))
+                names = [name for name, _ in policies]
+                labels = [{"name": name} for name in names]
+                # One column of values per field, transposed in C; each family's samples
+                # are then one comprehension over its column.
+                columns = zip(*[plan.values(stats) for _, stats in policies], strict=True)
+                for (field, members, samples, sample_name), column in zip(
+                    plan.fields, columns, strict=False
                 ):
-                    if value is None:
-                        continue
                     if members:
-                        marked = getattr(value, "value", value)
-                        for member in members:
-                            one = 1.0 if member == marked else 0.0
-                            samples.append(
-                                new(sample, (sample_name, {"name": name, field: member}, one, *pad))
+                        samples[:] = [
+                            new(
+                                sample,
+                                (
+                                    sample_name,
+                                    {"name": name, field: member},
+                                    1.0 if member == getattr(value, "value", value) else 0.0,
+                                    *pad,
+                                ),
                             )
+                            for name, value in zip(names, column, strict=True)
+                            if value is not None
+                            for member in members
+                        ]
                     else:
-                        samples.append(new(sample, (sample_name, labels, float(value), *pad)))
-            for plan in plans.values():
+                        samples[:] = [
+                            new(sample, (sample_name, label, float(value), *pad))
+                            for label, value in zip(labels, column, strict=True)
+                            if value is not None
+                        ]
                 yield from (family for family in plan.families if family.samples)
 
 
@@ -100,10 +113,6 @@ class _Plan:
                 sample_name = name
             self.families.append(family)
             self.fields.append((metric.field, metric.members, family.samples, sample_name))
-
-
-def _plan(kind: str, stats_class: type) -> _Plan:
-    return _Plan(metrics_of(kind, stats_class))
 
 
 def _getter(fields: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
