@@ -76,9 +76,10 @@ class Registry:
         self._policies: dict[str, dict[str, Registered]] = {kind: {} for kind in KINDS}
         # Replaced (never mutated) so _emit can iterate without a lock.
         self._listeners: tuple[Listener, ...] = ()
-        # What each policy sees of its registry: the clock, and where events go.
-        self._host = Host(self.clock, self._emit)
-        # Per kind, so each kind's events are also logged on its own logger.
+        # What each policy sees of its registry: the clock, and where events go (the
+        # listeners, then the logger of the policy's kind; see _host_for). This one,
+        # for a policy made without its kind, logs on the ``hazina`` logger.
+        self._host = Host(self.clock, event_emitter(None, self))
         self._hosts: dict[str, Host] = {}
 
     # -- factories ---------------------------------------------------------------
