@@ -243,3 +243,14 @@ def test_disabled_covers_policies_on_redis(
         assert flavor.call(guarded) == 5
     with pytest.raises(hazina.CircuitOpenError):
         flavor.call(guarded)
+
+
+def test_the_suite_fixtures_leave_the_plugin_names_alone() -> None:
+    """Our own conftest defines none of the plugin's fixture names, so both coexist."""
+    import conftest
+
+    import hazina.pytest_plugin
+
+    plugin = {name for name in vars(hazina.pytest_plugin) if name.startswith("hazina_")}
+    assert plugin == {"hazina_clock", "hazina_events", "hazina_registry", "hazina_reset"}
+    assert not plugin & set(vars(conftest))
