@@ -1,6 +1,6 @@
 """Whether a hit takes the slow lane, known without asking the logger per call.
 
-The lane is taken when the ``hazina.cache`` logger wants debug records, or when
+The lane is taken when the ``hazina`` logger wants debug records, or when
 ``hazina.testing.disabled()`` makes every call load.
 
 ``Logger.isEnabledFor`` is a method call and a dict lookup, as dear as a whole cache
@@ -16,7 +16,7 @@ import logging
 
 from .._core.switches import DISABLED
 
-logger = logging.getLogger("hazina.cache")
+logger = logging.getLogger("hazina")
 
 
 class DebugSwitch:

@@ -808,7 +808,7 @@ def test_hits_and_misses_are_logged_at_debug(
     flavor.call(fn, 42)
     flavor.call(fn, 42)
 
-    messages = [r.getMessage() for r in caplog.records if r.name == "hazina.cache"]
+    messages = [r.getMessage() for r in caplog.records if r.name == "hazina"]
     assert messages == ["cache 'users': miss for (42,)", "cache 'users': hit for (42,)"]
 
 
@@ -831,7 +831,7 @@ def test_nothing_is_formatted_while_debug_is_off(
         flavor.call(fn, key)
 
     assert shown == 0
-    assert [r for r in caplog.records if r.name == "hazina.cache"] == []
+    assert [r for r in caplog.records if r.name == "hazina"] == []
 
 
 def test_debug_switched_on_later_is_seen_from_the_next_miss(
@@ -846,5 +846,5 @@ def test_debug_switched_on_later_is_seen_from_the_next_miss(
     flavor.call(fn, 2)
     flavor.call(fn, 2)
 
-    messages = [r.getMessage() for r in caplog.records if r.name == "hazina.cache"]
+    messages = [r.getMessage() for r in caplog.records if r.name == "hazina"]
     assert messages == ["cache 'c': miss for (2,)", "cache 'c': hit for (2,)"]
