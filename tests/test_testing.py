@@ -222,10 +222,16 @@ def test_disabled_covers_policies_on_redis(
     flavor: Flavor, redis_url: str, clock: FakeClock
 ) -> None:
     """Redis breakers, limiters and caches pass calls straight through too."""
+    import redis
+    import redis.asyncio
+
     from hazina.redis import RedisBackend
 
+    client = redis.Redis.from_url(redis_url)
+    async_client = redis.asyncio.Redis.from_url(redis_url) if flavor.is_async else None
     registry = hazina.Registry(
-        clock=clock, backend=RedisBackend.from_url(redis_url, clock="registry")
+        clock=clock,
+        backend=RedisBackend(client=client, async_client=async_client, clock="registry"),
     )
     runs: list[int] = []
 
@@ -233,16 +239,21 @@ def test_disabled_covers_policies_on_redis(
         runs.append(1)
         return len(runs)
 
-    cached = hazina.cached("c", registry=registry, ttl=60)(flavor.define(body))
-    limited = hazina.rate_limited("l", registry=registry, rate=1, per=60)(flavor.define(body))
-    guarded = hazina.circuit_breaker("b", registry=registry)(flavor.define(body))
-    registry.circuit_breaker("b").force_open()
-    with disabled():
-        assert [flavor.call(cached) for _ in range(2)] == [1, 2]
-        assert [flavor.call(limited) for _ in range(2)] == [3, 4]
-        assert flavor.call(guarded) == 5
-    with pytest.raises(hazina.CircuitOpenError):
-        flavor.call(guarded)
+    try:
+        cached = hazina.cached("c", registry=registry, ttl=60)(flavor.define(body))
+        limited = hazina.rate_limited("l", registry=registry, rate=1, per=60)(flavor.define(body))
+        guarded = hazina.circuit_breaker("b", registry=registry)(flavor.define(body))
+        registry.circuit_breaker("b").force_open()
+        with disabled():
+            assert [flavor.call(cached) for _ in range(2)] == [1, 2]
+            assert [flavor.call(limited) for _ in range(2)] == [3, 4]
+            assert flavor.call(guarded) == 5
+        with pytest.raises(hazina.CircuitOpenError):
+            flavor.call(guarded)
+    finally:
+        client.close()
+        if async_client is not None:
+            flavor.call(async_client.aclose)
 
 
 def test_the_suite_fixtures_leave_the_plugin_names_alone() -> None:
