@@ -11,7 +11,14 @@ import importlib
 import inspect
 from pathlib import Path
 
-MODULES = ("hazina", "hazina.testing", "hazina.health", "hazina.redis")
+MODULES = (
+    "hazina",
+    "hazina.testing",
+    "hazina.health",
+    "hazina.redis",
+    "hazina.prometheus",
+    "hazina.otel",
+)
 #: Groups of the top-level package, in page order: a name goes to the first that claims it.
 GROUPS = (
     ("Deadlines", lambda name, obj: name == "remaining"),
@@ -40,7 +47,8 @@ def page() -> str:
     lines = [
         "# API reference\n",
         "Everything public is importable from `hazina`, `hazina.testing`, `hazina.health`",
-        "and `hazina.redis`; nothing else is part of the API.\n",
+        "and `hazina.redis` (with the extras: `hazina.prometheus`, `hazina.otel`); nothing",
+        "else is part of the API.\n",
     ]
     package = importlib.import_module("hazina")
     placed: set[str] = set()
