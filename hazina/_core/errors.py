@@ -5,6 +5,14 @@ from __future__ import annotations
 from collections.abc import Hashable
 
 
+def safe_repr(value: object) -> str:
+    """``repr(value)``, or a stand-in if that raises: an error message must not fail."""
+    try:
+        return repr(value)
+    except Exception:
+        return f"<{type(value).__qualname__} object (its repr() raised)>"
+
+
 class HazinaError(Exception):
     """Base class of every error hazina raises on its own account."""
 
@@ -49,7 +57,7 @@ class RateLimitExceeded(HazinaError):
         self.name = name
         self.key = key
         self.retry_after = retry_after
-        who = "" if key is None else f" for key {key!r}"
+        who = "" if key is None else f" for key {safe_repr(key)}"
         super().__init__(f"rate limit {name!r} exceeded{who} (retry after {retry_after:.3f}s)")
 
     def __reduce__(self) -> tuple[type[RateLimitExceeded], tuple[str, Hashable, float]]:

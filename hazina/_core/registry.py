@@ -29,8 +29,8 @@ from .._retry.policy import Retry
 from .._retry_budget.config import RetryBudgetOptions
 from .._retry_budget.policy import RetryBudget
 from .backend import Backend, BackendChoice
-from .clock import SYSTEM_CLOCK, Clock
-from .errors import ConfigurationError
+from .clock import SYSTEM_CLOCK, Clock, checked_clock
+from .errors import ConfigurationError, safe_repr
 from .host import Host
 from .policy import Policy
 from .validation import build_config, describe_difference
@@ -87,7 +87,7 @@ class Registry:
     """
 
     def __init__(self, *, clock: Clock | None = None, backend: Backend | None = None) -> None:
-        self.clock: Clock = SYSTEM_CLOCK if clock is None else clock
+        self.clock: Clock = SYSTEM_CLOCK if clock is None else checked_clock(clock)
         self.backend: Backend | None = backend
         # Re-entrant: a factory may be called from a listener it triggers.
         self._lock = threading.RLock()
@@ -336,4 +336,8 @@ def registry_or_default(given: Registry | None) -> Registry:
     Looked up at call time (decoration, registration), not import time, so that
     tests can swap the default.
     """
-    return registry if given is None else given
+    if given is None:
+        return registry
+    if not isinstance(given, Registry):
+        raise TypeError(f"registry= must be a hazina.Registry or None, got {safe_repr(given)}")
+    return given
