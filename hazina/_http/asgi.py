@@ -6,10 +6,11 @@ from collections.abc import Awaitable, Callable, Hashable, MutableMapping
 from typing import Any
 
 from .._breaker.policy import CircuitBreaker
-from .._core.errors import RateLimitExceeded
-from .._core.registry import Registry
+from .._core.decorate import apply_policy
+from .._core.errors import CircuitOpenError, ConfigurationError, RateLimitExceeded
+from .._core.registry import Registry, registry_or_default
 from .._ratelimit.policy import RateLimiter
-from .limiting import TOO_MANY, Answers, resolve_limiter
+from .limiting import TOO_MANY, UNAVAILABLE, Answers, resolve_limiter, unavailable_headers
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -91,15 +92,18 @@ class _ServerError(Exception):
 class ShedLoadMiddleware:
     """Answer 503 with ``Retry-After`` when a bulkhead is full or a circuit breaker is open.
 
-    The bulkhead bounds the requests in progress at once (and queues a few, as it is
-    configured); the breaker opens after the app fails (raises, or answers 5xx) too often
-    and sheds requests until it probes again.
+    The bulkhead bounds the requests in progress at once (queueing a few, as it is
+    configured); the breaker opens after the app fails (raises, or answers 5xx) too
+    often, and sheds requests until its next probe. A refusal by the bulkhead is no
+    failure for the breaker: the bulkhead stands outside it.
 
     Args:
         app: The ASGI application to protect.
         bulkhead: A bulkhead, or the name of one in ``registry``.
         circuit_breaker: A :class:`~hazina.CircuitBreaker`, or the name of one.
         registry: Where to find policies given by name (default ``hazina.registry``).
+
+    Only HTTP requests are guarded; websocket and lifespan scopes pass through untouched.
     """
 
     def __init__(
@@ -110,4 +114,56 @@ class ShedLoadMiddleware:
         circuit_breaker: str | CircuitBreaker | None = None,
         registry: Registry | None = None,
     ) -> None:
-        raise NotImplementedError  # replaced once @bulkhead lands
+        if bulkhead is None and circuit_breaker is None:
+            raise ConfigurationError(
+                "ShedLoadMiddleware: give a bulkhead=, a circuit_breaker= or both"
+            )
+        self.app = app
+        self.circuit_breaker: CircuitBreaker | None = None
+        call: Callable[..., Awaitable[None]] = self._call_app
+        if circuit_breaker is not None:
+            if not isinstance(circuit_breaker, CircuitBreaker):
+                circuit_breaker = registry_or_default(registry).circuit_breaker(circuit_breaker)
+            self.circuit_breaker = circuit_breaker
+            call = apply_policy(circuit_breaker, self._judged)
+        self.bulkhead = bulkhead
+        self._refusals: tuple[type[Exception], ...] = (CircuitOpenError,)
+        self._call = call
+
+    async def _call_app(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+    async def _judged(self, scope: Scope, receive: Receive, send: Send) -> None:
+        status = 0
+
+        async def watch(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        await self.app(scope, receive, watch)
+        if status >= 500:
+            raise _ServerError
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            await self._call(scope, receive, tracked)
+        except _ServerError:
+            return
+        except self._refusals as refused:
+            # A refusal raised by the app itself, after it began answering, is its own.
+            if started:
+                raise
+            wait = getattr(refused, "retry_after", None)
+            await _answer(send, 503, unavailable_headers(wait), UNAVAILABLE)
