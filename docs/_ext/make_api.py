@@ -11,7 +11,15 @@ import importlib
 import inspect
 from pathlib import Path
 
-MODULES = ("hazina", "hazina.testing", "hazina.health", "hazina.redis")
+MODULES = (
+    "hazina",
+    "hazina.testing",
+    "hazina.health",
+    "hazina.redis",
+    "hazina.httpx",
+    "hazina.asgi",
+    "hazina.wsgi",
+)
 #: Groups of the top-level package, in page order: a name goes to the first that claims it.
 GROUPS = (
     ("Decorators", lambda name, obj: inspect.isfunction(obj) and name[0].islower()),
@@ -38,8 +46,9 @@ def entry(module: str, name: str, obj: object) -> str:
 def page() -> str:
     lines = [
         "# API reference\n",
-        "Everything public is importable from `hazina`, `hazina.testing`, `hazina.health`",
-        "and `hazina.redis`; nothing else is part of the API.\n",
+        "Everything public is importable from `hazina`, `hazina.testing`, `hazina.health`,",
+        "`hazina.redis`, `hazina.httpx`, `hazina.asgi` and `hazina.wsgi`; nothing else is",
+        "part of the API.\n",
     ]
     package = importlib.import_module("hazina")
     placed: set[str] = set()
