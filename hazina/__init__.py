@@ -8,19 +8,26 @@ from ._breaker.config import CircuitBreakerConfig
 from ._breaker.decorator import circuit_breaker
 from ._breaker.policy import CircuitBreaker
 from ._breaker.records import CallRejected, CircuitBreakerStats, CircuitState, CircuitStateChanged
+from ._bulkhead.config import BulkheadConfig
+from ._bulkhead.decorator import bulkhead
+from ._bulkhead.policy import Bulkhead
+from ._bulkhead.records import BulkheadRejected, BulkheadStats
 from ._cache.config import CacheConfig
 from ._cache.decorator import CachedFunction, CachedMethod, cached
 from ._cache.policy import Cache
 from ._cache.records import CacheEvicted, CacheStats
 from ._core.clock import Clock, SystemClock
 from ._core.conditions import Condition, when
+from ._core.deadline import remaining
 from ._core.decorate import Decorated
 from ._core.errors import (
     BackendUnavailable,
+    BulkheadFull,
     CircuitOpenError,
     ConfigurationError,
     HazinaError,
     RateLimitExceeded,
+    TimeoutExceeded,
 )
 from ._core.registry import Registry, registry
 from ._fallback.config import FallbackConfig
@@ -61,6 +68,10 @@ from ._retry.records import RetryGaveUp, RetryScheduled, RetryStats
 from ._retry_budget.config import RetryBudgetConfig
 from ._retry_budget.policy import RetryBudget
 from ._retry_budget.records import RetryBudgetStats
+from ._timeout.config import TimeoutConfig
+from ._timeout.decorator import timeout
+from ._timeout.policy import Timeout
+from ._timeout.records import CallTimedOut, TimeoutStats
 
 try:
     __version__ = version("hazina")
@@ -70,6 +81,11 @@ except PackageNotFoundError:  # pragma: no cover - run from a tree that was neve
 __all__ = [
     "Attempt",
     "BackendUnavailable",
+    "Bulkhead",
+    "BulkheadConfig",
+    "BulkheadFull",
+    "BulkheadRejected",
+    "BulkheadStats",
     "Cache",
     "CacheConfig",
     "CacheEvicted",
@@ -77,6 +93,7 @@ __all__ = [
     "CachedFunction",
     "CachedMethod",
     "CallRejected",
+    "CallTimedOut",
     "CircuitBreaker",
     "CircuitBreakerConfig",
     "CircuitBreakerStats",
@@ -124,6 +141,11 @@ __all__ = [
     "RetryStats",
     "Retrying",
     "SystemClock",
+    "Timeout",
+    "TimeoutConfig",
+    "TimeoutExceeded",
+    "TimeoutStats",
+    "bulkhead",
     "cached",
     "circuit_breaker",
     "fallback",
@@ -131,7 +153,9 @@ __all__ = [
     "hedge",
     "rate_limited",
     "registry",
+    "remaining",
     "retry",
     "retrying",
+    "timeout",
     "when",
 ]

@@ -12,6 +12,7 @@ from typing import Any
 
 from .._core.conditions import when
 from .._core.counters import Counter, new_counter, read_counter
+from .._core.deadline import cancelled_by_deadline
 from .._core.errors import CircuitOpenError
 from .._core.host import Host
 from .._core.policy import Policy
@@ -182,8 +183,12 @@ class CircuitBreaker(Policy[CircuitBreakerConfig, CircuitBreakerStats]):
     # -- decisions (slow path, under the lock) ------------------------------------
 
     def _classify(self, error: BaseException) -> int:
-        # Cancellation, KeyboardInterrupt, SystemExit say nothing about the dependency.
-        if not isinstance(error, Exception) or isinstance(error, asyncio.CancelledError):
+        # Cancellation, KeyboardInterrupt, SystemExit say nothing about the dependency,
+        # except a cancellation by an enclosing hazina deadline: the dependency was too
+        # slow, which is the failure a breaker under a timeout exists to count.
+        if isinstance(error, asyncio.CancelledError):
+            return FAILURE if cancelled_by_deadline(error) else IGNORED
+        if not isinstance(error, Exception):
             return IGNORED
         if self._is_ignored is not None and self._is_ignored(error):
             return IGNORED

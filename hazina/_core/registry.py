@@ -12,6 +12,8 @@ import attrs
 
 from .._breaker.config import CircuitBreakerOptions
 from .._breaker.policy import CircuitBreaker
+from .._bulkhead.config import BulkheadOptions
+from .._bulkhead.policy import Bulkhead
 from .._cache.config import CacheOptions
 from .._cache.policy import Cache
 from .._fallback.config import FallbackOptions
@@ -28,6 +30,8 @@ from .._retry.config import RetryOptions
 from .._retry.policy import Retry
 from .._retry_budget.config import RetryBudgetOptions
 from .._retry_budget.policy import RetryBudget
+from .._timeout.config import TimeoutOptions
+from .._timeout.policy import Timeout
 from .backend import Backend, BackendChoice
 from .clock import SYSTEM_CLOCK, Clock, checked_clock
 from .errors import ConfigurationError, safe_repr
@@ -66,6 +70,8 @@ KINDS: tuple[str, ...] = tuple(
         RetryBudget,
         Fallback,
         Hedge,
+        Timeout,
+        Bulkhead,
     )
 )
 
@@ -150,6 +156,14 @@ class Registry:
     def hedge(self, name: str, /, **config: Unpack[HedgeOptions]) -> Hedge:
         """Get the hedge policy ``name``, creating it with ``config`` if new."""
         return self._get_or_create(Hedge, name, config)
+
+    def timeout(self, name: str, /, **config: Unpack[TimeoutOptions]) -> Timeout:
+        """Get the timeout ``name``, creating it with ``config`` if new."""
+        return self._get_or_create(Timeout, name, config)
+
+    def bulkhead(self, name: str, /, **config: Unpack[BulkheadOptions]) -> Bulkhead:
+        """Get the bulkhead ``name``, creating it with ``config`` if new."""
+        return self._get_or_create(Bulkhead, name, config)
 
     def health_check(
         self, name: str, fn: CheckFunction, /, **config: Unpack[HealthCheckOptions]

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 import attrs
 
+from .._core.deadline import would_pass_deadline
 from .._core.errors import RateLimitExceeded, safe_repr
 from .._core.host import Host
 from .._core.policy import Policy
@@ -235,6 +236,8 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
                 or (self._max_wait is not None and wait > self._max_wait + TOLERANCE)
                 # Behind a long enough queue, beyond what any sleep accepts.
                 or wait > MAX_SECONDS
+                # Read only here, on the way to a wait: admitted calls never look.
+                or would_pass_deadline(wait)
             ):
                 self.counts.rejected += 1
                 return wait

@@ -8,6 +8,7 @@ from typing import Any, TypeGuard
 
 from .._core.conditions import when
 from .._core.counters import Counter, new_counter, read_counter
+from .._core.deadline import would_pass_deadline
 from .._core.host import Host
 from .._core.policy import Policy
 from .._core.validation import seconds
@@ -187,6 +188,8 @@ class Retry(Policy[RetryConfig, RetryStats]):
             if retry_after > config.max_delay:
                 return None  # the caller said they would not wait that long
             wait = max(wait, float(retry_after))
+        if would_pass_deadline(wait):
+            return None  # an enclosing @timeout would cut the next attempt off anyway
         if config.timeout is not None:
             # Waits skipped by instant_waits() still count, so a retry with a timeout
             # but no attempt limit still ends under them.

@@ -23,6 +23,8 @@ KINDS = {
     "retry_budget",
     "fallback",
     "hedge",
+    "timeout",
+    "bulkhead",
 }
 BREAKER_STATS_FIELDS = {
     "state",
