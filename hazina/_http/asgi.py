@@ -6,8 +6,14 @@ from collections.abc import Awaitable, Callable, Hashable, MutableMapping
 from typing import Any
 
 from .._breaker.policy import CircuitBreaker
+from .._bulkhead.policy import Bulkhead
 from .._core.decorate import apply_policy
-from .._core.errors import CircuitOpenError, ConfigurationError, RateLimitExceeded
+from .._core.errors import (
+    BulkheadFull,
+    CircuitOpenError,
+    ConfigurationError,
+    RateLimitExceeded,
+)
 from .._core.registry import Registry, registry_or_default
 from .._ratelimit.policy import RateLimiter
 from .limiting import TOO_MANY, UNAVAILABLE, Answers, resolve_limiter, unavailable_headers
@@ -89,6 +95,25 @@ class _ServerError(Exception):
     """The app answered 5xx: a failure for the breaker, though the response was sent."""
 
 
+def _judged(app: ASGIApp) -> ASGIApp:
+    """``app``, raising :class:`_ServerError` once it has answered 5xx."""
+
+    async def judged(scope: Scope, receive: Receive, send: Send) -> None:
+        status = 0
+
+        async def watch(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        await app(scope, receive, watch)
+        if status >= 500:
+            raise _ServerError
+
+    return judged
+
+
 class ShedLoadMiddleware:
     """Answer 503 with ``Retry-After`` when a bulkhead is full or a circuit breaker is open.
 
@@ -99,7 +124,7 @@ class ShedLoadMiddleware:
 
     Args:
         app: The ASGI application to protect.
-        bulkhead: A bulkhead, or the name of one in ``registry``.
+        bulkhead: A :class:`~hazina.Bulkhead`, or the name of one in ``registry``.
         circuit_breaker: A :class:`~hazina.CircuitBreaker`, or the name of one.
         registry: Where to find policies given by name (default ``hazina.registry``).
 
@@ -110,7 +135,7 @@ class ShedLoadMiddleware:
         self,
         app: ASGIApp,
         *,
-        bulkhead: Any = None,
+        bulkhead: str | Bulkhead | None = None,
         circuit_breaker: str | CircuitBreaker | None = None,
         registry: Registry | None = None,
     ) -> None:
@@ -120,31 +145,20 @@ class ShedLoadMiddleware:
             )
         self.app = app
         self.circuit_breaker: CircuitBreaker | None = None
-        call: Callable[..., Awaitable[None]] = self._call_app
+        self.bulkhead: Bulkhead | None = None
+        call: Callable[..., Awaitable[None]] = _judged(app)
         if circuit_breaker is not None:
             if not isinstance(circuit_breaker, CircuitBreaker):
                 circuit_breaker = registry_or_default(registry).circuit_breaker(circuit_breaker)
             self.circuit_breaker = circuit_breaker
-            call = apply_policy(circuit_breaker, self._judged)
-        self.bulkhead = bulkhead
-        self._refusals: tuple[type[Exception], ...] = (CircuitOpenError,)
+            call = apply_policy(circuit_breaker, call)
+        if bulkhead is not None:
+            if not isinstance(bulkhead, Bulkhead):
+                bulkhead = registry_or_default(registry).bulkhead(bulkhead)
+            self.bulkhead = bulkhead
+            # Outside the breaker: a full bulkhead says nothing about the app's health.
+            call = apply_policy(bulkhead, call)
         self._call = call
-
-    async def _call_app(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.app(scope, receive, send)
-
-    async def _judged(self, scope: Scope, receive: Receive, send: Send) -> None:
-        status = 0
-
-        async def watch(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        await self.app(scope, receive, watch)
-        if status >= 500:
-            raise _ServerError
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -161,7 +175,7 @@ class ShedLoadMiddleware:
             await self._call(scope, receive, tracked)
         except _ServerError:
             return
-        except self._refusals as refused:
+        except (CircuitOpenError, BulkheadFull) as refused:
             # A refusal raised by the app itself, after it began answering, is its own.
             if started:
                 raise

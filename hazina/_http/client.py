@@ -9,16 +9,19 @@ policies and are turned back into the response they carry here.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection, Mapping
+from time import monotonic
 from typing import Any, cast
 
 import httpx
 
 from .._breaker.policy import CircuitBreaker
-from .._core.decorate import apply_policy
-from .._core.errors import ConfigurationError
+from .._core.deadline import DEADLINE
+from .._core.decorate import apply_policy, is_async_callable
+from .._core.errors import ConfigurationError, TimeoutExceeded
 from .._core.registry import Registry, registry_or_default
 from .._ratelimit.policy import RateLimiter
 from .._retry.policy import Retry
+from .._timeout.policy import Timeout
 from .retry_after import parse_retry_after
 
 #: Methods retried by default when the request may have reached the server: those RFC
@@ -34,6 +37,7 @@ NOT_SENT: tuple[type[Exception], ...] = (
 )
 #: Errors after which the server may have seen the request: retried for ``retry_methods``.
 MAYBE_SENT: tuple[type[Exception], ...] = (
+    TimeoutExceeded,
     httpx.TimeoutException,
     httpx.NetworkError,
     httpx.RemoteProtocolError,
@@ -132,11 +136,6 @@ class Protection:
                 f"transport {name!r}: circuit_breaker={{...}} may not set 'key'; per_host=True "
                 f"keys the breaker by host"
             )
-        if timeout is not None:
-            raise ConfigurationError(
-                f"transport {name!r}: timeout={timeout!r} needs hazina's @timeout, which is "
-                f"not in this build yet"
-            )
         registry = registry_or_default(registry)
         self.name = name
         self.retry: Retry | None = None
@@ -148,6 +147,9 @@ class Protection:
             if per_host:
                 options["key"] = host_of
             self.breaker = registry.circuit_breaker(name, **options)
+        self.timeout: Timeout | None = None
+        if timeout is not None:
+            self.timeout = registry.timeout(name, seconds=timeout)
         self.limiter: RateLimiter | None = None
         if rate_limit is not None:
             self.limiter = registry.rate_limiter(name, **rate_limit)
@@ -161,8 +163,45 @@ class Protection:
         return send if self.limiter is None else apply_policy(self.limiter, send)
 
     def guard_once(self, send_once: Callable[..., Any]) -> Callable[..., Any]:
-        """One attempt's send under the breaker."""
+        """One attempt's send under the timeout, and that under the breaker (so a timed-out
+        attempt is a breaker failure)."""
+        if self.timeout is not None:
+            if not is_async_callable(send_once):
+                send_once = _closed_if_abandoned(send_once, self.timeout)
+            send_once = apply_policy(self.timeout, send_once)
         return send_once if self.breaker is None else apply_policy(self.breaker, send_once)
+
+
+def _closed_if_abandoned(
+    send_once: Callable[[httpx.Request], httpx.Response], timeout: Timeout
+) -> Callable[[httpx.Request], httpx.Response]:
+    """``send_once`` closing a response that arrives after the attempt's deadline.
+
+    A sync timeout stops waiting for the worker thread that sends, but cannot stop it: a
+    response it gets after the caller left would never be closed, and its connection
+    never go back to the pool. (An async attempt is cancelled instead, and httpx closes
+    the connection it was using.)
+    """
+    get_deadline = DEADLINE.get
+
+    def overdue() -> bool:
+        deadline = get_deadline()
+        return deadline is not None and (deadline.expired or monotonic() >= deadline.at)
+
+    def send_within_deadline(request: httpx.Request) -> httpx.Response:
+        try:
+            response = send_once(request)
+        except FailedStatus as failed:
+            response = failed.response
+            if not overdue():
+                raise
+        else:
+            if not overdue():
+                return response
+        response.close()
+        raise TimeoutExceeded(timeout.name, timeout.seconds)
+
+    return send_within_deadline
 
 
 # -- drivers: the sync and async senders are the same code (tests/test_layout.py) ----------

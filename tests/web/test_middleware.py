@@ -41,7 +41,7 @@ def serve(request: pytest.FixtureRequest) -> Serve:
     app = hello_asgi if request.param == "asgi" else hello_wsgi
 
     def start(limiter: Any, **options: Any) -> str:
-        target.app = module.RateLimitMiddleware(app, limiter, **options)  # type: ignore[arg-type]
+        target.app = module.RateLimitMiddleware(app, limiter, **options)
         return str(base)
 
     return start
@@ -123,7 +123,7 @@ def test_an_unknown_limiter_name_fails_at_construction(registry: hazina.Registry
     """A middleware over a limiter that is neither there nor configured is a clear error."""
     for module in (hazina.asgi, hazina.wsgi):
         with pytest.raises(hazina.ConfigurationError, match="nowhere"):
-            module.RateLimitMiddleware(hello_asgi, "nowhere", registry=registry)  # type: ignore[arg-type]
+            module.RateLimitMiddleware(hello_asgi, "nowhere", registry=registry)
 
 
 # -- ASGI details no client shows ------------------------------------------------------
@@ -195,8 +195,11 @@ def test_wsgi_clients_are_limited_by_address_by_default(registry: hazina.Registr
     )
     statuses: list[str] = []
 
+    def start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
+        statuses.append(status)
+
     def call(environ: dict[str, Any]) -> None:
-        middleware(environ, lambda status, headers, exc_info=None: statuses.append(status))
+        middleware(environ, start_response)
 
     for environ in (
         {"REMOTE_ADDR": "10.0.0.1"},

@@ -1,9 +1,10 @@
-"""ShedLoadMiddleware: 503 with Retry-After while its breaker is open (or, once
-@bulkhead is in, while its bulkhead is full), behind a real uvicorn server."""
+"""ShedLoadMiddleware: 503 with Retry-After while its breaker is open or its bulkhead is
+full, behind a real uvicorn server."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import Any
 
 import httpx
@@ -102,3 +103,39 @@ def test_a_middleware_with_nothing_to_shed_by_is_a_configuration_error() -> None
     """Neither a bulkhead nor a breaker: refused at construction."""
     with pytest.raises(hazina.ConfigurationError, match="bulkhead"):
         ShedLoadMiddleware(answering(200))
+
+
+def test_a_full_bulkhead_sheds_requests_with_503(
+    registry: hazina.Registry, asgi_server: tuple[str, Any]
+) -> None:
+    """With every slot taken by a request in progress, the next one is answered 503 at
+    once, without reaching the app; a full bulkhead is no failure for the breaker."""
+    base, target = asgi_server
+    entered = threading.Event()  # set on the server's thread, awaited on the test's
+    release = asyncio.Event()
+    loop: list[asyncio.AbstractEventLoop] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        loop.append(asyncio.get_running_loop())
+        entered.set()
+        await release.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"app"})
+
+    bulkhead = registry.bulkhead("app", max_concurrent=1)
+    breaker = registry.circuit_breaker("app", failure_threshold=1)
+    target.app = ShedLoadMiddleware(app, bulkhead="app", circuit_breaker=breaker, registry=registry)
+
+    async def scenario() -> None:
+        async with httpx.AsyncClient(base_url=base) as http:
+            first = asyncio.create_task(http.get("/"))
+            assert await asyncio.to_thread(entered.wait, 10)
+            shed = await http.get("/")
+            assert shed.status_code == 503
+            assert shed.headers["retry-after"] == "1"
+            loop[0].call_soon_threadsafe(release.set)
+            assert (await first).text == "app"
+
+    asyncio.run(asyncio.wait_for(scenario(), 10))
+    assert bulkhead.stats().rejected == 1
+    assert (breaker.stats().failures, breaker.stats().successes) == (0, 1)

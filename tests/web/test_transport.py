@@ -364,3 +364,55 @@ def test_against_a_real_server_retried_responses_are_closed_and_the_last_streams
     # 0 failures: streamed; 2: retried twice then streamed; 5: attempts ran out on a 503.
     assert results == [(200, 64 * 1024), (200, 64 * 1024), (503, 5000)]
     assert client.registry.stats()["retry"]["api"].retries == 4
+
+
+class Slow:
+    """An ASGI app answering after ``delay`` seconds (``/?delay=...``), 200 with a body."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        delay = float(scope["query_string"].decode().removeprefix("delay="))
+        await asyncio.sleep(delay)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"late"})
+
+
+def test_timeout_limits_each_attempt_and_leaves_no_connection_behind(
+    client: Client, asgi_server: tuple[str, Any]
+) -> None:
+    """Each attempt times out on its own (a breaker failure, retried for a GET); a
+    response that arrives after its attempt was abandoned is closed, not leaked."""
+    base, target = asgi_server
+    target.app = Slow()
+    transport = client.transport(None, timeout=0.05, retry={"attempts": 2, "initial": 0})
+
+    def pool_idle() -> bool:
+        return all(_idle(transport))
+
+    async def run_async() -> None:
+        async with httpx.AsyncClient(transport=transport) as http:
+            with pytest.raises(hazina.TimeoutExceeded) as raised:
+                await http.get(f"{base}/?delay=0.3")
+            assert "gave up after 2 attempts" in "".join(raised.value.__notes__)
+            assert pool_idle()
+            assert (await http.get(f"{base}/?delay=0")).text == "late"
+
+    def run_sync() -> None:
+        with httpx.Client(transport=transport) as http:
+            with pytest.raises(hazina.TimeoutExceeded) as raised:
+                http.get(f"{base}/?delay=0.3")
+            assert "gave up after 2 attempts" in "".join(raised.value.__notes__)
+            # The abandoned workers still wait for their answers; once they have them,
+            # their connections are back in the pool.
+            deadline = time.monotonic() + 5
+            while not pool_idle() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert pool_idle()
+            assert http.get(f"{base}/?delay=0").text == "late"
+
+    if client.is_async:
+        asyncio.run(run_async())
+    else:
+        run_sync()
+    stats = client.registry.stats()
+    assert stats["timeout"]["api"].timeouts == 2
+    assert stats["circuit_breaker"]["api"].failures == 2
