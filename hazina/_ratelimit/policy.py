@@ -12,11 +12,11 @@ import attrs
 from .._core.deadline import would_pass_deadline
 from .._core.errors import RateLimitExceeded, safe_repr
 from .._core.host import Host
+from .._core.keytable import KeyTable
 from .._core.policy import Policy
 from .._core.validation import MAX_SECONDS, is_finite_number
 from .config import RateLimiterConfig
 from .drivers import fast_async_driver, fast_sync_driver
-from .keys import KeyTable
 from .meters import ALGORITHMS, TOLERANCE, Meter
 from .records import (
     LimitStatus,
@@ -82,12 +82,13 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
         self._capacity = config.capacity
         self._may_wait = config.wait
         self._max_wait = config.max_wait
+        self._dry_run = config.dry_run
         self.lock: threading.Lock = threading.Lock()
         # Mutated in place, never replaced: the drivers hold it.
         self.counts: Counts = Counts()
         self.shared_entry: Entry = self._fresh_entry()
         self.keys: KeyTable[Entry] = KeyTable(
-            config.max_keys, self._fresh_entry, self._entry_is_full
+            config.max_keys, lambda _key: self._fresh_entry(), self._entry_is_full
         )
         self._generation = 0
         self._fresh_state()
@@ -132,15 +133,15 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
     def try_acquire(self, key: Hashable = None, cost: float = 1) -> bool:
         """Take ``cost`` tokens for ``key`` if they are there now; never waits.
 
-        Returns ``False`` (counted as a rejection, with its event) if they are not.
+        Returns ``False`` (counted as a rejection, with its event) if they are not;
+        a dry-run limiter counts and reports the rejection, and returns ``True``.
         """
         cost = self._checked_cost(cost)
         verdict = self._reserve(key, cost, may_wait=False)
         if verdict is None:
             return True
         assert not isinstance(verdict, _Reservation)
-        self.emit(RateLimitRejected(self.name, key, cost, float(verdict)))
-        return False
+        return self._refuse(key, cost, verdict) is None
 
     def status(self, key: Hashable = None) -> RateLimitStatus:
         """Where ``key`` stands now; looking does not take tokens or touch its recency."""
@@ -290,9 +291,14 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
             counts.waited += 1
             counts.wait_time += wait
 
-    def _refuse(self, key: Hashable, cost: float, retry_after: float) -> RateLimitExceeded:
+    def _refuse(self, key: Hashable, cost: float, retry_after: float) -> RateLimitExceeded | None:
+        """Report a refusal (counted already); the error to raise, or ``None`` in a dry run,
+        where the call goes ahead and counts as admitted too."""
         retry_after = float(retry_after)  # a clock may count in whole numbers
-        self.emit(RateLimitRejected(self.name, key, cost, retry_after))
+        self.emit(RateLimitRejected(self.name, key, cost, retry_after, dry_run=self._dry_run))
+        if self._dry_run:
+            self._admitted_free()
+            return None
         return RateLimitExceeded(self.name, key, retry_after)
 
     # -- acquiring: the sync and async drivers of one decision ----------------------
@@ -302,8 +308,16 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
         if verdict is None:
             return
         if not isinstance(verdict, _Reservation):
-            raise self._refuse(key, cost, verdict)
-        self.emit(RateLimitDelayed(self.name, key, cost, verdict.wait))
+            error = self._refuse(key, cost, verdict)
+            if error is None:
+                return
+            raise error
+        self.emit(RateLimitDelayed(self.name, key, cost, verdict.wait, dry_run=self._dry_run))
+        if self._dry_run:
+            # The tokens stay reserved, as for a real waiter: whoever comes next is
+            # judged as if this call had waited.
+            self._waited_out(verdict.wait)
+            return
         try:
             self.clock.sleep(verdict.wait)
         except BaseException:
@@ -316,8 +330,16 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
         if verdict is None:
             return
         if not isinstance(verdict, _Reservation):
-            raise self._refuse(key, cost, verdict)
-        self.emit(RateLimitDelayed(self.name, key, cost, verdict.wait))
+            error = self._refuse(key, cost, verdict)
+            if error is None:
+                return
+            raise error
+        self.emit(RateLimitDelayed(self.name, key, cost, verdict.wait, dry_run=self._dry_run))
+        if self._dry_run:
+            # The tokens stay reserved, as for a real waiter: whoever comes next is
+            # judged as if this call had waited.
+            self._waited_out(verdict.wait)
+            return
         try:
             await self.clock.asleep(verdict.wait)
         except BaseException:

@@ -1325,6 +1325,7 @@ def test_stats_fields_are_the_documented_ones(registry: hazina.Registry) -> None
         "slow_call_rate",
         "retry_after",
         "backend_errors",
+        "open_keys",
     }
     assert stats == zero_stats()
     assert isinstance(stats.state, str)
@@ -1402,6 +1403,7 @@ def test_snapshot_is_plain_data(
         "slow_call_rate": None,
         "retry_after": 25.0,
         "backend_errors": 0,
+        "open_keys": 0,
     }
     assert type(snapshot["state"]) is str
     assert json.loads(json.dumps(snapshot)) == snapshot

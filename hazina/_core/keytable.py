@@ -1,4 +1,4 @@
-"""The bounded table of per-key rate-limit states.
+"""The bounded table of per-key states (a rate limiter's buckets, a keyed breaker's states).
 
 Memory stays bounded however many distinct keys arrive: past ``max_keys`` a key must
 go before a new one comes in. States that are full again carry no information (a
@@ -11,6 +11,11 @@ per ``max_keys // 8`` new keys, and half as often after each sweep that found li
 per new key constant on average. Between sweeps, the first full state among the
 least recently used few goes, and only if none of those is full the least recently
 used key itself.
+
+A table whose hot path does not move keys to the end on every use (a keyed breaker's,
+which reads it without a lock) passes ``touched``: before anything goes, the least
+recently used keys that were used since they were last looked at move to the end
+instead (a second chance), so the keys that go are the idle ones.
 """
 
 from __future__ import annotations
@@ -33,17 +38,24 @@ class KeyTable(Generic[EntryT]):
         max_keys: The most keys held at once.
         make: Builds the entry of a new key.
         is_full: Whether an entry is as good as new at a clock reading.
+        touched: Whether an entry was used since the last time this asked (``None``:
+            every use moves the key to the end).
+        forget: Called with each entry evicted (not with those :meth:`clear` drops).
     """
 
     def __init__(
         self,
         max_keys: int,
-        make: Callable[[], EntryT],
+        make: Callable[[Hashable], EntryT],
         is_full: Callable[[EntryT, float], bool],
+        touched: Callable[[EntryT], bool] | None = None,
+        forget: Callable[[EntryT], None] | None = None,
     ) -> None:
         self.max_keys = max_keys
         self._make = make
         self._is_full = is_full
+        self._touched = touched
+        self._forget = forget
         #: Key -> entry, least recently used first. Public for the hot paths' lookups.
         self.entries: OrderedDict[Hashable, EntryT] = OrderedDict()
         self._base_interval = max(1, max_keys // 8)
@@ -68,20 +80,21 @@ class KeyTable(Generic[EntryT]):
             return entry
         if len(entries) >= self.max_keys:
             self._make_room(now)
-        entry = entries[key] = self._make()
+        entry = entries[key] = self._make(key)
         self._new_since_sweep += 1
         return entry
 
     def _make_room(self, now: float) -> None:
         entries = self.entries
+        if self._touched is not None:
+            self._second_chance()
         oldest = next(iter(entries))
         sweep_due = self._new_since_sweep >= self._sweep_interval
         if sweep_due and not self._is_full(entries[oldest], now):
             self._new_since_sweep = 0
             full = [key for key, entry in entries.items() if self._is_full(entry, now)]
             for key in full:
-                del entries[key]
-            self.evicted += len(full)
+                self._evict(key)
             # A sweep that freed little was mostly wasted: ration the next one harder.
             if len(full) * 2 < self._sweep_interval:
                 self._sweep_interval = min(self._sweep_interval * 2, self.max_keys * 8)
@@ -96,5 +109,21 @@ class KeyTable(Generic[EntryT]):
             if self._is_full(entry, now):
                 oldest = key
                 break
-        del entries[oldest]
+        self._evict(oldest)
+
+    def _evict(self, key: Hashable) -> None:
+        entry = self.entries.pop(key)
         self.evicted += 1
+        if self._forget is not None:
+            self._forget(entry)
+
+    def _second_chance(self) -> None:
+        # Each key moved here was used since it was last moved, so the moves are paid
+        # for by calls already made; once every key has had its chance one is idle.
+        touched, entries = self._touched, self.entries
+        assert touched is not None
+        for _ in range(len(entries)):
+            oldest = next(iter(entries))
+            if not touched(entries[oldest]):
+                return
+            entries.move_to_end(oldest)
