@@ -36,7 +36,6 @@ class Client:
 
     def transport(self, inner: Any = None, **options: Any) -> Any:
         options.setdefault("registry", self.registry)
-        options.setdefault("per_host", False)  # TEMP until keyed breakers land
         kind = AsyncTransport if self.is_async else Transport
         return kind("api", transport=inner, **options)
 
@@ -237,6 +236,24 @@ def test_failure_statuses_count_as_breaker_failures(client: Client) -> None:
     assert len(script.requests) == 2
     stats = client.registry.stats()["circuit_breaker"]["api"]
     assert (stats.failures, stats.rejections) == (2, 1)
+
+
+def test_the_breaker_keeps_one_state_per_host(client: Client) -> None:
+    """A failing host is cut off; requests to another host still go through."""
+
+    def server(request: httpx.Request) -> httpx.Response:
+        return busy(500) if request.url.host == "down.test" else httpx.Response(200)
+
+    transport = client.mock(server, retry=None, circuit_breaker={"failure_threshold": 2})
+    for _ in range(2):
+        assert client.send(transport, "GET", "http://down.test/").status_code == 500
+    with pytest.raises(hazina.CircuitOpenError) as refused:
+        client.send(transport, "GET", "http://down.test/")
+    assert refused.value.key == "down.test"
+    assert client.send(transport, "GET", "http://up.test/").status_code == 200
+    breaker = client.registry.get("circuit_breaker", "api")
+    assert breaker.state_of("down.test") == hazina.CircuitState.OPEN
+    assert breaker.state_of("up.test") == hazina.CircuitState.CLOSED
 
 
 def test_an_open_breaker_is_not_retried(client: Client, clock: FakeClock) -> None:
