@@ -88,7 +88,7 @@ class Transport(httpx.BaseTransport):
         registry: Registry | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self.protection = Protection(
+        self._protection = Protection(
             name,
             retry=retry,
             circuit_breaker=circuit_breaker,
@@ -100,8 +100,11 @@ class Transport(httpx.BaseTransport):
             failure_statuses=failure_statuses,
             registry=registry,
         )
-        self.transport = httpx.HTTPTransport() if transport is None else transport
-        self._send = sync_sender(self.protection, self.transport.handle_request)
+        #: The transport that sends (its connection pool is this transport's).
+        self.transport: httpx.BaseTransport = (
+            httpx.HTTPTransport() if transport is None else transport
+        )
+        self._send = sync_sender(self._protection, self.transport.handle_request)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         return self._send(request)
@@ -137,7 +140,7 @@ class AsyncTransport(httpx.AsyncBaseTransport):
         registry: Registry | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self.protection = Protection(
+        self._protection = Protection(
             name,
             retry=retry,
             circuit_breaker=circuit_breaker,
@@ -149,8 +152,11 @@ class AsyncTransport(httpx.AsyncBaseTransport):
             failure_statuses=failure_statuses,
             registry=registry,
         )
-        self.transport = httpx.AsyncHTTPTransport() if transport is None else transport
-        self._send = async_sender(self.protection, self.transport.handle_async_request)
+        #: The transport that sends (its connection pool is this transport's).
+        self.transport: httpx.AsyncBaseTransport = (
+            httpx.AsyncHTTPTransport() if transport is None else transport
+        )
+        self._send = async_sender(self._protection, self.transport.handle_async_request)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         return await self._send(request)

@@ -64,9 +64,9 @@ class RateLimitMiddleware:
         key: Callable[[Scope], Hashable] = client_host,
         registry: Registry | None = None,
     ) -> None:
-        self.app = app
-        self.limiter = resolve_limiter(limiter, registry)
-        self.key = key
+        self.app: ASGIApp = app
+        self.limiter: RateLimiter = resolve_limiter(limiter, registry)
+        self.key: Callable[[Scope], Hashable] = key
         self._answers = Answers(self.limiter)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -143,7 +143,7 @@ class ShedLoadMiddleware:
             raise ConfigurationError(
                 "ShedLoadMiddleware: give a bulkhead=, a circuit_breaker= or both"
             )
-        self.app = app
+        self.app: ASGIApp = app
         self.circuit_breaker: CircuitBreaker | None = None
         self.bulkhead: Bulkhead | None = None
         call: Callable[..., Awaitable[None]] = _judged(app)

@@ -153,9 +153,9 @@ class Protection:
         self.limiter: RateLimiter | None = None
         if rate_limit is not None:
             self.limiter = registry.rate_limiter(name, **rate_limit)
-        self.retry_methods = frozenset(method.upper() for method in retry_methods)
-        self.retry_statuses = frozenset(retry_statuses)
-        self.failure_statuses = frozenset(failure_statuses)
+        self.retry_methods: frozenset[str] = frozenset(method.upper() for method in retry_methods)
+        self.retry_statuses: frozenset[int] = frozenset(retry_statuses)
+        self.failure_statuses: frozenset[int] = frozenset(failure_statuses)
 
     def guard(self, attempt: Callable[..., Any]) -> Callable[..., Any]:
         """``attempt`` under the retry, and that under the limiter (one token per request)."""

@@ -40,9 +40,9 @@ class RateLimitMiddleware:
         key: Callable[[WSGIEnvironment], Hashable] = remote_addr,
         registry: Registry | None = None,
     ) -> None:
-        self.app = app
-        self.limiter = resolve_limiter(limiter, registry)
-        self.key = key
+        self.app: WSGIApplication = app
+        self.limiter: RateLimiter = resolve_limiter(limiter, registry)
+        self.key: Callable[[WSGIEnvironment], Hashable] = key
         self._answers = Answers(self.limiter)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:

@@ -251,7 +251,7 @@ def test_the_breaker_keeps_one_state_per_host(client: Client) -> None:
         client.send(transport, "GET", "http://down.test/")
     assert refused.value.key == "down.test"
     assert client.send(transport, "GET", "http://up.test/").status_code == 200
-    breaker = client.registry.get("circuit_breaker", "api")
+    breaker = client.registry.circuit_breaker("api")
     assert breaker.state_of("down.test") == hazina.CircuitState.OPEN
     assert breaker.state_of("up.test") == hazina.CircuitState.CLOSED
 
