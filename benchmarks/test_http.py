@@ -4,7 +4,8 @@
 transport answers 200 at once without I/O (the ``bare`` row is that floor). Rows:
 ``bare`` (the inner transport alone), ``hazina`` (:class:`hazina.httpx.Transport` with
 its defaults: a retry and a per-host breaker),
-``hazina_limited`` (plus a rate limit far above the request rate), and
+``hazina_limited`` (plus a rate limit far above the request rate),
+``hazina_retry_only`` (``circuit_breaker=None``: the same job as the peer), and
 ``httpx_retries`` (``RetryTransport`` with ``Retry(total=3)``). Timed at the transport,
 not through ``httpx.Client``, whose own ~50 us per request would hide the differences.
 
@@ -68,6 +69,9 @@ def _sync_stacks() -> dict[str, httpx.BaseTransport]:
         "hazina_limited": hazina.httpx.Transport(
             "l", registry=registry, transport=Answer(), rate_limit={"rate": 10**9}
         ),
+        "hazina_retry_only": hazina.httpx.Transport(
+            "r", registry=registry, transport=Answer(), circuit_breaker=None
+        ),
         "httpx_retries": RetryTransport(transport=Answer(), retry=RetriesRetry(total=3)),
     }
 
@@ -79,6 +83,9 @@ def _async_stacks() -> dict[str, httpx.AsyncBaseTransport]:
         "hazina": hazina.httpx.AsyncTransport("b", registry=registry, transport=AsyncAnswer()),
         "hazina_limited": hazina.httpx.AsyncTransport(
             "l", registry=registry, transport=AsyncAnswer(), rate_limit={"rate": 10**9}
+        ),
+        "hazina_retry_only": hazina.httpx.AsyncTransport(
+            "r", registry=registry, transport=AsyncAnswer(), circuit_breaker=None
         ),
         "httpx_retries": RetryTransport(transport=AsyncAnswer(), retry=RetriesRetry(total=3)),
     }

@@ -19,6 +19,7 @@ from ._http.client import (
     IDEMPOTENT_METHODS,
     RETRY_STATUSES,
     Protection,
+    Retryable,
     async_sender,
     sync_sender,
 )
@@ -107,7 +108,11 @@ class Transport(httpx.BaseTransport):
         self._send = sync_sender(self._protection, self.transport.handle_request)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        return self._send(request)
+        try:
+            response: httpx.Response = self._send(request)
+        except Retryable as gave_up:
+            return gave_up.outcome()
+        return response
 
     def close(self) -> None:
         self.transport.close()
@@ -159,7 +164,11 @@ class AsyncTransport(httpx.AsyncBaseTransport):
         self._send = async_sender(self._protection, self.transport.handle_async_request)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        return await self._send(request)
+        try:
+            response: httpx.Response = await self._send(request)
+        except Retryable as gave_up:
+            return gave_up.outcome()
+        return response
 
     async def aclose(self) -> None:
         await self.transport.aclose()

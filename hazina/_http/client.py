@@ -9,6 +9,7 @@ policies and are turned back into the response they carry here.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection, Mapping
+from operator import attrgetter
 from time import monotonic
 from typing import Any, cast
 
@@ -87,9 +88,9 @@ def retry_after_of(outcome: object) -> float | None:
     return getattr(outcome, "retry_after", None)
 
 
-def host_of(request: httpx.Request) -> str:
-    """The key of the per-host breaker: the request's host name."""
-    return request.url.host
+#: The key of the per-host breaker: the request's host name (an attrgetter: no Python
+#: frame per request).
+host_of: Callable[[httpx.Request], str] = attrgetter("url.host")
 
 
 class Protection:
@@ -239,7 +240,11 @@ def _buffered(response: httpx.Response, request: httpx.Request, body: bytes) -> 
 def sync_sender(
     protection: Protection, send: Callable[[httpx.Request], httpx.Response]
 ) -> Callable[[httpx.Request], httpx.Response]:
-    """A function sending a request through ``send`` under ``protection``'s policies."""
+    """A function sending a request through ``send`` under ``protection``'s policies.
+
+    It raises :class:`Retryable` when the retry gave up: the caller turns that back into
+    the response or error it carries (in its own frame, which is one fewer per request).
+    """
     retrying = protection.retry is not None
     retry_methods = protection.retry_methods if retrying else frozenset()
     retry_statuses = protection.retry_statuses if retrying else frozenset()
@@ -271,16 +276,7 @@ def sync_sender(
             raise Retryable(None, read_raw_sync(response, request), wait)
         return response
 
-    guarded = protection.guard(attempt)
-
-    def send_request(request: httpx.Request) -> httpx.Response:
-        try:
-            response: httpx.Response = guarded(request)
-        except Retryable as gave_up:
-            return gave_up.outcome()
-        return response
-
-    return send_request
+    return protection.guard(attempt)
 
 
 def async_sender(
@@ -318,13 +314,4 @@ def async_sender(
             raise Retryable(None, await read_raw_async(response, request), wait)
         return response
 
-    guarded = protection.guard(attempt)
-
-    async def send_request(request: httpx.Request) -> httpx.Response:
-        try:
-            response: httpx.Response = await guarded(request)
-        except Retryable as gave_up:
-            return gave_up.outcome()
-        return response
-
-    return send_request
+    return protection.guard(attempt)
