@@ -433,3 +433,14 @@ def test_timeout_limits_each_attempt_and_leaves_no_connection_behind(
     stats = client.registry.stats()
     assert stats["timeout"]["api"].timeouts == 2
     assert stats["circuit_breaker"]["api"].failures == 2
+
+
+def test_transports_with_one_name_share_their_policies(client: Client) -> None:
+    """A second transport of that name and configuration uses the same retry and breaker;
+    one configured differently is refused, as any policy asked for with another config."""
+    first = client.mock(Script(OK), retry={"attempts": 2})
+    second = client.mock(Script(OK), retry={"attempts": 2})
+    assert first._protection.retry is second._protection.retry
+    assert first._protection.breaker is second._protection.breaker
+    with pytest.raises(hazina.ConfigurationError, match="api"):
+        client.mock(Script(OK), retry={"attempts": 5})
