@@ -111,8 +111,11 @@ class Transport(httpx.BaseTransport):
         try:
             response: httpx.Response = self._send(request)
         except Retryable as gave_up:
-            return gave_up.outcome()
-        return response
+            outcome = gave_up
+        else:
+            return response
+        # Out of the except block, so an error raised here does not chain to its wrapper.
+        return outcome.outcome()
 
     def close(self) -> None:
         self.transport.close()
@@ -167,8 +170,11 @@ class AsyncTransport(httpx.AsyncBaseTransport):
         try:
             response: httpx.Response = await self._send(request)
         except Retryable as gave_up:
-            return gave_up.outcome()
-        return response
+            outcome = gave_up
+        else:
+            return response
+        # Out of the except block, so an error raised here does not chain to its wrapper.
+        return outcome.outcome()
 
     async def aclose(self) -> None:
         await self.transport.aclose()

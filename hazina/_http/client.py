@@ -60,7 +60,8 @@ class Retryable(Exception):
         response: httpx.Response | None = None,
         retry_after: float | None = None,
     ) -> None:
-        super().__init__(response if error is None else error)
+        # Events and logs of the retry show this: say what happened, not the wrapper.
+        super().__init__(f"HTTP {response.status_code}" if response is not None else repr(error))
         self.error = error
         self.response = response
         self.retry_after = retry_after
