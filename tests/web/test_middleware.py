@@ -210,3 +210,24 @@ def test_wsgi_clients_are_limited_by_address_by_default(registry: hazina.Registr
         call(environ)
     call({"REMOTE_ADDR": "10.0.0.1"})
     assert [status[:3] for status in statuses] == ["200", "200", "200", "429", "429"]
+
+
+def test_a_limiter_on_redis_limits_without_blocking_the_event_loop(redis_url: str) -> None:
+    """A shared limiter refuses across processes; an admitted ASGI response then carries
+    RateLimit-Policy only, as reading the key's standing would block the loop."""
+    from hazina.redis import RedisBackend
+
+    backend = RedisBackend.from_url(redis_url)
+    registry = hazina.Registry(backend=backend)
+    limiter = registry.rate_limiter("web-shared", rate=1, per=60)
+    middleware = hazina.asgi.RateLimitMiddleware(hello_asgi, limiter)
+    scope = {"type": "http", "client": ("10.9.9.9", 1), "headers": []}
+    admitted, refused = _run(middleware, scope), _run(middleware, scope)
+    assert admitted[0]["status"] == 200
+    names = [name for name, _ in admitted[0]["headers"]]
+    assert b"ratelimit-policy" in names
+    assert b"ratelimit" not in names
+    assert refused[0]["status"] == 429
+    assert re.fullmatch(
+        rb'"web-shared";r=0;t=(59|60|61)', dict(refused[0]["headers"])[b"ratelimit"]
+    )
