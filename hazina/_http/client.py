@@ -89,6 +89,13 @@ def retry_after_of(outcome: object) -> float | None:
     return getattr(outcome, "retry_after", None)
 
 
+def replayable(request: httpx.Request) -> bool:
+    """Whether the request's body can be sent again once it has been (bytes, JSON, form
+    fields: yes; a generator or a file upload: no, so such a request is not retried
+    after it may have been sent)."""
+    return isinstance(request.stream, httpx.ByteStream)
+
+
 #: The key of the per-host breaker: the request's host name (an attrgetter: no Python
 #: frame per request).
 host_of: Callable[[httpx.Request], str] = attrgetter("url.host")
@@ -269,10 +276,14 @@ def sync_sender(
                 raise Retryable(error) from error
             raise
         except MAYBE_SENT as error:
-            if request.method in retry_methods:
+            if request.method in retry_methods and replayable(request):
                 raise Retryable(error) from error
             raise
-        if response.status_code in retry_statuses and request.method in retry_methods:
+        if (
+            response.status_code in retry_statuses
+            and request.method in retry_methods
+            and replayable(request)
+        ):
             wait = parse_retry_after(response.headers.get("retry-after"))
             raise Retryable(None, read_raw_sync(response, request), wait)
         return response
@@ -307,10 +318,14 @@ def async_sender(
                 raise Retryable(error) from error
             raise
         except MAYBE_SENT as error:
-            if request.method in retry_methods:
+            if request.method in retry_methods and replayable(request):
                 raise Retryable(error) from error
             raise
-        if response.status_code in retry_statuses and request.method in retry_methods:
+        if (
+            response.status_code in retry_statuses
+            and request.method in retry_methods
+            and replayable(request)
+        ):
             wait = parse_retry_after(response.headers.get("retry-after"))
             raise Retryable(None, await read_raw_async(response, request), wait)
         return response

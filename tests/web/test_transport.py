@@ -444,3 +444,34 @@ def test_transports_with_one_name_share_their_policies(client: Client) -> None:
     assert first._protection.breaker is second._protection.breaker
     with pytest.raises(hazina.ConfigurationError, match="api"):
         client.mock(Script(OK), retry={"attempts": 5})
+
+
+def test_a_body_that_cannot_be_sent_again_is_not_retried_after_sending(
+    client: Client, asgi_server: tuple[str, Any]
+) -> None:
+    """A streamed upload is consumed by sending it: a retry status is returned as is,
+    where the same request with a bytes body is retried."""
+    base, target = asgi_server
+    target.app = Flaky()
+    transport = client.transport(None)
+
+    def chunks() -> Iterator[bytes]:
+        yield b"part"
+
+    async def achunks() -> Any:
+        yield b"part"
+
+    async def run_async() -> list[int]:
+        async with httpx.AsyncClient(transport=transport) as http:
+            streamed = await http.put(f"{base}/?fail=1&id=a-stream", content=achunks())
+            plain = await http.put(f"{base}/?fail=1&id=a-bytes", content=b"part")
+            return [streamed.status_code, plain.status_code]
+
+    def run_sync() -> list[int]:
+        with httpx.Client(transport=transport) as http:
+            streamed = http.put(f"{base}/?fail=1&id=s-stream", content=chunks())
+            plain = http.put(f"{base}/?fail=1&id=s-bytes", content=b"part")
+            return [streamed.status_code, plain.status_code]
+
+    statuses = asyncio.run(run_async()) if client.is_async else run_sync()
+    assert statuses == [503, 200]
