@@ -59,9 +59,9 @@ class Transport(httpx.BaseTransport):
         timeout: Seconds for each attempt, as a hazina timeout inside the breaker.
         per_host: One breaker state per host name.
         retry_methods: Methods retried when the request may have reached the server
-            (statuses in ``retry_statuses``, read errors, read timeouts). Errors before
-            it can have (connect errors and timeouts, pool timeouts) are retried for any
-            method.
+            (statuses in ``retry_statuses``, read errors, read timeouts), if its body
+            can be sent again (not a generator or a file upload). Errors before it can
+            have (connect errors and timeouts, pool timeouts) are retried for any method.
         retry_statuses: Statuses to retry, waiting at least their ``Retry-After`` (in
             seconds or an HTTP date); a ``Retry-After`` above the retry's ``max_delay``
             gives up at once, and the response is returned.
