@@ -16,6 +16,7 @@ from .._core.conditions import when
 from .._core.counters import Counter, new_counter, read_counter
 from .._core.deadline import cancelled_by_deadline
 from .._core.errors import CircuitOpenError
+from .._core.forks import fresh_lock, reset_after_fork
 from .._core.host import Host
 from .._core.policy import Policy
 from .config import CircuitBreakerConfig
@@ -95,6 +96,14 @@ class CircuitBreaker(Policy[CircuitBreakerConfig, CircuitBreakerStats]):
                 self,
                 lambda key, tally: CircuitBreaker(name, per_key, host, key=key, shared=tally),
             )
+        reset_after_fork(self)
+
+    def _after_fork_in_child(self) -> None:
+        fresh_lock(self._lock)
+        if self.stored_state is HALF_OPEN:
+            # Probes in flight ran in the parent's other threads and never report here:
+            # a fresh half-open period, so the child may probe for itself.
+            self._move(HALF_OPEN, self._locked_now())
 
     def _fresh_state(self) -> None:
         completed = read_counter(self.completions)

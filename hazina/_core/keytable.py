@@ -5,17 +5,17 @@ go before a new one comes in. States that are full again carry no information (a
 fresh state is the same), so they go first; only when none is full does the least
 recently used key go, and what it had taken is forgotten.
 
-Finding full states means looking at every state, so a sweep is rationed: at most one
-per ``max_keys // 8`` new keys, and half as often after each sweep that found little
-(as under a flood of distinct keys that are all still draining). That keeps the cost
-per new key constant on average. Between sweeps, the first full state among the
-least recently used few goes, and only if none of those is full the least recently
-used key itself.
+No call pays for more than a few checks: a new key at the bound looks at the
+:data:`NEAR_OLDEST` least recently used states only, and the first of them that is full
+goes; if none is, the least recently used key itself. The keys used longest ago are the
+likeliest to be full again, and a sweep of the whole table (what this replaced) made one
+unlucky call wait for every state to be looked at.
 
 A table whose hot path does not move keys to the end on every use (a keyed breaker's,
 which reads it without a lock) passes ``touched``: before anything goes, the least
 recently used keys that were used since they were last looked at move to the end
-instead (a second chance), so the keys that go are the idle ones.
+instead (a second chance, at most :data:`SECOND_CHANCES` per new key), so the keys that
+go are the idle ones.
 """
 
 from __future__ import annotations
@@ -27,12 +27,18 @@ from typing import Generic, TypeVar
 
 EntryT = TypeVar("EntryT")
 
-#: How many of the least recently used states are checked for a full one between sweeps.
-_NEAR_OLDEST = 16
+#: How many of the least recently used states a new key at the bound looks at.
+NEAR_OLDEST = 16
+#: How many recently used keys one new key may move to the end before one goes anyway.
+SECOND_CHANCES = 64
 
 
 class KeyTable(Generic[EntryT]):
     """Up to ``max_keys`` entries in least-recently-used order; not thread-safe.
+
+    Every method leaves the table consistent at each step (a single C-level dict
+    operation changes it), so an exception raised between two of them (a signal
+    handler's) loses at most the count of one eviction.
 
     Args:
         max_keys: The most keys held at once.
@@ -58,15 +64,12 @@ class KeyTable(Generic[EntryT]):
         self._forget = forget
         #: Key -> entry, least recently used first. Public for the hot paths' lookups.
         self.entries: OrderedDict[Hashable, EntryT] = OrderedDict()
-        self._base_interval = max(1, max_keys // 8)
-        self.clear()
+        self.evicted: int = 0
 
     def clear(self) -> None:
         """Forget every key and the eviction count."""
         self.entries.clear()
-        self.evicted: int = 0
-        self._sweep_interval = self._base_interval
-        self._new_since_sweep = self._base_interval  # the first sweep may come at once
+        self.evicted = 0
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -81,35 +84,22 @@ class KeyTable(Generic[EntryT]):
         if len(entries) >= self.max_keys:
             self._make_room(now)
         entry = entries[key] = self._make(key)
-        self._new_since_sweep += 1
         return entry
 
     def _make_room(self, now: float) -> None:
         entries = self.entries
         if self._touched is not None:
             self._second_chance()
-        oldest = next(iter(entries))
-        sweep_due = self._new_since_sweep >= self._sweep_interval
-        if sweep_due and not self._is_full(entries[oldest], now):
-            self._new_since_sweep = 0
-            full = [key for key, entry in entries.items() if self._is_full(entry, now)]
-            for key in full:
-                self._evict(key)
-            # A sweep that freed little was mostly wasted: ration the next one harder.
-            if len(full) * 2 < self._sweep_interval:
-                self._sweep_interval = min(self._sweep_interval * 2, self.max_keys * 8)
-            else:
-                self._sweep_interval = self._base_interval
-            if full:
-                return
-        # Between sweeps, a full bucket among the least recently used few still goes
-        # before a draining one: forgetting a draining bucket would hand its key a
-        # fresh, full one. Bounded, so a new key never costs more than a few checks.
-        for key, entry in itertools.islice(entries.items(), _NEAR_OLDEST):
+        # A full state among the oldest few goes before a draining one: forgetting a
+        # draining state would hand its key a fresh, full one.
+        victim = None
+        for key, entry in itertools.islice(entries.items(), NEAR_OLDEST):
+            if victim is None:
+                victim = key
             if self._is_full(entry, now):
-                oldest = key
+                victim = key
                 break
-        self._evict(oldest)
+        self._evict(victim)
 
     def _evict(self, key: Hashable) -> None:
         entry = self.entries.pop(key)
@@ -119,10 +109,11 @@ class KeyTable(Generic[EntryT]):
 
     def _second_chance(self) -> None:
         # Each key moved here was used since it was last moved, so the moves are paid
-        # for by calls already made; once every key has had its chance one is idle.
+        # for by calls already made. Bounded, so one new key never pays for a table
+        # full of busy keys: past the bound the oldest goes, busy or not.
         touched, entries = self._touched, self.entries
         assert touched is not None
-        for _ in range(len(entries)):
+        for _ in range(min(len(entries), SECOND_CHANCES)):
             oldest = next(iter(entries))
             if not touched(entries[oldest]):
                 return

@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 from .._core.decorate import check_target, is_async_callable
 from .._core.errors import ConfigurationError
+from .._core.forks import fresh_lock, reset_after_fork
 from .._core.host import Host
 from .config import HealthCheckConfig
 from .records import (
@@ -79,6 +80,12 @@ class HealthCheck:
         # cancellation): later runs on its loop join it rather than start another.
         self.leftover: asyncio.Future[Any] | None = None
         self._fresh_state()
+        reset_after_fork(self)
+
+    def _after_fork_in_child(self) -> None:
+        fresh_lock(self._lock)
+        # Its thread stayed in the parent: joining its run would wait for ever.
+        self.in_flight = None
 
     def _fresh_state(self) -> None:
         self._runs = 0

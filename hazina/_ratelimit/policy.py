@@ -11,6 +11,7 @@ import attrs
 
 from .._core.deadline import would_pass_deadline
 from .._core.errors import RateLimitExceeded, safe_repr
+from .._core.forks import fresh_lock, reset_after_fork
 from .._core.host import Host
 from .._core.keytable import KeyTable
 from .._core.policy import Policy
@@ -28,6 +29,9 @@ from .records import (
 
 #: One key's states, one per limit, in the order of ``config.limits``.
 Entry = tuple[Any, ...]
+#: What the key table holds for a key: with one limit (the usual case) its state alone,
+#: which saves a tuple per key; with several, the :data:`Entry`.
+Stored = Any
 
 
 class Counts:
@@ -83,27 +87,43 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
         self._may_wait = config.wait
         self._max_wait = config.max_wait
         self._dry_run = config.dry_run
-        self.lock: threading.Lock = threading.Lock()
+        # Re-entrant for its owner check only (see drivers): nothing takes it twice.
+        self.lock: threading.RLock = threading.RLock()
         # Mutated in place, never replaced: the drivers hold it.
         self.counts: Counts = Counts()
         self.shared_entry: Entry = self._fresh_entry()
-        self.keys: KeyTable[Entry] = KeyTable(
-            config.max_keys, lambda _key: self._fresh_entry(), self._entry_is_full
+        self.keys: KeyTable[Stored] = KeyTable(
+            config.max_keys, lambda _key: self._fresh_stored(), self._stored_is_full
         )
         self._generation = 0
         self._fresh_state()
+        reset_after_fork(self)
+
+    def _after_fork_in_child(self) -> None:
+        # Reservations of the parent's other threads stay taken: they never run here,
+        # and keeping their tokens never over-admits.
+        fresh_lock(self.lock)
 
     def _fresh_entry(self) -> Entry:
         if self._meter is not None:
             return (self._meter.fresh(),)
         return tuple(meter.fresh() for meter in self.meters)
 
-    def _entry_is_full(self, entry: Entry, now: float) -> bool:
+    def _fresh_stored(self) -> Stored:
         if self._meter is not None:
-            return self._meter.is_full(entry[0], now)
+            return self._meter.fresh()
+        return tuple(meter.fresh() for meter in self.meters)
+
+    def _stored_is_full(self, stored: Stored, now: float) -> bool:
+        if self._meter is not None:
+            return self._meter.is_full(stored, now)
         return all(
-            meter.is_full(state, now) for meter, state in zip(self.meters, entry, strict=True)
+            meter.is_full(state, now) for meter, state in zip(self.meters, stored, strict=True)
         )
+
+    def entry_of(self, stored: Stored) -> Entry:
+        """The :data:`Entry` of what the key table holds for a key."""
+        return (stored,) if self._meter is not None else stored
 
     def _fresh_state(self) -> None:
         # Mutated in place, never replaced: the drivers hold these objects.
@@ -148,9 +168,11 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
         probe = min(1.0, self._capacity)
         with self.lock:
             now = self._locked_now()
-            entry = self.shared_entry if key is None else self.keys.entries.get(key)
-            if entry is None:
-                entry = self._fresh_entry()
+            if key is None:
+                entry = self.shared_entry
+            else:
+                stored = self.keys.entries.get(key)
+                entry = self._fresh_entry() if stored is None else self.entry_of(stored)
             limits = tuple(
                 LimitStatus(
                     meter.limit,
@@ -204,14 +226,16 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
             self._admitted_free()
             return None
         meter = self._meter
-        self.lock.acquire()
-        try:
+        # `with`, not acquire()/try: nothing can slip in between taking the lock and
+        # the block that releases it, so an exception from a signal handler can land
+        # anywhere here without leaving the lock taken.
+        with self.lock:
             now = self._locked_now()
             if key is None:
                 entry = self.shared_entry
             else:
                 try:
-                    entry = self.keys.obtain(key, now)
+                    entry = self.entry_of(self.keys.obtain(key, now))
                 except TypeError as error:
                     raise TypeError(
                         f"rate_limiter {self.name!r}: the key {safe_repr(key)} is not hashable; "
@@ -249,8 +273,6 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
                 each.take(state, now, cost, at)
                 marks.append(each.mark(state))
             return _Reservation(key, cost, entry, at, wait, self._generation, tuple(marks))
-        finally:
-            self.lock.release()
 
     def _give_back(self, reservation: _Reservation) -> None:
         with self.lock:
@@ -274,7 +296,7 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
         moves back by the step, so each key stands as it did at that reading: leaving a
         freezegun block must not leave a bucket drained for decades."""
         step = now - self.counts.seen
-        entries = [self.shared_entry, *self.keys.entries.values()]
+        entries = [self.shared_entry, *map(self.entry_of, self.keys.entries.values())]
         for meter, index in zip(self.meters, range(len(self.meters)), strict=True):
             for entry in entries:
                 meter.shift(entry[index], step)
