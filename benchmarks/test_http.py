@@ -14,14 +14,24 @@ called in-process as ASGI (no server): ``bare`` (no middleware), ``hazina``
 (:class:`hazina.asgi.RateLimitMiddleware`, keyed by client address, with both IETF
 fields on the response) and ``slowapi`` (``SlowAPIMiddleware`` with a default limit and
 ``headers_enabled=True``, keyed by client address).
+
+``http-loopback-sync``: one GET end to end, to a threaded ``http.server`` on 127.0.0.1
+over a kept-alive connection: httpx bare, httpx over hazina's transport, httpx over
+httpx-retries, requests bare, and requests with urllib3's ``Retry(total=3)`` adapter.
+The I/O dominates; the rows show what each layer adds in context.
 """
 
 from __future__ import annotations
 
+import http.server
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
+import requests
+import requests.adapters
 from httpx_retries import Retry as RetriesRetry
 from httpx_retries import RetryTransport
 from pytest_benchmark.fixture import BenchmarkFixture
@@ -32,6 +42,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
+from urllib3.util.retry import Retry as Urllib3Retry
 
 import hazina
 import hazina.asgi
@@ -41,6 +52,7 @@ from benchmarks.conftest import RunAsync, async_group, sync_group
 SYNC = sync_group("http-transport-sync")
 ASYNC = async_group("http-transport-async")
 MIDDLEWARE = async_group("http-middleware-async")
+LOOPBACK = sync_group("http-loopback-sync")
 
 
 #: What the innermost transport answers: one response for every request, as nothing at the
@@ -162,3 +174,65 @@ def test_middleware_admitted(run_async: RunAsync, row: str) -> None:
         return x if statuses == [200] else 0
 
     assert run_async(one) == 1
+
+
+# -- end to end over loopback -------------------------------------------------------------
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive: every client reuses its connection
+    # One write per answer, sent at once: split writes meet the client's delayed ACK.
+    wbufsize = 65536
+    disable_nagle_algorithm = True
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def local_server() -> Iterator[str]:
+    """A threaded ``http.server`` on 127.0.0.1 answering ``ok`` to every GET."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/"
+    server.shutdown()
+    thread.join()
+    server.server_close()
+
+
+def _clients() -> dict[str, Callable[[], Any]]:
+    def requests_session(retry: bool) -> Any:
+        session = requests.Session()
+        if retry:
+            adapter = requests.adapters.HTTPAdapter(max_retries=Urllib3Retry(total=3))
+            session.mount("http://", adapter)
+        return session
+
+    return {
+        "httpx_bare": lambda: httpx.Client(),
+        "httpx_hazina": lambda: httpx.Client(
+            transport=hazina.httpx.Transport("e2e", registry=hazina.Registry())
+        ),
+        "httpx_retries": lambda: httpx.Client(
+            transport=RetryTransport(retry=RetriesRetry(total=3))
+        ),
+        "requests_bare": lambda: requests_session(retry=False),
+        "requests_urllib3_retry": lambda: requests_session(retry=True),
+    }
+
+
+@LOOPBACK
+@pytest.mark.parametrize("row", list(_clients()))
+def test_loopback_get(benchmark: BenchmarkFixture, row: str, local_server: str) -> None:
+    client = _clients()[row]()
+    try:
+        assert benchmark(lambda: client.get(local_server).status_code) == 200
+    finally:
+        client.close()
