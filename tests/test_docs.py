@@ -56,6 +56,8 @@ def test_the_api_page_lists_exactly_the_exports() -> None:
     import hazina.asgi
     import hazina.health
     import hazina.httpx
+    import hazina.otel
+    import hazina.prometheus
     import hazina.redis
     import hazina.testing
     import hazina.wsgi
@@ -71,6 +73,8 @@ def test_the_api_page_lists_exactly_the_exports() -> None:
             hazina.httpx,
             hazina.asgi,
             hazina.wsgi,
+            hazina.prometheus,
+            hazina.otel,
         )
         for name in module.__all__
     }

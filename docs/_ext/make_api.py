@@ -19,6 +19,8 @@ MODULES = (
     "hazina.httpx",
     "hazina.asgi",
     "hazina.wsgi",
+    "hazina.prometheus",
+    "hazina.otel",
 )
 #: Groups of the top-level package, in page order: a name goes to the first that claims it.
 GROUPS = (
@@ -48,8 +50,8 @@ def page() -> str:
     lines = [
         "# API reference\n",
         "Everything public is importable from `hazina`, `hazina.testing`, `hazina.health`,",
-        "`hazina.redis`, `hazina.httpx`, `hazina.asgi` and `hazina.wsgi`; nothing else is",
-        "part of the API.\n",
+        "`hazina.redis`, `hazina.httpx`, `hazina.asgi` and `hazina.wsgi` (with the extras:",
+        "`hazina.prometheus`, `hazina.otel`); nothing else is part of the API.\n",
     ]
     package = importlib.import_module("hazina")
     placed: set[str] = set()

@@ -37,6 +37,7 @@ from .clock import SYSTEM_CLOCK, Clock, checked_clock
 from .errors import ConfigurationError, safe_repr
 from .forks import fresh_lock, reset_after_fork
 from .host import Host
+from .logs import event_emitter
 from .policy import Policy
 from .validation import build_config, describe_difference
 
@@ -102,8 +103,11 @@ class Registry:
         self._policies: dict[str, dict[str, Registered]] = {kind: {} for kind in KINDS}
         # Replaced (never mutated) so _emit can iterate without a lock.
         self._listeners: tuple[Listener, ...] = ()
-        # What each policy sees of its registry: the clock, and where events go.
-        self._host = Host(self.clock, self._emit, self._companion)
+        # What each policy sees of its registry: the clock, and where events go (the
+        # listeners, then the logger of the policy's kind; see _host_for). This one,
+        # for a policy made without its kind, logs on the ``hazina`` logger.
+        self._host = Host(self.clock, event_emitter(None, self), self._companion)
+        self._hosts: dict[str, Host] = {}
 
     # -- factories ---------------------------------------------------------------
 
@@ -180,7 +184,7 @@ class Registry:
             name,
             build_config(HealthCheck.kind, name, HealthCheck.config_class, config),
             check_function(name, fn),
-            self._host,
+            self._host_for(HealthCheck.kind),
         )
         with self._lock:
             if name in self._policies[HealthCheck.kind]:
@@ -210,7 +214,7 @@ class Registry:
                 config = (
                     wanted if wanted is not None else build_config(kind, name, config_class, {})
                 )
-                policy: PolicyT = make(name, config, self._host)
+                policy: PolicyT = make(name, config, self._host_for(kind))
                 self._policies[kind][name] = policy
                 return policy
         held = getattr(existing, "backend", "memory")
@@ -326,6 +330,13 @@ class Registry:
                 self._listeners = tuple(listeners)
 
         return unsubscribe
+
+    def _host_for(self, kind: str) -> Host:
+        host = self._hosts.get(kind)
+        if host is None:
+            emit = event_emitter(kind, self)
+            host = self._hosts.setdefault(kind, Host(self.clock, emit, self._companion))
+        return host
 
     def _emit(self, event: object) -> None:
         for listener in self._listeners:
