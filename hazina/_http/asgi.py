@@ -81,10 +81,11 @@ class RateLimitMiddleware:
             await _answer(send, 429, self._answers.refused(refused.retry_after), TOO_MANY)
             return
         status = limiter.status(key) if limiter.inline_drivers else None
-        extra = _encoded(self._answers.admitted(status))
+        extra = self._answers.admitted_asgi(status)
 
         async def send_with_fields(message: Message) -> None:
             if message["type"] == "http.response.start":
+                # A copy: the app may reuse its message (and its list of headers).
                 message = {**message, "headers": [*message.get("headers", ()), *extra]}
             await send(message)
 

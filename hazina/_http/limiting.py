@@ -30,13 +30,15 @@ def resolve_limiter(limiter: str | RateLimiter, registry: Registry | None) -> Ra
 class Answers:
     """A limiter's header values: its policy, and each request's standing."""
 
-    __slots__ = ("_config", "limiter", "names", "policy")
+    __slots__ = ("_config", "limiter", "names", "policy", "policy_item")
 
     def __init__(self, limiter: RateLimiter) -> None:
         self.limiter = limiter
         self._config: object = None
         self.names: tuple[str, ...] = ()
         self.policy = ""
+        #: The ``RateLimit-Policy`` header as ASGI sends it, encoded once.
+        self.policy_item = (b"", b"")
         self.refresh()
 
     def refresh(self) -> None:
@@ -45,7 +47,18 @@ class Answers:
         if config is not self._config:
             self.names = policy_names(self.limiter.name, len(config.limits))
             self.policy = policy_field(self.names, config.limits)
+            self.policy_item = (b"ratelimit-policy", self.policy.encode("latin-1"))
             self._config = config
+
+    def admitted_asgi(self, status: RateLimitStatus | None) -> list[tuple[bytes, bytes]]:
+        """:meth:`admitted`, as ASGI header items."""
+        self.refresh()
+        if status is None:
+            return [self.policy_item]
+        return [
+            self.policy_item,
+            (b"ratelimit", limit_field(self.names, status).encode("latin-1")),
+        ]
 
     def admitted(self, status: RateLimitStatus | None) -> list[tuple[str, str]]:
         self.refresh()
