@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -231,3 +233,14 @@ def test_a_limiter_on_redis_limits_without_blocking_the_event_loop(redis_url: st
     assert re.fullmatch(
         rb'"web-shared";r=0;t=(59|60|61)', dict(refused[0]["headers"])[b"ratelimit"]
     )
+
+
+def test_the_middlewares_need_nothing_beyond_the_standard_library() -> None:
+    """hazina.asgi and hazina.wsgi import with httpx and every web framework absent."""
+    blocked = ["httpx", "httpcore", "starlette", "flask", "werkzeug", "django", "uvicorn"]
+    code = (
+        "import sys\n"
+        f"for name in {blocked!r}: sys.modules[name] = None\n"
+        "import hazina.asgi, hazina.wsgi\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
