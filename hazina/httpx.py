@@ -28,10 +28,10 @@ from ._ratelimit.config import RateLimiterOptions
 from ._retry.config import RetryOptions
 
 __all__ = [
-    "AsyncTransport",
     "FAILURE_STATUSES",
     "IDEMPOTENT_METHODS",
     "RETRY_STATUSES",
+    "AsyncTransport",
     "Transport",
     "parse_retry_after",
 ]
