@@ -14,6 +14,7 @@ import httpx
 
 from ._breaker.config import CircuitBreakerOptions
 from ._core.registry import Registry
+from ._core.validation import Duration
 from ._http.client import (
     FAILURE_STATUSES,
     IDEMPOTENT_METHODS,
@@ -56,7 +57,8 @@ class Transport(httpx.BaseTransport):
         circuit_breaker: Keyword arguments of :func:`hazina.circuit_breaker` (``None``:
             no breaker).
         rate_limit: Keyword arguments of :func:`hazina.rate_limited` (``None``: none).
-        timeout: Seconds for each attempt, as a hazina timeout inside the breaker.
+        timeout: Seconds (or a ``timedelta``) for each attempt, as a hazina timeout
+            inside the breaker.
         per_host: One breaker state per host name.
         retry_methods: Methods retried when the request may have reached the server
             (statuses in ``retry_statuses``, read errors, read timeouts), if its body
@@ -81,7 +83,7 @@ class Transport(httpx.BaseTransport):
         retry: RetryOptions | None = _ON,
         circuit_breaker: CircuitBreakerOptions | None = _BREAKER_ON,
         rate_limit: RateLimiterOptions | None = None,
-        timeout: float | None = None,
+        timeout: Duration | None = None,
         per_host: bool = True,
         retry_methods: Collection[str] = IDEMPOTENT_METHODS,
         retry_statuses: Collection[int] = RETRY_STATUSES,
@@ -140,7 +142,7 @@ class AsyncTransport(httpx.AsyncBaseTransport):
         retry: RetryOptions | None = _ON,
         circuit_breaker: CircuitBreakerOptions | None = _BREAKER_ON,
         rate_limit: RateLimiterOptions | None = None,
-        timeout: float | None = None,
+        timeout: Duration | None = None,
         per_host: bool = True,
         retry_methods: Collection[str] = IDEMPOTENT_METHODS,
         retry_statuses: Collection[int] = RETRY_STATUSES,

@@ -20,6 +20,7 @@ from .._core.deadline import DEADLINE
 from .._core.decorate import apply_policy, is_async_callable
 from .._core.errors import ConfigurationError, TimeoutExceeded
 from .._core.registry import Registry, registry_or_default
+from .._core.validation import Duration
 from .._ratelimit.policy import RateLimiter
 from .._retry.policy import Retry
 from .._timeout.policy import Timeout
@@ -111,7 +112,7 @@ class Protection:
         retry: Mapping[str, Any] | None,
         circuit_breaker: Mapping[str, Any] | None,
         rate_limit: Mapping[str, Any] | None,
-        timeout: float | None,
+        timeout: Duration | None,
         per_host: bool,
         retry_methods: Collection[str],
         retry_statuses: Collection[int],

@@ -7,6 +7,7 @@ lines that must be *rejected* carry a ``# type: ignore[code]``, which
 
 from __future__ import annotations
 
+import datetime
 from typing import Any, assert_type
 
 import httpx
@@ -43,6 +44,7 @@ def test_transports_take_each_policy_s_options() -> None:
     assert_type(transport.transport, httpx.BaseTransport)
     client = httpx.Client(transport=transport)
     client.close()
+    hazina.httpx.Transport("typing.td", registry=REGISTRY, timeout=datetime.timedelta(seconds=3))
 
 
 def rejected_options() -> None:
