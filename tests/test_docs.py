@@ -53,11 +53,14 @@ def test_docs_example_runs(
 
 def test_the_api_page_lists_exactly_the_exports() -> None:
     """Every public name of hazina and its public modules has an entry, and no other name."""
+    import hazina.asgi
     import hazina.health
+    import hazina.httpx
     import hazina.otel
     import hazina.prometheus
     import hazina.redis
     import hazina.testing
+    import hazina.wsgi
 
     listed = set(re.findall(r"^```\{auto\w+\} ([\w.]+)$", (DOCS / "api.md").read_text(), re.M))
     exported = {
@@ -67,6 +70,9 @@ def test_the_api_page_lists_exactly_the_exports() -> None:
             hazina.testing,
             hazina.health,
             hazina.redis,
+            hazina.httpx,
+            hazina.asgi,
+            hazina.wsgi,
             hazina.prometheus,
             hazina.otel,
         )

@@ -16,6 +16,9 @@ MODULES = (
     "hazina.testing",
     "hazina.health",
     "hazina.redis",
+    "hazina.httpx",
+    "hazina.asgi",
+    "hazina.wsgi",
     "hazina.prometheus",
     "hazina.otel",
 )
@@ -46,9 +49,9 @@ def entry(module: str, name: str, obj: object) -> str:
 def page() -> str:
     lines = [
         "# API reference\n",
-        "Everything public is importable from `hazina`, `hazina.testing`, `hazina.health`",
-        "and `hazina.redis` (with the extras: `hazina.prometheus`, `hazina.otel`); nothing",
-        "else is part of the API.\n",
+        "Everything public is importable from `hazina`, `hazina.testing`, `hazina.health`,",
+        "`hazina.redis`, `hazina.httpx`, `hazina.asgi` and `hazina.wsgi` (with the extras:",
+        "`hazina.prometheus`, `hazina.otel`); nothing else is part of the API.\n",
     ]
     package = importlib.import_module("hazina")
     placed: set[str] = set()
