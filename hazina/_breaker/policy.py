@@ -83,6 +83,25 @@ class CircuitBreaker(Policy[CircuitBreakerConfig, CircuitBreakerStats]):
         self._probe_successes = 0
         self._half_open_deadline: float | None = None
 
+    def _apply_config(self, config: CircuitBreakerConfig) -> None:
+        # The state (closed, open, forced open...) is kept on any reconfigure; a window
+        # of another shape cannot hold the old one's calls, so it starts empty.
+        with self._lock:
+            old = self.config
+            self._is_failure = when(config.failure_on)
+            self._is_ignored = when(config.ignore_on) if config.ignore_on is not None else None
+            if (old.window, old.window_size) != (config.window, config.window_size):
+                window = (
+                    TimeWindow(config.window_size)
+                    if config.window == "time"
+                    else CountWindow(config.window_size)
+                )
+                window.clear(read_counter(self.completions))
+                self.window = window
+                self._consecutive_failures = 0
+                self._last_failure_index = -2
+            self.config = config
+
     # -- public controls ---------------------------------------------------------
 
     @property

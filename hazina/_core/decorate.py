@@ -128,6 +128,7 @@ def apply_policy(policy: Policy[Any, Any], target: Callable[..., Any]) -> Any:
         functools.update_wrapper(driver, target)
         # update_wrapper copied an inner hazina layer's `policy`; each layer shows its own.
         driver.policy = policy  # type: ignore[union-attr]
+        policy._remember_driver(driver, target, is_async)
         return driver
 
     make_driver = policy._async_driver if is_async else policy._sync_driver

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Awaitable, Callable
+import logging
+import threading
+import types
+import weakref
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, ClassVar, Generic, TypeVar
+
+import attrs
 
 from .clock import Clock
 from .host import Host
+from .swap import swap_driver
+from .validation import build_config
+
+logger = logging.getLogger("hazina")
 
 ConfigT = TypeVar("ConfigT")
 StatsT = TypeVar("StatsT")
@@ -29,6 +39,57 @@ class Policy(abc.ABC, Generic[ConfigT, StatsT]):
         self.config = config
         self.clock: Clock = host.clock
         self.emit: Callable[[object], None] = host.emit
+        self.host = host
+        #: The parameters spelled out for this policy (a derived default follows the
+        #: parameter it derives from on reconfigure, unless it is in here).
+        self.given: dict[str, Any] = {}
+        self._reconfiguring = threading.Lock()
+        # Plain functions decorated with this policy, to rebuild on reconfigure.
+        self._decorated: list[tuple[weakref.ref[Any], Callable[..., Any], bool, Any]] = []
+
+    def reconfigure(self, **changes: Any) -> None:
+        """Change parameters of this policy while it runs.
+
+        The merged configuration is validated first (``ConfigurationError``: nothing
+        changes), then swapped in: calls that start afterwards see all of it, and
+        functions already decorated keep this policy. State is kept where it still
+        means something (see each kind). Emits :class:`~hazina.PolicyReconfigured`.
+        """
+        if not changes:
+            return
+        with self._reconfiguring:
+            merged = {**self.given, **changes}
+            new = build_config(self.kind, self.name, self.config_class, merged)
+            self._apply_config(new)
+            self.given = merged
+            self._rebuild_drivers()
+        logger.info("%s %r reconfigured: %r", self.kind, self.name, changes)
+        self.emit(PolicyReconfigured(self.kind, self.name, dict(changes)))
+
+    def _apply_config(self, config: ConfigT) -> None:
+        """Swap ``config`` in, carrying over the state that still means something.
+
+        Kinds whose state depends on the configuration override this, under their lock.
+        """
+        self.config = config
+
+    def _remember_driver(
+        self, decorated: Callable[..., Any], target: Callable[..., Any], is_async: bool
+    ) -> None:
+        code = getattr(decorated, "__code__", None)
+        if not isinstance(code, types.CodeType):
+            return
+        with self._reconfiguring:
+            self._decorated = [entry for entry in self._decorated if entry[0]() is not None]
+            self._decorated.append((weakref.ref(decorated), target, is_async, code))
+
+    def _rebuild_drivers(self) -> None:
+        for ref, target, is_async, native in self._decorated:
+            decorated = ref()
+            if decorated is None:
+                continue
+            new = self._async_driver(target) if is_async else self._sync_driver(target)
+            swap_driver(decorated, native, new, is_async)
 
     @abc.abstractmethod
     def stats(self) -> StatsT:
@@ -48,3 +109,12 @@ class Policy(abc.ABC, Generic[ConfigT, StatsT]):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
+
+
+@attrs.frozen
+class PolicyReconfigured:
+    """A policy's configuration was changed at run time; ``changes`` are the new values."""
+
+    kind: str
+    name: str
+    changes: Mapping[str, Any]

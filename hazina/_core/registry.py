@@ -69,6 +69,33 @@ KINDS: tuple[str, ...] = tuple(
     )
 )
 
+
+
+def _config_class(kind: str) -> type[Any]:
+    """The configuration class of ``kind`` (every class of a kind shares it)."""
+    pending: list[type[Any]] = [Policy, HealthCheck]
+    while pending:
+        held = pending.pop()
+        if getattr(held, "kind", None) == kind:
+            return held.config_class  # type: ignore[no-any-return]
+        pending.extend(held.__subclasses__())
+    raise KeyError(kind)  # pragma: no cover - every kind in KINDS has a class
+
+
+def _folded(name: str) -> str:
+    """A name as configuration matches it: case-insensitive, with ``-`` and ``_`` alike."""
+    return name.casefold().replace("-", "_")
+
+
+def _kind_named(given: str, where: str) -> str:
+    for kind in KINDS:
+        if _folded(kind) == _folded(given):
+            return kind
+    raise ConfigurationError(
+        f"{where}unknown policy kind {given!r} (known: {', '.join(sorted(KINDS))})"
+    )
+
+
 #: Kinds a policy may ask its host for by name (``Host.get_or_create``).
 _COMPANIONS: dict[str, type[Policy[Any, Any]]] = {RetryBudget.kind: RetryBudget}
 
@@ -92,6 +119,9 @@ class Registry:
         # Re-entrant: a factory may be called from a listener it triggers.
         self._lock = threading.RLock()
         self._policies: dict[str, dict[str, Registered]] = {kind: {} for kind in KINDS}
+        # Values set by configure(), by kind and folded name, for policies made later too.
+        self._configured: dict[str, dict[str, dict[str, Any]]] = {kind: {} for kind in KINDS}
+        self._noted: set[tuple[str, str]] = set()
         # Replaced (never mutated) so _emit can iterate without a lock.
         self._listeners: tuple[Listener, ...] = ()
         # What each policy sees of its registry: the clock, and where events go.
@@ -170,7 +200,91 @@ class Registry:
                     f"(registry.remove('health_check', {name!r}) first to replace it)"
                 )
             self._policies[HealthCheck.kind][name] = check
+        check.given = dict(config)
         return check
+
+    # -- configuration at run time ----------------------------------------------------
+
+    def reconfigure(self, kind: str, name: str, /, **changes: Any) -> None:
+        """Change parameters of the policy ``kind`` ``name`` while it runs.
+
+        See :meth:`Policy.reconfigure`; ``KeyError`` if there is no such policy.
+        """
+        policy = self.get(kind, name)
+        policy.reconfigure(**changes)  # type: ignore[attr-defined]
+
+    def configure(self, mapping: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> None:
+        """Create or reconfigure policies from ``{kind: {name: {param: value}}}``.
+
+        Kinds and names match case-insensitively with ``-`` and ``_`` alike. An entry
+        whose policy exists reconfigures it; one that matches no policy yet is held
+        until the first factory or decorator call of that name, which creates the policy
+        with these values. Configured values take precedence over values in code.
+        Everything is checked before anything changes: a ``ConfigurationError`` names
+        where the value came from (``hazina.config`` readers note files and variables),
+        the kind, the policy and the parameter.
+        """
+        sources: Mapping[tuple[str, str, str], str] = getattr(mapping, "sources", {})
+        plan: list[tuple[str, str, dict[str, Any], Registered | None]] = []
+        for kind_given, by_name in mapping.items():
+            kind = _kind_named(kind_given, sources.get((kind_given, "", ""), ""))
+            for name, params in by_name.items():
+                params = dict(params)
+                where = sources.get((kind_given, name, ""), "")
+                with self._lock:
+                    matches = [
+                        held
+                        for held_name, held in self._policies[kind].items()
+                        if _folded(held_name) == _folded(name)
+                    ]
+                if len(matches) > 1:
+                    raise ConfigurationError(
+                        f"{where}{kind} {name!r} matches several policies "
+                        f"({', '.join(repr(held.name) for held in matches)}); names are "
+                        f"matched case-insensitively with '-' and '_' alike"
+                    )
+                target = matches[0] if matches else None
+                self._check_entry(kind, name, params, target, sources, kind_given)
+                plan.append((kind, name, params, target))
+        for kind, name, params, target in plan:
+            with self._lock:
+                self._configured[kind][_folded(name)] = params
+            if target is not None:
+                target.configured = {**getattr(target, "configured", {}), **params}  # type: ignore[attr-defined]
+                target.reconfigure(**params)  # type: ignore[attr-defined]
+
+    def _check_entry(
+        self,
+        kind: str,
+        name: str,
+        params: dict[str, Any],
+        target: Registered | None,
+        sources: Mapping[tuple[str, str, str], str],
+        kind_given: str,
+    ) -> None:
+        if kind == HealthCheck.kind and target is None:
+            raise ConfigurationError(
+                f"health_check {name!r}: no such check; health checks are registered in "
+                f"code and can only be reconfigured"
+            )
+        config_class = _config_class(kind)
+        merged = {**getattr(target, "given", {}), **params}
+        try:
+            build_config(kind, name, config_class, merged)
+        except ConfigurationError as error:
+            param = error.param
+            incomplete = target is None and param not in params
+            if incomplete:
+                # A required parameter the code will give (a limiter's rate): the
+                # configured values are checked with it when the policy is created.
+                return
+            where = sources.get((kind_given, name, param or ""), "") or sources.get(
+                (kind_given, name, ""), ""
+            )
+            raise ConfigurationError(f"{where}{error}") from None
+
+    def _configured_for(self, kind: str, name: str) -> dict[str, Any] | None:
+        return self._configured[kind].get(_folded(name))
 
     def _get_or_create(
         self,
@@ -188,10 +302,21 @@ class Registry:
         with self._lock:
             existing = self._policies[kind].get(name)
             if existing is None:
-                config = (
-                    wanted if wanted is not None else build_config(kind, name, config_class, {})
-                )
+                configured = self._configured_for(kind, name)
+                given = {**options, **(configured or {})}
+                if configured is None:
+                    config = (
+                        wanted
+                        if wanted is not None
+                        else build_config(kind, name, config_class, {})
+                    )
+                else:
+                    config = build_config(kind, name, config_class, given)
+                    self._note_precedence(kind, name, options, configured)
                 policy: PolicyT = make(name, config, self._host)
+                policy.given = given
+                if configured is not None:
+                    policy.configured = dict(configured)  # type: ignore[attr-defined]
                 self._policies[kind][name] = policy
                 return policy
         held = getattr(existing, "backend", "memory")
@@ -201,11 +326,36 @@ class Registry:
                 f"asked for {backend!r})"
             )
         if wanted is not None and wanted != existing.config:
+            configured: dict[str, Any] = getattr(existing, "configured", {})
+            if configured and (
+                build_config(kind, name, config_class, {**options, **configured})
+                == existing.config
+            ):
+                self._note_precedence(kind, name, options, configured)
+                return existing  # type: ignore[return-value]
             raise ConfigurationError(
                 f"{kind} {name!r} already exists with a different configuration: "
                 f"{describe_difference(existing.config, wanted)}"
             )
         return existing  # type: ignore[return-value]
+
+    def _note_precedence(
+        self, kind: str, name: str, options: Mapping[str, Any], configured: Mapping[str, Any]
+    ) -> None:
+        overridden = {
+            param: value
+            for param, value in configured.items()
+            if param in options and options[param] != value
+        }
+        if overridden and (kind, name) not in self._noted:
+            self._noted.add((kind, name))
+            logger.info(
+                "%s %r: configured values %r take precedence over the code's %r",
+                kind,
+                name,
+                overridden,
+                {param: options[param] for param in overridden},
+            )
 
     def _maker(
         self, policy_class: type[PolicyT], name: str, backend: BackendChoice | None

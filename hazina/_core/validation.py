@@ -155,10 +155,12 @@ def build_config(kind: str, name: str, config_class: type[C], options: Mapping[s
         if param not in known:
             close = difflib.get_close_matches(param, known, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ConfigurationError(
+            unknown = ConfigurationError(
                 f"{kind} {name!r}: unknown parameter {param!r}{hint} "
                 f"(known: {', '.join(sorted(known))})"
             )
+            unknown.param = param
+            raise unknown
     try:
         return config_class(
             **{
@@ -169,9 +171,11 @@ def build_config(kind: str, name: str, config_class: type[C], options: Mapping[s
             }
         )
     except InvalidValue as invalid:
-        raise ConfigurationError(
+        error = ConfigurationError(
             f"{kind} {name!r}: {invalid.param} must be {invalid.expected}, got {invalid.value!r}"
-        ) from None
+        )
+        error.param = invalid.param
+        raise error from None
 
 
 def describe_difference(old: object, new: object) -> str:

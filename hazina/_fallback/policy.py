@@ -48,9 +48,20 @@ class Fallback(Policy[FallbackConfig, FallbackStats]):
         self._lock = threading.Lock()
         self._base = (0, 0)
 
-    def _producers(self) -> tuple[Produce, AsyncProduce]:
+    def _apply_config(self, config: FallbackConfig) -> None:
+        # Built aside and then swapped, so a call never meets a half-made fallback.
+        producers = self._producers(config)
+        self.handles = when(config.on)
+        self.handler_is_async = config.handler is not NOT_GIVEN and is_async_callable(
+            config.handler
+        )
+        self.sync_handler, self.async_handler = producers
+        self.config = config
+
+    def _producers(self, config: FallbackConfig | None = None) -> tuple[Produce, AsyncProduce]:
         """How the sync and async drivers turn an error into the fallback's result."""
-        value, handler, name = self.config.value, self.config.handler, self.name
+        config = self.config if config is None else config
+        value, handler, name = config.value, config.handler, self.name
         if handler is NOT_GIVEN:
 
             def sync_value(error: BaseException, args: Any, kwargs: Any) -> Any:

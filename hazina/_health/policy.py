@@ -11,6 +11,8 @@ from typing import Any, ClassVar
 from .._core.decorate import check_target, is_async_callable
 from .._core.errors import ConfigurationError
 from .._core.host import Host
+from .._core.policy import PolicyReconfigured, logger
+from .._core.validation import build_config
 from .config import HealthCheckConfig
 from .records import (
     DEGRADED,
@@ -74,7 +76,19 @@ class HealthCheck:
         # A sync check's run still going in its thread, which later runs join rather
         # than starting a second thread (see _health_runner).
         self.in_flight: concurrent.futures.Future[Any] | None = None
+        self.given: dict[str, Any] = {}
         self._fresh_state()
+
+    def reconfigure(self, **changes: Any) -> None:
+        """Change the check's ``timeout``, ``critical`` or ``tags``; its next run uses them."""
+        if not changes:
+            return
+        with self._lock:
+            merged = {**self.given, **changes}
+            self.config = build_config(self.kind, self.name, self.config_class, merged)
+            self.given = merged
+        logger.info("%s %r reconfigured: %r", self.kind, self.name, changes)
+        self.emit(PolicyReconfigured(self.kind, self.name, dict(changes)))
 
     def _fresh_state(self) -> None:
         self._runs = 0

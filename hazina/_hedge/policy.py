@@ -49,6 +49,16 @@ class Hedge(Policy[HedgeConfig, HedgeStats]):
         self._lock = threading.Lock()
         self._base = (0, 0, 0)
 
+    def _apply_config(self, config: HedgeConfig) -> None:
+        delay = config.delay
+        self._on = when(config.on)
+        self.delay_of = (
+            itertools.repeat(min(float(delay), LONGEST_DELAY)).__next__
+            if not callable(delay)
+            else self._computed_delay
+        )
+        self.config = config
+
     def _computed_delay(self) -> float:
         delay = self.config.delay()  # type: ignore[operator]
         if not (is_finite_number(delay) and delay >= 0):

@@ -87,6 +87,34 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
         self._generation = 0
         self._fresh_state()
 
+    def _apply_config(self, config: RateLimiterConfig) -> None:
+        # Each key keeps the tokens it has left, capped at the new burst, while the
+        # algorithm and the number of limits stay; otherwise every key starts full.
+        meter_class = ALGORITHMS[config.algorithm]
+        meters: tuple[Meter[Any], ...] = tuple(meter_class(limit) for limit in config.limits)
+        with self.lock:
+            now = self.clock.now()
+            same_shape = config.algorithm == self.config.algorithm and len(meters) == len(
+                self.meters
+            )
+            old_meters = self.meters
+            self.meters = meters
+            self._meter = meters[0] if len(meters) == 1 else None
+            self._capacity = config.capacity
+            self._may_wait = config.wait
+            self._max_wait = config.max_wait
+            self.keys.max_keys = config.max_keys
+            if same_shape:
+                for entry in (self.shared_entry, *self.keys.entries.values()):
+                    for old, new, state in zip(old_meters, meters, entry, strict=True):
+                        new.carry(old, state, now)
+            else:
+                # The drivers are rebuilt after this, so these may be new objects.
+                self.shared_entry = self._fresh_entry()
+                self.keys = KeyTable(config.max_keys, self._fresh_entry, self._entry_is_full)
+                self._generation += 1
+            self.config = config
+
     def _fresh_entry(self) -> Entry:
         if self._meter is not None:
             return (self._meter.fresh(),)

@@ -46,6 +46,15 @@ class RetryBudget(Policy[RetryBudgetConfig, RetryBudgetStats]):
         self._retries = 0  # running total; only ever changed under the lock
         self._fresh_state()
 
+    def _apply_config(self, config: RetryBudgetConfig) -> None:
+        # Totals are kept; the marks of the last window are kept unless its length changed.
+        with self._lock:
+            self._reserve = config.min_per_second * config.window
+            if config.window != self.config.window:
+                self._marks = Marks(config.window)
+                self.next_bucket_at = float("-inf")
+            self.config = config
+
     def _fresh_state(self) -> None:
         self._attempts_base = self._first_attempts()
         self._retries_base = self._retries
