@@ -12,6 +12,10 @@ from ._cache.config import CacheConfig
 from ._cache.decorator import CachedFunction, CachedMethod, cached
 from ._cache.policy import Cache
 from ._cache.records import CacheEvicted, CacheStats
+from ._chaos.config import ChaosConfig
+from ._chaos.decorator import chaos
+from ._chaos.policy import Chaos
+from ._chaos.records import ChaosInjected, ChaosStats
 from ._core.clock import Clock, SystemClock
 from ._core.conditions import Condition, when
 from ._core.decorate import Decorated
@@ -22,6 +26,7 @@ from ._core.errors import (
     HazinaError,
     RateLimitExceeded,
 )
+from ._core.policy import PolicyReconfigured
 from ._core.registry import Registry, registry
 from ._fallback.config import FallbackConfig
 from ._fallback.decorator import fallback
@@ -77,6 +82,10 @@ __all__ = [
     "CachedFunction",
     "CachedMethod",
     "CallRejected",
+    "Chaos",
+    "ChaosConfig",
+    "ChaosInjected",
+    "ChaosStats",
     "CircuitBreaker",
     "CircuitBreakerConfig",
     "CircuitBreakerStats",
@@ -106,6 +115,7 @@ __all__ = [
     "HedgeStats",
     "Limit",
     "LimitStatus",
+    "PolicyReconfigured",
     "RateLimitDelayed",
     "RateLimitExceeded",
     "RateLimitRejected",
@@ -125,6 +135,7 @@ __all__ = [
     "Retrying",
     "SystemClock",
     "cached",
+    "chaos",
     "circuit_breaker",
     "fallback",
     "health_check",

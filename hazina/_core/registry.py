@@ -14,6 +14,8 @@ from .._breaker.config import CircuitBreakerOptions
 from .._breaker.policy import CircuitBreaker
 from .._cache.config import CacheOptions
 from .._cache.policy import Cache
+from .._chaos.config import ChaosOptions
+from .._chaos.policy import Chaos
 from .._fallback.config import FallbackOptions
 from .._fallback.policy import Fallback
 from .._health.config import HealthCheckOptions, to_tags
@@ -66,6 +68,7 @@ KINDS: tuple[str, ...] = tuple(
         RetryBudget,
         Fallback,
         Hedge,
+        Chaos,
     )
 )
 
@@ -180,6 +183,10 @@ class Registry:
     def hedge(self, name: str, /, **config: Unpack[HedgeOptions]) -> Hedge:
         """Get the hedge policy ``name``, creating it with ``config`` if new."""
         return self._get_or_create(Hedge, name, config)
+
+    def chaos(self, name: str, /, **config: Unpack[ChaosOptions]) -> Chaos:
+        """Get the chaos policy ``name``, creating it with ``config`` if new."""
+        return self._get_or_create(Chaos, name, config)
 
     def health_check(
         self, name: str, fn: CheckFunction, /, **config: Unpack[HealthCheckOptions]
