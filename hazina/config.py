@@ -64,9 +64,7 @@ def from_toml(path: str | os.PathLike[str]) -> Configuration:
     return configuration
 
 
-def from_env(
-    prefix: str = "HAZINA", environ: Mapping[str, str] | None = None
-) -> Configuration:
+def from_env(prefix: str = "HAZINA", environ: Mapping[str, str] | None = None) -> Configuration:
     """Read variables ``<prefix>__<KIND>__<NAME>__<PARAM>`` (``os.environ`` by default).
 
     Values are parsed as JSON where they parse (``5``, ``0.5``, ``true``, ``null``,

@@ -51,6 +51,7 @@ def test_every_feature_folder_has_the_same_files() -> None:
     assert FEATURES == [
         "_breaker",
         "_cache",
+        "_chaos",
         "_fallback",
         "_health",
         "_hedge",

@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 import attrs
 
 from .clock import Clock
+from .errors import ConfigurationError
 from .host import Host
 from .swap import swap_driver
 from .validation import build_config
@@ -43,6 +44,8 @@ class Policy(abc.ABC, Generic[ConfigT, StatsT]):
         #: The parameters spelled out for this policy (a derived default follows the
         #: parameter it derives from on reconfigure, unless it is in here).
         self.given: dict[str, Any] = {}
+        #: Those of them set by ``registry.configure()``, which win over code.
+        self.configured: dict[str, Any] = {}
         self._reconfiguring = threading.Lock()
         # Plain functions decorated with this policy, to rebuild on reconfigure.
         self._decorated: list[tuple[weakref.ref[Any], Callable[..., Any], bool, Any]] = []
@@ -57,6 +60,14 @@ class Policy(abc.ABC, Generic[ConfigT, StatsT]):
         """
         if not changes:
             return
+        if getattr(self, "backend", "memory") != "memory":
+            # Other processes hold the same state under the stored configuration, and
+            # nothing yet tells them to adopt a new one.
+            raise ConfigurationError(
+                f"{self.kind} {self.name!r} keeps its state on a shared backend; "
+                f"reconfiguring it at run time is not supported yet (change its "
+                f"configuration in every process and restart them)"
+            )
         with self._reconfiguring:
             merged = {**self.given, **changes}
             new = build_config(self.kind, self.name, self.config_class, merged)

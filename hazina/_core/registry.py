@@ -49,6 +49,11 @@ class Registered(Protocol):
     kind: ClassVar[str]
     name: str
     config: Any
+    #: Parameters spelled out for it, and those of them set by ``configure()``.
+    given: dict[str, Any]
+    configured: dict[str, Any]
+
+    def reconfigure(self, **changes: Any) -> None: ...
 
     def stats(self) -> Any: ...
 
@@ -71,7 +76,6 @@ KINDS: tuple[str, ...] = tuple(
         Chaos,
     )
 )
-
 
 
 def _config_class(kind: str) -> type[Any]:
@@ -217,8 +221,7 @@ class Registry:
 
         See :meth:`Policy.reconfigure`; ``KeyError`` if there is no such policy.
         """
-        policy = self.get(kind, name)
-        policy.reconfigure(**changes)  # type: ignore[attr-defined]
+        self.get(kind, name).reconfigure(**changes)
 
     def configure(self, mapping: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> None:
         """Create or reconfigure policies from ``{kind: {name: {param: value}}}``.
@@ -257,8 +260,8 @@ class Registry:
             with self._lock:
                 self._configured[kind][_folded(name)] = params
             if target is not None:
-                target.configured = {**getattr(target, "configured", {}), **params}  # type: ignore[attr-defined]
-                target.reconfigure(**params)  # type: ignore[attr-defined]
+                target.configured = {**target.configured, **params}
+                target.reconfigure(**params)
 
     def _check_entry(
         self,
@@ -313,9 +316,7 @@ class Registry:
                 given = {**options, **(configured or {})}
                 if configured is None:
                     config = (
-                        wanted
-                        if wanted is not None
-                        else build_config(kind, name, config_class, {})
+                        wanted if wanted is not None else build_config(kind, name, config_class, {})
                     )
                 else:
                     config = build_config(kind, name, config_class, given)
@@ -323,7 +324,7 @@ class Registry:
                 policy: PolicyT = make(name, config, self._host)
                 policy.given = given
                 if configured is not None:
-                    policy.configured = dict(configured)  # type: ignore[attr-defined]
+                    policy.configured = dict(configured)
                 self._policies[kind][name] = policy
                 return policy
         held = getattr(existing, "backend", "memory")
@@ -333,12 +334,12 @@ class Registry:
                 f"asked for {backend!r})"
             )
         if wanted is not None and wanted != existing.config:
-            configured: dict[str, Any] = getattr(existing, "configured", {})
-            if configured and (
-                build_config(kind, name, config_class, {**options, **configured})
+            held_configured: dict[str, Any] = getattr(existing, "configured", {})
+            if held_configured and (
+                build_config(kind, name, config_class, {**options, **held_configured})
                 == existing.config
             ):
-                self._note_precedence(kind, name, options, configured)
+                self._note_precedence(kind, name, options, held_configured)
                 return existing  # type: ignore[return-value]
             raise ConfigurationError(
                 f"{kind} {name!r} already exists with a different configuration: "

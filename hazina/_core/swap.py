@@ -3,18 +3,20 @@
 A decorated plain function *is* its driver: a closure built at decoration time that
 holds, in its cells, everything the hot path needs. Reading the configuration through
 the policy on every call would cost an attribute read (or a lock) per value per call,
-so a reconfigure rebuilds the driver instead and moves the new one into the old
-function object, which callers and classes already hold:
+so a reconfigure rebuilds the driver instead, and:
 
-1. the function's keyword defaults get the new driver (invisible to the old code,
-   which has no keyword-only parameter), then its ``__code__`` becomes a forwarder
-   that calls it: one store, so every call that starts now runs the new driver whole;
-2. when the new driver was made from the same code (same variant of driver), its cell
-   values are copied into the old function's cells and its code put back: from then
-   on the function is a direct driver again, with no extra frame. A call already in
-   flight when the swap happens may read later values from the new configuration.
-   When the variant changed (a breaker given a slow-call rule, say), the forwarder
-   stays: one extra frame per call for functions decorated before that reconfigure.
+- when the new driver is the same code holding the same values (most changes only
+  matter on slow paths, which read the policy's configuration), nothing is swapped and
+  the hot path is exactly what it was;
+- otherwise the function's keyword defaults get the new driver (invisible to the old
+  code, which has no keyword-only parameter), then its ``__code__`` becomes a forwarder
+  that calls it: one store, so a call runs either the old driver whole or the new one
+  whole, never a mix. The cost is one extra frame per call, for functions decorated
+  before such a reconfigure; a reconfigure back to values matching the original
+  driver puts its own code back.
+
+Copying the new values into the old function's cells would save that frame, but a
+call already running reads those cells as it goes and could see half of each.
 """
 
 from __future__ import annotations
@@ -42,10 +44,30 @@ def _forwarder(cells: int, is_async: bool) -> types.CodeType:
         f"    return forward\n"
     )
     namespace: dict[str, Any] = {}
-    exec(compile(source, "<hazina driver swap>", "exec"), namespace)  # noqa: S102
+    exec(compile(source, "<hazina driver swap>", "exec"), namespace)
     outer = namespace["outer"]
     inner = outer(*range(cells))
     return inner.__code__  # type: ignore[no-any-return]
+
+
+def _same(old: object, new: object) -> bool:
+    if old is new:
+        return True
+    try:
+        return type(old) is type(new) and bool(old == new)
+    except Exception:  # a value whose == fails or is not a bool: treat as different
+        return False
+
+
+def _holds(function: Any, code: types.CodeType, new: Callable[..., Any]) -> bool:
+    """Whether ``new`` is ``code`` run over the same values as ``function``'s cells."""
+    if getattr(new, "__code__", None) is not code:
+        return False
+    mine, theirs = function.__closure__ or (), getattr(new, "__closure__", None) or ()
+    return len(mine) == len(theirs) and all(
+        _same(cell.cell_contents, other.cell_contents)
+        for cell, other in zip(mine, theirs, strict=True)
+    )
 
 
 def swap_driver(
@@ -56,11 +78,11 @@ def swap_driver(
     ``native`` is the code ``decorated``'s cells were laid out for when it was built.
     """
     function: Any = decorated
+    if _holds(function, native, new):
+        if function.__code__ is not native:
+            function.__code__ = native  # back to the original driver, in one store
+            function.__kwdefaults__ = None
+        return
     cells = function.__closure__ or ()
     function.__kwdefaults__ = {_NEXT: new}
     function.__code__ = _forwarder(len(cells), is_async)
-    if new.__code__ is native and new.__closure__ is not None:
-        for cell, value in zip(cells, new.__closure__, strict=True):
-            cell.cell_contents = value.cell_contents
-        function.__code__ = native
-        function.__kwdefaults__ = None

@@ -77,6 +77,8 @@ class HealthCheck:
         # than starting a second thread (see _health_runner).
         self.in_flight: concurrent.futures.Future[Any] | None = None
         self.given: dict[str, Any] = {}
+        #: Those of them set by ``registry.configure()``, which win over code.
+        self.configured: dict[str, Any] = {}
         self._fresh_state()
 
     def reconfigure(self, **changes: Any) -> None:

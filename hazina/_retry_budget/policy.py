@@ -46,6 +46,14 @@ class RetryBudget(Policy[RetryBudgetConfig, RetryBudgetStats]):
         self._retries = 0  # running total; only ever changed under the lock
         self._fresh_state()
 
+    def _fresh_state(self) -> None:
+        self._attempts_base = self._first_attempts()
+        self._retries_base = self._retries
+        self._refused: int = 0
+        self._marks: Marks = Marks(self.config.window)
+        #: When the current bucket ends; a call at or after it rolls the window (:meth:`roll`).
+        self.next_bucket_at: float = float("-inf")
+
     def _apply_config(self, config: RetryBudgetConfig) -> None:
         # Totals are kept; the marks of the last window are kept unless its length changed.
         with self._lock:
@@ -54,14 +62,6 @@ class RetryBudget(Policy[RetryBudgetConfig, RetryBudgetStats]):
                 self._marks = Marks(config.window)
                 self.next_bucket_at = float("-inf")
             self.config = config
-
-    def _fresh_state(self) -> None:
-        self._attempts_base = self._first_attempts()
-        self._retries_base = self._retries
-        self._refused: int = 0
-        self._marks: Marks = Marks(self.config.window)
-        #: When the current bucket ends; a call at or after it rolls the window (:meth:`roll`).
-        self.next_bucket_at: float = float("-inf")
 
     def reset(self) -> None:
         with self._lock:

@@ -23,6 +23,7 @@ KINDS = {
     "retry_budget",
     "fallback",
     "hedge",
+    "chaos",
 }
 BREAKER_STATS_FIELDS = {
     "state",
