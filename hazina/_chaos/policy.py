@@ -49,9 +49,13 @@ class Chaos(Policy[ChaosConfig, ChaosStats]):
         with self._lock:
             if config.seed != self.config.seed:
                 self._random = random.Random(config.seed)
-            if config.enabled != self.config.enabled:
-                self.enabled = config.enabled
             self.config = config
+
+    def reconfigure(self, **changes: Any) -> None:
+        """As for every policy; ``enabled=`` also switches it, as enable()/disable() do."""
+        super().reconfigure(**changes)
+        if "enabled" in changes:
+            self.enabled = self.config.enabled
 
     def enable(self) -> None:
         """Start injecting faults, from the next call."""

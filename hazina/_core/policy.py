@@ -34,6 +34,9 @@ class Policy(abc.ABC, Generic[ConfigT, StatsT]):
 
     kind: ClassVar[str]
     config_class: ClassVar[type[Any]]
+    #: Groups of parameters of which one is given at most: giving one in a reconfigure
+    #: drops the others given before (a fallback's ``value`` and ``handler``).
+    exclusive: ClassVar[tuple[frozenset[str], ...]] = ()
 
     def __init__(self, name: str, config: ConfigT, host: Host) -> None:
         self.name = name
@@ -70,6 +73,10 @@ class Policy(abc.ABC, Generic[ConfigT, StatsT]):
             )
         with self._reconfiguring:
             merged = {**self.given, **changes}
+            for group in self.exclusive:
+                if group & changes.keys():
+                    for param in group - changes.keys():
+                        merged.pop(param, None)
             new = build_config(self.kind, self.name, self.config_class, merged)
             self._apply_config(new)
             self.given = merged

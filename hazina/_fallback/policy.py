@@ -30,6 +30,8 @@ class Fallback(Policy[FallbackConfig, FallbackStats]):
     kind = "fallback"
     config_class = FallbackConfig
 
+    exclusive = (frozenset({"value", "handler"}),)
+
     def __init__(self, name: str, config: FallbackConfig, host: Host) -> None:
         super().__init__(name, config, host)
         self.handles: Callable[[BaseException], bool] = when(config.on)
