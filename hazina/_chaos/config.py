@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+import importlib
 from typing import Any, TypedDict
 
 import attrs
@@ -26,6 +28,25 @@ def _rate(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
         raise InvalidValue(attribute.name, value, "a number from 0 to 1")
 
 
+def _exception_named(value: Any) -> Any:
+    """An exception class given by name (from a file or a variable): ``"TimeoutError"``,
+    ``"package.module.Error"``; anything else unchanged."""
+    if not isinstance(value, str):
+        return value
+    module_name, _, attribute = value.rpartition(".")
+    try:
+        found = (
+            getattr(importlib.import_module(module_name), attribute)
+            if module_name
+            else getattr(builtins, attribute)
+        )
+    except (ImportError, AttributeError, ValueError):
+        raise InvalidValue("error", value, "the name of an exception class") from None
+    if not (isinstance(found, type) and issubclass(found, BaseException)):
+        raise InvalidValue("error", value, "the name of an exception class")
+    return found
+
+
 def _error(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if value is None or isinstance(value, BaseException):
         return
@@ -43,7 +64,9 @@ def _seed(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
 class ChaosConfig:
     """A chaos policy's configuration; see :func:`hazina.chaos`."""
 
-    error: type[BaseException] | BaseException | None = attrs.field(default=None, validator=_error)
+    error: type[BaseException] | BaseException | None = attrs.field(
+        default=None, converter=_exception_named, validator=_error
+    )
     error_rate: float = attrs.field(default=0.0, validator=_rate)
     latency: float = attrs.field(default=0.0, validator=non_negative)
     latency_rate: float = attrs.field(default=0.0, validator=_rate)
@@ -62,7 +85,7 @@ class ChaosConfig:
 class ChaosOptions(TypedDict, total=False):
     """Keyword arguments of :func:`hazina.chaos` and its factory."""
 
-    error: type[BaseException] | BaseException | None
+    error: type[BaseException] | BaseException | str | None
     error_rate: float
     latency: float
     latency_rate: float

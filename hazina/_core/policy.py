@@ -34,9 +34,10 @@ class Policy(abc.ABC, Generic[ConfigT, StatsT]):
 
     kind: ClassVar[str]
     config_class: ClassVar[type[Any]]
-    #: Groups of parameters of which one is given at most: giving one in a reconfigure
-    #: drops the others given before (a fallback's ``value`` and ``handler``).
-    exclusive: ClassVar[tuple[frozenset[str], ...]] = ()
+    #: Alternative spellings of one setting: changing a parameter of one alternative
+    #: drops those of the others given before (a fallback's ``value`` or ``handler``;
+    #: a limiter's ``limits`` or ``rate``, ``per`` and ``burst``).
+    exclusive: ClassVar[tuple[tuple[frozenset[str], ...], ...]] = ()
 
     def __init__(self, name: str, config: ConfigT, host: Host) -> None:
         self.name = name
@@ -72,11 +73,7 @@ class Policy(abc.ABC, Generic[ConfigT, StatsT]):
                 f"configuration in every process and restart them)"
             )
         with self._reconfiguring:
-            merged = {**self.given, **changes}
-            for group in self.exclusive:
-                if group & changes.keys():
-                    for param in group - changes.keys():
-                        merged.pop(param, None)
+            merged = merged_options(type(self), self.given, changes)
             new = build_config(self.kind, self.name, self.config_class, merged)
             self._apply_config(new)
             self.given = merged
@@ -127,6 +124,21 @@ class Policy(abc.ABC, Generic[ConfigT, StatsT]):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
+
+
+def merged_options(
+    policy_class: type[Any], given: Mapping[str, Any], changes: Mapping[str, Any]
+) -> dict[str, Any]:
+    """``given`` updated with ``changes``, dropping alternatives that ``changes`` replace."""
+    merged = {**given, **changes}
+    for alternatives in getattr(policy_class, "exclusive", ()):
+        for alternative in alternatives:
+            if alternative & changes.keys():
+                for other in alternatives:
+                    if other is not alternative:
+                        for param in other - changes.keys():
+                            merged.pop(param, None)
+    return merged
 
 
 @attrs.frozen

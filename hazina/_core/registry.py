@@ -34,7 +34,7 @@ from .backend import Backend, BackendChoice
 from .clock import SYSTEM_CLOCK, Clock
 from .errors import ConfigurationError
 from .host import Host
-from .policy import Policy
+from .policy import Policy, merged_options
 from .validation import build_config, describe_difference
 
 logger = logging.getLogger("hazina")
@@ -278,12 +278,15 @@ class Registry:
                 f"code and can only be reconfigured"
             )
         config_class = _config_class(kind)
-        merged = {**getattr(target, "given", {}), **params}
+        shown = name
+        if target is not None:
+            shown = target.name
+            params = merged_options(type(target), target.given, params)
         try:
-            build_config(kind, name, config_class, merged)
+            build_config(kind, shown, config_class, params)
         except ConfigurationError as error:
             param = error.param
-            incomplete = target is None and param not in params
+            incomplete = target is None and param not in params and param is not None
             if incomplete:
                 # A required parameter the code will give (a limiter's rate): the
                 # configured values are checked with it when the policy is created.
@@ -313,7 +316,7 @@ class Registry:
             existing = self._policies[kind].get(name)
             if existing is None:
                 configured = self._configured_for(kind, name)
-                given = {**options, **(configured or {})}
+                given = merged_options(policy_class, options, configured or {})
                 if configured is None:
                     config = (
                         wanted if wanted is not None else build_config(kind, name, config_class, {})
@@ -336,7 +339,9 @@ class Registry:
         if wanted is not None and wanted != existing.config:
             held_configured: dict[str, Any] = getattr(existing, "configured", {})
             if held_configured and (
-                build_config(kind, name, config_class, {**options, **held_configured})
+                build_config(
+                    kind, name, config_class, merged_options(policy_class, options, held_configured)
+                )
                 == existing.config
             ):
                 self._note_precedence(kind, name, options, held_configured)

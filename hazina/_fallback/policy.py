@@ -30,7 +30,7 @@ class Fallback(Policy[FallbackConfig, FallbackStats]):
     kind = "fallback"
     config_class = FallbackConfig
 
-    exclusive = (frozenset({"value", "handler"}),)
+    exclusive = ((frozenset({"value"}), frozenset({"handler"})),)
 
     def __init__(self, name: str, config: FallbackConfig, host: Host) -> None:
         super().__init__(name, config, host)
