@@ -197,12 +197,12 @@ def test_eight_threads_never_see_half_a_configuration() -> None:
         raise KeyError("x")
 
     guarded = hazina.fallback("mixed", registry=registry, **first)(body)
-    outcomes: list[str] = []
+    outcomes: list[Any] = []
     stop = threading.Event()
     started = threading.Barrier(9)
 
     def caller() -> None:
-        seen: list[str] = []
+        seen: list[Any] = []
         started.wait()
         while not stop.is_set():
             try:
