@@ -42,6 +42,11 @@ PEERS = {
     "hyx",
     "asyncio_wait",
     "futures_wait",
+    "semaphore",
+    "futures",
+    "asyncio",
+    "wrapt_timeout_decorator_signals",
+    "wrapt_timeout_decorator_process",
 }
 
 

@@ -8,6 +8,10 @@ from ._breaker.config import CircuitBreakerConfig
 from ._breaker.decorator import circuit_breaker
 from ._breaker.policy import CircuitBreaker
 from ._breaker.records import CallRejected, CircuitBreakerStats, CircuitState, CircuitStateChanged
+from ._bulkhead.config import BulkheadConfig
+from ._bulkhead.decorator import bulkhead
+from ._bulkhead.policy import Bulkhead
+from ._bulkhead.records import BulkheadRejected, BulkheadStats
 from ._cache.config import CacheConfig
 from ._cache.decorator import CachedFunction, CachedMethod, cached
 from ._cache.policy import Cache
@@ -18,13 +22,16 @@ from ._chaos.policy import Chaos
 from ._chaos.records import ChaosInjected, ChaosStats
 from ._core.clock import Clock, SystemClock
 from ._core.conditions import Condition, when
+from ._core.deadline import remaining
 from ._core.decorate import Decorated
 from ._core.errors import (
     BackendUnavailable,
+    BulkheadFull,
     CircuitOpenError,
     ConfigurationError,
     HazinaError,
     RateLimitExceeded,
+    TimeoutExceeded,
 )
 from ._core.policy import PolicyReconfigured
 from ._core.registry import Registry, registry
@@ -66,6 +73,10 @@ from ._retry.records import RetryGaveUp, RetryScheduled, RetryStats
 from ._retry_budget.config import RetryBudgetConfig
 from ._retry_budget.policy import RetryBudget
 from ._retry_budget.records import RetryBudgetStats
+from ._timeout.config import TimeoutConfig
+from ._timeout.decorator import timeout
+from ._timeout.policy import Timeout
+from ._timeout.records import CallTimedOut, TimeoutStats
 
 try:
     __version__ = version("hazina")
@@ -75,6 +86,11 @@ except PackageNotFoundError:  # pragma: no cover - run from a tree that was neve
 __all__ = [
     "Attempt",
     "BackendUnavailable",
+    "Bulkhead",
+    "BulkheadConfig",
+    "BulkheadFull",
+    "BulkheadRejected",
+    "BulkheadStats",
     "Cache",
     "CacheConfig",
     "CacheEvicted",
@@ -82,6 +98,7 @@ __all__ = [
     "CachedFunction",
     "CachedMethod",
     "CallRejected",
+    "CallTimedOut",
     "Chaos",
     "ChaosConfig",
     "ChaosInjected",
@@ -134,6 +151,11 @@ __all__ = [
     "RetryStats",
     "Retrying",
     "SystemClock",
+    "Timeout",
+    "TimeoutConfig",
+    "TimeoutExceeded",
+    "TimeoutStats",
+    "bulkhead",
     "cached",
     "chaos",
     "circuit_breaker",
@@ -142,7 +164,9 @@ __all__ = [
     "hedge",
     "rate_limited",
     "registry",
+    "remaining",
     "retry",
     "retrying",
+    "timeout",
     "when",
 ]

@@ -13,6 +13,9 @@ __all__ = ["FakeClock", "instant_waits"]
 class instant_waits:
     """Make every retry wait instant (or, with ``False``, real again).
 
+    Under it, a bulkhead caller that finds no free slot is refused at once instead of
+    queueing. Timeout deadlines are real time and never skipped.
+
     Called, it switches at once and stays switched; used as a context manager, it
     restores the previous setting on exit::
 

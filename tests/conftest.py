@@ -65,6 +65,20 @@ def flavor(request: pytest.FixtureRequest) -> Iterator[Flavor]:
         yield Flavor(True, runner)
 
 
+class SteppingClock(FakeClock):
+    """A fake clock that can also step back, as freezegun's does when a block ends."""
+
+    def step_back(self, seconds: float) -> None:
+        """Move time backwards by ``seconds``."""
+        self._now -= seconds
+
+
+@pytest.fixture
+def stepping_clock() -> SteppingClock:
+    """A fake clock at 1000.0 that can step back."""
+    return SteppingClock(start=1000.0)
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     """A clock that only moves when told (or when something sleeps on it)."""

@@ -13,6 +13,7 @@ import pytest
 
 import hazina
 from hazina._breaker.config import CircuitBreakerOptions
+from hazina._bulkhead.config import BulkheadOptions
 from hazina._cache.config import CacheOptions
 from hazina._fallback.config import FallbackOptions
 from hazina._health.config import HealthCheckOptions
@@ -20,6 +21,7 @@ from hazina._hedge.config import HedgeOptions
 from hazina._ratelimit.config import RateLimiterOptions
 from hazina._retry.config import RetryOptions
 from hazina._retry_budget.config import RetryBudgetOptions
+from hazina._timeout.config import TimeoutOptions
 
 PACKAGE = Path(hazina.__file__).resolve().parent
 FEATURES = sorted(
@@ -50,6 +52,7 @@ def test_every_feature_folder_has_the_same_files() -> None:
     """Each policy kind's folder holds config, records, policy, drivers and decorator."""
     assert FEATURES == [
         "_breaker",
+        "_bulkhead",
         "_cache",
         "_chaos",
         "_fallback",
@@ -58,6 +61,7 @@ def test_every_feature_folder_has_the_same_files() -> None:
         "_ratelimit",
         "_retry",
         "_retry_budget",
+        "_timeout",
     ]
     for feature in FEATURES:
         present = {path.stem for path in (PACKAGE / feature).glob("*.py")}
@@ -115,6 +119,8 @@ OPTIONS = [
     (RetryBudgetOptions, hazina.RetryBudgetConfig),
     (FallbackOptions, hazina.FallbackConfig),
     (HedgeOptions, hazina.HedgeConfig),
+    (TimeoutOptions, hazina.TimeoutConfig),
+    (BulkheadOptions, hazina.BulkheadConfig),
 ]
 
 
@@ -160,6 +166,14 @@ KNOWN_DIFFERENCES: dict[str, str] = {
         "a sync caller cannot walk away from an attempt it runs itself, so every sync "
         "attempt runs on a worker thread; an async caller awaits its first attempt in its "
         "own task under a timer, and only hedges become tasks"
+    ),
+    "hazina._timeout.drivers.sync_driver": (
+        "a task is cancelled at its deadline; a thread cannot be, so the sync call runs in "
+        "a worker thread and its caller stops waiting at the deadline"
+    ),
+    "hazina._bulkhead.policy.Bulkhead.enter_slow_sync": (
+        "a queued thread blocks on a latch with a timeout; a queued task awaits a future "
+        "of its own loop under asyncio.timeout, and may be granted from another thread"
     ),
 }
 
@@ -248,7 +262,16 @@ DRIVER_PAIRS = list(_driver_pairs())
 def test_every_feature_has_driver_pairs() -> None:
     """The pair check below covers every kind that wraps calls (health checks wrap none)."""
     kinds = {name.split(".")[1] for name, _, _ in DRIVER_PAIRS}
-    assert kinds >= {"_breaker", "_cache", "_fallback", "_hedge", "_ratelimit", "_retry"}
+    assert kinds >= {
+        "_breaker",
+        "_bulkhead",
+        "_cache",
+        "_fallback",
+        "_hedge",
+        "_ratelimit",
+        "_retry",
+        "_timeout",
+    }
     assert set(KNOWN_DIFFERENCES) <= {name for name, _, _ in DRIVER_PAIRS}
 
 

@@ -14,12 +14,13 @@ from pathlib import Path
 MODULES = ("hazina", "hazina.testing", "hazina.health", "hazina.redis")
 #: Groups of the top-level package, in page order: a name goes to the first that claims it.
 GROUPS = (
+    ("Deadlines", lambda name, obj: name == "remaining"),
     ("Decorators", lambda name, obj: inspect.isfunction(obj) and name[0].islower()),
     ("Registry", lambda name, obj: name in {"Registry", "registry"}),
     ("Errors", lambda name, obj: isinstance(obj, type) and issubclass(obj, BaseException)),
     ("Configuration", lambda name, obj: name.endswith("Config") or name == "Limit"),
     ("Stats and readings", lambda name, obj: name.endswith(("Stats", "Status", "State"))),
-    ("Events", lambda name, obj: name.endswith(("ed", "Rejected", "GaveUp"))),
+    ("Events", lambda name, obj: name.endswith(("ed", "Rejected", "GaveUp", "TimedOut"))),
     ("Policies", lambda name, obj: True),
 )
 PAGE = Path(__file__).resolve().parent.parent / "api.md"

@@ -11,10 +11,10 @@ from .._core.validation import (
     BACKEND_ERROR_CHOICES,
     BackendErrorChoice,
     InvalidValue,
+    duration,
     one_of,
-    optional_positive,
+    optional_duration,
     optional_positive_int,
-    positive,
     positive_int,
     unit_interval,
 )
@@ -34,13 +34,13 @@ class CircuitBreakerConfig:
         default=attrs.Factory(lambda self: 60 if self.window == "time" else 100, takes_self=True),
         validator=positive_int,
     )
-    slow_call_duration: float | None = attrs.field(default=None, validator=optional_positive)
+    slow_call_duration: float | None = attrs.field(default=None, validator=optional_duration)
     slow_call_rate: float = attrs.field(default=1.0, validator=unit_interval)
-    open_for: float = attrs.field(default=30.0, validator=positive)
+    open_for: float = attrs.field(default=30.0, validator=duration)
     half_open_max_calls: int = attrs.field(default=1, validator=positive_int)
     success_threshold: int = attrs.field(default=2, validator=positive_int)
     half_open_timeout: float = attrs.field(
-        default=attrs.Factory(lambda self: self.open_for, takes_self=True), validator=positive
+        default=attrs.Factory(lambda self: self.open_for, takes_self=True), validator=duration
     )
     failure_on: ErrorTest = attrs.field(default=Exception, validator=validate_error_test)
     ignore_on: ErrorTest | None = attrs.field(default=None, validator=validate_optional_error_test)

@@ -86,7 +86,11 @@ def timed_sync_driver(breaker: CircuitBreaker, fn: Callable[..., Any]) -> Callab
             on_error(error, probe, now() - started)
             raise
         ended = monotonic() if real_time else now()
-        if probe is None and ended - started < slow_after and ended < window.bucket_end:
+        if (
+            probe is None
+            and ended - started < slow_after
+            and window.bucket_start <= ended < window.bucket_end
+        ):
             next(completions)
         else:
             complete(SUCCESS, probe, ended - started)
@@ -112,7 +116,11 @@ def timed_async_driver(
             on_error(error, probe, now() - started)
             raise
         ended = monotonic() if real_time else now()
-        if probe is None and ended - started < slow_after and ended < window.bucket_end:
+        if (
+            probe is None
+            and ended - started < slow_after
+            and window.bucket_start <= ended < window.bucket_end
+        ):
             next(completions)
         else:
             complete(SUCCESS, probe, ended - started)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import math
 import threading
 from collections.abc import Awaitable, Callable
 from types import TracebackType
@@ -11,6 +12,7 @@ from typing import Any
 
 from .._core.conditions import when
 from .._core.counters import Counter, new_counter, read_counter
+from .._core.deadline import cancelled_by_deadline
 from .._core.errors import CircuitOpenError
 from .._core.host import Host
 from .._core.policy import Policy
@@ -61,6 +63,9 @@ class CircuitBreaker(Policy[CircuitBreakerConfig, CircuitBreakerStats]):
         )
         self.stored_state: CircuitState = CLOSED
         self._generation = 0
+        # The latest clock reading taken under the lock: a reading below it means the
+        # clock stepped back (freezegun's freeze_time ending), see _locked_now.
+        self._seen = -math.inf
         self._fresh_state()
 
     def _fresh_state(self) -> None:
@@ -108,14 +113,14 @@ class CircuitBreaker(Policy[CircuitBreakerConfig, CircuitBreakerStats]):
     def state(self) -> CircuitState:
         """The state now (a breaker whose ``open_for`` has elapsed reads ``half_open``)."""
         with self._lock:
-            events = self._advance(self.clock.now())
+            events = self._advance(self._locked_now())
         self._publish(events)
         return self.stored_state
 
     def force_open(self) -> None:
         """Reject every call until :meth:`reset`."""
         with self._lock:
-            events = self._move(FORCED_OPEN, self.clock.now())
+            events = self._move(FORCED_OPEN, self._locked_now())
         self._publish(events)
 
     def reset(self) -> None:
@@ -128,7 +133,7 @@ class CircuitBreaker(Policy[CircuitBreakerConfig, CircuitBreakerStats]):
 
     def stats(self) -> CircuitBreakerStats:
         with self._lock:
-            now = self.clock.now()
+            now = self._locked_now()
             events = self._advance(now)
             completed = read_counter(self.completions)
             window_calls, window_failures, window_slow = self.window.counts(completed, now)
@@ -173,7 +178,7 @@ class CircuitBreaker(Policy[CircuitBreakerConfig, CircuitBreakerStats]):
         if exc is None:
             self.record(SUCCESS, probe, duration)
         else:
-            self.record(self._classify(exc), probe, duration)
+            self.record_error(exc, probe, duration)
 
     async def __aenter__(self) -> None:
         self.__enter__()
@@ -197,20 +202,31 @@ class CircuitBreaker(Policy[CircuitBreakerConfig, CircuitBreakerStats]):
     # -- decisions (slow path, under the lock) ------------------------------------
 
     def _classify(self, error: BaseException) -> int:
-        # Cancellation, KeyboardInterrupt, SystemExit say nothing about the dependency.
-        if not isinstance(error, Exception) or isinstance(error, asyncio.CancelledError):
+        # Cancellation, KeyboardInterrupt, SystemExit say nothing about the dependency,
+        # except a cancellation by an enclosing hazina deadline: the dependency was too
+        # slow, which is the failure a breaker under a timeout exists to count.
+        if isinstance(error, asyncio.CancelledError):
+            return FAILURE if cancelled_by_deadline(error) else IGNORED
+        if not isinstance(error, Exception):
             return IGNORED
         if self._is_ignored is not None and self._is_ignored(error):
             return IGNORED
         return FAILURE if self._is_failure(error) else SUCCESS
 
     def record_error(self, error: BaseException, probe: int | None, duration: float) -> None:
-        self.record(self._classify(error), probe, duration)
+        try:
+            outcome = self._classify(error)
+        except BaseException:
+            # A failure_on/ignore_on predicate raised: the call still failed, and its
+            # probe slot must come back, or a half-open breaker would stay stuck.
+            self.record(FAILURE, probe, duration)
+            raise
+        self.record(outcome, probe, duration)
 
     def admit(self) -> int | None:
         """Admit a call while not closed: the probe's generation, or raise."""
         with self._lock:
-            now = self.clock.now()
+            now = self._locked_now()
             events = self._advance(now)
             state = self.stored_state
             if state is CLOSED:
@@ -226,7 +242,14 @@ class CircuitBreaker(Policy[CircuitBreakerConfig, CircuitBreakerStats]):
                 events.append(CallRejected(self.name, state, retry_after))
                 error = CircuitOpenError(self.name, retry_after)
                 probe = -1
-        self._publish(events)
+        try:
+            self._publish(events)
+        except BaseException:
+            # A listener raised past the registry's guard (KeyboardInterrupt, SystemExit):
+            # the call will not run, so it gives its probe slot back, counted as ignored.
+            if probe is not None and probe != -1:
+                self.record(IGNORED, probe, 0.0)
+            raise
         if probe == -1:
             raise error
         return probe
@@ -236,7 +259,7 @@ class CircuitBreaker(Policy[CircuitBreakerConfig, CircuitBreakerStats]):
         # A slow failure is slow too: a dependency that times out is the slow kind.
         slow = outcome != IGNORED and slow_after is not None and duration >= slow_after
         with self._lock:
-            now = self.clock.now()
+            now = self._locked_now()
             events = self._advance(now)
             if outcome == IGNORED:
                 self._ignored += 1
@@ -291,6 +314,23 @@ class CircuitBreaker(Policy[CircuitBreakerConfig, CircuitBreakerStats]):
         ):
             return self._move(OPEN, now)
         return []
+
+    def _locked_now(self) -> float:
+        """The clock, read under the lock; a step back counts as no time passing.
+
+        The breaker's times (when it opened, the half-open deadline, the window's
+        seconds) move back by the step, so it stands exactly as at the latest reading:
+        leaving a freezegun block must not leave it open for decades.
+        """
+        now = self.clock.now()
+        seen = self._seen
+        if now < seen:
+            self._opened_at += now - seen
+            if self._half_open_deadline is not None:
+                self._half_open_deadline += now - seen
+            self.window.shift(now, seen)
+        self._seen = now
+        return now
 
     def _advance(self, now: float) -> list[object]:
         """Apply the transitions that time alone causes."""

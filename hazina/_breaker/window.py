@@ -19,6 +19,7 @@ class CountWindow:
     __slots__ = ("_base", "_failures", "_size", "_slow")
 
     #: A count window never needs the hot path to note the time.
+    bucket_start: float = -math.inf
     bucket_end: float = math.inf
 
     def __init__(self, size: int) -> None:
@@ -34,6 +35,9 @@ class CountWindow:
         self._slow.clear()
 
     def note_time(self, now: float, completions: int) -> None:
+        """Count windows do not care about time."""
+
+    def shift(self, now: float, seen: float) -> None:
         """Count windows do not care about time."""
 
     def record(self, index: int, now: float, *, failure: bool, slow: bool) -> None:
@@ -60,9 +64,20 @@ class TimeWindow:
     calls inside the window are the completions since the oldest mark inside it.
     """
 
-    __slots__ = ("_base", "_buckets", "_failures", "_marks", "_size", "_slow", "bucket_end")
+    __slots__ = (
+        "_base",
+        "_buckets",
+        "_failures",
+        "_marks",
+        "_size",
+        "_slow",
+        "bucket_end",
+        "bucket_start",
+    )
 
-    #: When the current one-second bucket ends: a success before it needs no lock.
+    #: The current one-second bucket: a success within it needs no lock (a reading
+    #: before its start means the clock stepped back, which the lock's path handles).
+    bucket_start: float
     bucket_end: float
 
     def __init__(self, size: int) -> None:
@@ -75,8 +90,8 @@ class TimeWindow:
         # Running totals over _buckets, so reading the window is O(1) too.
         self._failures = 0
         self._slow = 0
-        #: When the current second ends; the hot path compares against it.
-        self.bucket_end = -math.inf
+        #: The current second; the hot path compares against it.
+        self.bucket_start = self.bucket_end = -math.inf
 
     def clear(self, completions: int) -> None:
         """Forget everything; calls from index ``completions`` on count."""
@@ -84,7 +99,7 @@ class TimeWindow:
         self._marks.clear()
         self._buckets.clear()
         self._failures = self._slow = 0
-        self.bucket_end = -math.inf
+        self.bucket_start = self.bucket_end = -math.inf
 
     def note_time(self, now: float, completions: int) -> None:
         """Open the bucket for ``now``'s second if it is not open yet."""
@@ -92,8 +107,19 @@ class TimeWindow:
             return
         second = math.floor(now)
         self._marks.append((second, completions))
-        self.bucket_end = second + 1
+        # Floats, so the hot path compares float with float (an int costs a conversion).
+        self.bucket_start = float(second)
+        self.bucket_end = self.bucket_start + 1.0
         self._expire(second)
+
+    def shift(self, now: float, seen: float) -> None:
+        """Move every second back by the clock's step from ``seen`` to ``now``."""
+        step = math.floor(now) - math.floor(seen)
+        self._marks = deque((second + step, count) for second, count in self._marks)
+        for bucket in self._buckets:
+            bucket[0] += step
+        self.bucket_start += step
+        self.bucket_end += step
 
     def record(self, index: int, now: float, *, failure: bool, slow: bool) -> None:
         """Record the call that completed at ``now``."""

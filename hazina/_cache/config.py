@@ -13,10 +13,10 @@ from .._core.validation import (
     BackendErrorChoice,
     InvalidValue,
     boolean,
+    duration,
     one_of,
     optional_callable,
-    optional_positive,
-    positive,
+    optional_duration,
     positive_int,
 )
 from .expiry import PRIORITIES, ExpiresAt, Priority, valid_expires_at
@@ -30,8 +30,8 @@ class CacheConfig:
     """A cache's configuration; see :func:`hazina.cached`."""
 
     max_size: int = attrs.field(default=1024, validator=positive_int)
-    ttl: float | None = attrs.field(default=None, validator=optional_positive)
-    sliding: float | None = attrs.field(default=None, validator=optional_positive)
+    ttl: float | None = attrs.field(default=None, validator=optional_duration)
+    sliding: float | None = attrs.field(default=None, validator=optional_duration)
     expires_at: ExpiresAt | None = attrs.field(default=None, validator=valid_expires_at)
     priority: Priority = attrs.field(default="normal", validator=one_of(*PRIORITIES))
     typed: bool = attrs.field(default=False, validator=boolean)
@@ -41,9 +41,9 @@ class CacheConfig:
         default="local", validator=one_of(*BACKEND_ERROR_CHOICES)
     )
     serializer: Serializer = attrs.field(default="json", validator=valid_serializer)
-    lease: float = attrs.field(default=10.0, validator=positive)
-    refresh_after: float | None = attrs.field(default=None, validator=optional_positive)
-    stale_if_error: float | None = attrs.field(default=None, validator=optional_positive)
+    lease: float = attrs.field(default=10.0, validator=duration)
+    refresh_after: float | None = attrs.field(default=None, validator=optional_duration)
+    stale_if_error: float | None = attrs.field(default=None, validator=optional_duration)
     stale_on: ErrorTest = attrs.field(default=Exception, validator=validate_error_test)
 
     def __attrs_post_init__(self) -> None:

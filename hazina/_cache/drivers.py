@@ -1,9 +1,10 @@
 """The cache's drivers: a hit served inline, a miss handed to the policy's loader.
 
 The hit path is written out in both drivers (a method call would cost as much as the
-rest of it): one dict lookup, one clock read (none for an entry that never expires),
-one C-level move_to_end, one lock-free count. Debug logging costs one attribute
-read; the flag is refreshed when a driver is built and on misses, never per hit.
+rest of it): one dict lookup, one clock read and one store of it (none for an entry
+that never expires), one C-level move_to_end, one lock-free count. Debug logging costs
+one attribute read; the flag is refreshed when a driver is built and on misses, never
+per hit.
 Everything the hit path uses is bound to a local once, when it is built, so it reads
 only locals and closure cells; a miss reads the entry options from the policy, so
 reconfiguring them (``ttl``...) leaves the driver as it is.
@@ -40,7 +41,14 @@ def sync_driver(cache: Cache, fn: Callable[..., Any]) -> Callable[..., Any]:
             raise explain(fn, args, kwargs, error) from None
         if entry is not None:
             deadline = entry.deadline
-            if deadline is NEVER or deadline > (monotonic() if real_time else clock_now()):
+            # Below `seen` the clock stepped back: the lock's path rebases the entries.
+            if deadline is NEVER or (
+                deadline > (now := monotonic() if real_time else clock_now()) >= cache.seen
+            ):
+                if deadline is not NEVER:
+                    # Racing readers may leave an earlier reading: that only makes
+                    # the check above let a later step back through to the lock.
+                    cache.seen = now
                 # A local, so the slot read specialises (a method-style call on it
                 # does not); a try, as contextlib.suppress would cost more than the
                 # rest of the hit.
@@ -49,8 +57,8 @@ def sync_driver(cache: Cache, fn: Callable[..., Any]) -> Callable[..., Any]:
                     touch(key)
                 except KeyError:
                     pass  # removed since the lookup, which still read a fresh value
-                if entry.sliding is not None:
-                    entry.slide(monotonic() if real_time else clock_now())
+                if entry.sliding is not None:  # a sliding entry's deadline is never NEVER
+                    entry.slide(now)
                 next(hits)
                 if debug.on:
                     logger.debug("cache %r: hit for %r", name, key)
@@ -77,7 +85,14 @@ def async_driver(cache: Cache, fn: Callable[..., Awaitable[Any]]) -> Callable[..
             raise explain(fn, args, kwargs, error) from None
         if entry is not None:
             deadline = entry.deadline
-            if deadline is NEVER or deadline > (monotonic() if real_time else clock_now()):
+            # Below `seen` the clock stepped back: the lock's path rebases the entries.
+            if deadline is NEVER or (
+                deadline > (now := monotonic() if real_time else clock_now()) >= cache.seen
+            ):
+                if deadline is not NEVER:
+                    # Racing readers may leave an earlier reading: that only makes
+                    # the check above let a later step back through to the lock.
+                    cache.seen = now
                 # A local, so the slot read specialises (a method-style call on it
                 # does not); a try, as contextlib.suppress would cost more than the
                 # rest of the hit.
@@ -86,8 +101,8 @@ def async_driver(cache: Cache, fn: Callable[..., Awaitable[Any]]) -> Callable[..
                     touch(key)
                 except KeyError:
                     pass  # removed since the lookup, which still read a fresh value
-                if entry.sliding is not None:
-                    entry.slide(monotonic() if real_time else clock_now())
+                if entry.sliding is not None:  # a sliding entry's deadline is never NEVER
+                    entry.slide(now)
                 next(hits)
                 if debug.on:
                     logger.debug("cache %r: hit for %r", name, key)
@@ -119,7 +134,9 @@ def sync_refreshing_driver(cache: Cache, fn: Callable[..., Any]) -> Callable[...
             raise explain(fn, args, kwargs, error) from None
         if entry is not None:
             now = monotonic() if real_time else clock_now()
-            if entry.deadline - stale > now:
+            # Below `seen` the clock stepped back: the lock's path rebases the entries.
+            if entry.deadline - stale > now >= cache.seen:
+                cache.seen = now
                 touch = entry.touch
                 try:  # noqa: SIM105
                     touch(key)
@@ -163,7 +180,9 @@ def async_refreshing_driver(
             raise explain(fn, args, kwargs, error) from None
         if entry is not None:
             now = monotonic() if real_time else clock_now()
-            if entry.deadline - stale > now:
+            # Below `seen` the clock stepped back: the lock's path rebases the entries.
+            if entry.deadline - stale > now >= cache.seen:
+                cache.seen = now
                 touch = entry.touch
                 try:  # noqa: SIM105
                     touch(key)

@@ -18,7 +18,7 @@ from typing import Any, Literal, TypeAlias
 
 import attrs
 
-from .._core.validation import InvalidValue, is_finite_number, one_of, optional_positive
+from .._core.validation import InvalidValue, is_finite_number, one_of, optional_duration
 
 Priority: TypeAlias = Literal["low", "normal", "high", "never_remove"]
 
@@ -56,8 +56,8 @@ def valid_expires_at(_: object, attribute: attrs.Attribute[Any], value: object) 
 class EntryOptions:
     """How one entry expires and how hard it is kept: the policy's, or one ``set``'s."""
 
-    ttl: float | None = attrs.field(default=None, validator=optional_positive)
-    sliding: float | None = attrs.field(default=None, validator=optional_positive)
+    ttl: float | None = attrs.field(default=None, validator=optional_duration)
+    sliding: float | None = attrs.field(default=None, validator=optional_duration)
     expires_at: ExpiresAt | None = attrs.field(default=None, validator=valid_expires_at)
     priority: Priority = attrs.field(default="normal", validator=one_of(*PRIORITIES))
     rank: int = attrs.field(init=False)

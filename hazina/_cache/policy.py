@@ -9,8 +9,10 @@ so that concurrent misses of one key run the function once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
+import math
 import threading
 from collections.abc import Awaitable, Callable, Hashable
 from time import monotonic
@@ -19,13 +21,14 @@ from typing import Any, TypeVar
 from .._core.clock import is_system_clock
 from .._core.conditions import when
 from .._core.counters import Counter, new_counter, read_counter
+from .._core.errors import safe_repr
 from .._core.host import Host
 from .._core.policy import Policy
 from .._core.validation import build_config
 from .config import CacheConfig
 from .drivers import async_driver, async_refreshing_driver, sync_driver, sync_refreshing_driver
 from .expiry import NEVER, PRIORITIES, EntryOptions, ExpiresAt, Priority
-from .flight import ABANDONED, ERROR, VALUE, Flight
+from .flight import ABANDONED, ERROR, PENDING, VALUE, Flight
 from .keys import KeyBuilder, custom_key, plain_key, typed_key, unhashable_argument
 from .log import DEBUG, cache_logger, logger
 from .records import CacheEvicted, CacheStats
@@ -81,6 +84,10 @@ class Cache(Policy[CacheConfig, CacheStats]):
         self._is_stale_error = when(config.stale_on)
         # Refresh tasks, held so the event loop's weak references do not lose them.
         self._refresh_tasks: set[asyncio.Task[Any]] = set()
+        #: The latest clock reading (hits store theirs without the lock). A hit reading
+        #: the clock below it goes to the lock's path: the clock may have stepped back,
+        #: which a fresh reading under the lock decides (see _locked_now).
+        self.seen = -math.inf
         self.build_key: KeyBuilder = (
             custom_key(config.key)
             if config.key is not None
@@ -149,6 +156,23 @@ class Cache(Policy[CacheConfig, CacheStats]):
     def _now(self) -> float:
         return monotonic() if self.real_time else self.clock.now()
 
+    def _locked_now(self) -> float:
+        """The clock, read under the lock; a step back counts as no time passing.
+
+        Every entry's deadline moves back by the step, so entries keep the life they
+        had left at the latest reading: leaving a freezegun block must neither keep
+        entries stored inside it for decades nor expire everything at once.
+        """
+        now = self._now()
+        if now < self.seen:
+            # Hits store their readings without the lock: one may have stored a reading
+            # taken after ours. A second reading, taken after we saw theirs, tells.
+            now = self._now()
+            if now < self.seen:
+                self.store.shift(now - self.seen)
+        self.seen = now
+        return now
+
     # -- entries -------------------------------------------------------------------
 
     def get(self, key: Hashable, default: Any = None) -> Any:
@@ -167,7 +191,13 @@ class Cache(Policy[CacheConfig, CacheStats]):
         A peek, not a read: no hit is counted and the entry's recency is unchanged.
         """
         entry = self.store.entries.get(key)
-        return entry is not None and entry.deadline - self.stale > self._now()
+        if entry is None:
+            return False
+        now = self._now()
+        if now < self.seen:
+            with self._lock:
+                now = self._locked_now()
+        return entry.deadline - self.stale > now
 
     def set(
         self,
@@ -190,6 +220,7 @@ class Cache(Policy[CacheConfig, CacheStats]):
         now = self._now()
         entry = self.new_entry(key, value, options, now)
         with self._lock:
+            self._locked_now()
             # A load already in flight began before this value existed; it must not
             # overwrite it when it finishes.
             self._flights.pop(key, None)
@@ -207,7 +238,7 @@ class Cache(Policy[CacheConfig, CacheStats]):
             entry = self.store.entries.get(key)
             if entry is None or not self.store.remove(entry):
                 return False
-            if entry.deadline - self.stale <= self._now():
+            if entry.deadline - self.stale <= self._locked_now():
                 self._expirations += 1
                 return False
             return True
@@ -274,7 +305,7 @@ class Cache(Policy[CacheConfig, CacheStats]):
     def stats(self) -> CacheStats:
         DEBUG.refresh()
         with self._lock:
-            self._expirations += self.store.purge(self._now())
+            self._expirations += self.store.purge(self._locked_now())
             hits = read_counter(self.hits) - self._hits_base
             misses = read_counter(self._misses) - self._misses_base
             return CacheStats(
@@ -380,7 +411,7 @@ class Cache(Policy[CacheConfig, CacheStats]):
         store = self.store
         entry = store.entries.get(key)
         if entry is not None:
-            now = self._now()
+            now = self._locked_now()
             deadline = entry.deadline
             if deadline - self.stale > now:
                 self._touch(entry, now)
@@ -389,7 +420,10 @@ class Cache(Policy[CacheConfig, CacheStats]):
                 store.remove(entry)
                 self._expirations += 1
         flight = self._flights.get(key)
-        if flight is not None and self.config.single_flight and flight.joinable(task):
+        # A settled flight still registered was left behind by a key whose __eq__ or
+        # __hash__ raised while its load was put away: replaced, never joined.
+        stale = flight is not None and flight.outcome != PENDING
+        if flight is not None and not stale and self.config.single_flight and flight.joinable(task):
             self._coalesced += 1
             return _JOIN, flight
         next(self._misses)
@@ -397,9 +431,10 @@ class Cache(Policy[CacheConfig, CacheStats]):
         # Registered, so that a later set/delete/clear detaches it, unless another load
         # of the key is registered already (no single flight, or a recursive call):
         # replacing that one would keep its result out of the cache.
-        flight = Flight(task, self._epoch, self._invalidations)
-        self._flights.setdefault(key, flight)
-        return _LEAD, flight
+        new = Flight(task, self._epoch, self._invalidations)
+        if flight is None or stale:
+            self._flights[key] = new
+        return _LEAD, new
 
     def _lead_sync(
         self,
@@ -459,21 +494,34 @@ class Cache(Policy[CacheConfig, CacheStats]):
         key = entry.key
         evicted: list[Entry] = []
         full = False
-        with self._lock:
-            if self._flights.get(key) is flight:
-                del self._flights[key]
-                _, evicted, full = self._put(entry, now)
-            elif key not in self._flights and flight.invalidations == self._invalidations:
-                _, evicted, full = self._put(entry, now)
+        try:
+            with self._lock:
+                self._locked_now()
+                if self._flights.get(key) is flight:
+                    del self._flights[key]
+                    _, evicted, full = self._put(entry, now)
+                elif key not in self._flights and flight.invalidations == self._invalidations:
+                    _, evicted, full = self._put(entry, now)
+        except BaseException as error:
+            # The key's own __eq__ or __hash__ raised: the value is not stored, and the
+            # waiters get that error instead of waiting for ever.
+            with self._lock:
+                if flight.epoch == self._epoch:
+                    self._load_errors += 1
+            flight.settle(ERROR, error=error)
+            raise
         flight.settle(VALUE, value)
         self._report(evicted, full)
 
     def _fail(self, key: Hashable, flight: Flight, error: BaseException) -> None:
         with self._lock:
-            if self._flights.get(key) is flight:
-                del self._flights[key]
             if flight.epoch == self._epoch:  # a load from before reset() is not counted
                 self._load_errors += 1
+            # Settled below even if the key's __eq__/__hash__ raises here; _begin
+            # replaces a settled flight it finds still registered.
+            with contextlib.suppress(Exception):
+                if self._flights.get(key) is flight:
+                    del self._flights[key]
         # Errors are shared with the waiters, never cached. The leader's own
         # cancellation and interpreter exits are its own business: the waiters take
         # over. A CancelledError the load itself raised (an inner task it awaited was
@@ -679,7 +727,11 @@ class Cache(Policy[CacheConfig, CacheStats]):
         if entry is None:
             return None
         now = self._now()
+        if now < self.seen:
+            with self._lock:
+                now = self._locked_now()
         if entry.deadline - self.stale > now:
+            self.seen = now
             self._touch(entry, now)
             if DEBUG.on:
                 logger.debug("cache %r: hit for %r", self.name, key)
@@ -772,7 +824,7 @@ class Cache(Policy[CacheConfig, CacheStats]):
         try:
             hash(key)
         except TypeError:
-            raise TypeError(f"cache {self.name!r}: key {key!r} is unhashable") from None
+            raise TypeError(f"cache {self.name!r}: key {safe_repr(key)} is unhashable") from None
 
     def explain_unhashable(
         self,

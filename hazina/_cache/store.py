@@ -140,6 +140,16 @@ class Store:
                 expired += 1
         return expired
 
+    def shift(self, step: float) -> None:
+        """Move every deadline by ``step`` seconds: the clock stepped back by ``-step``."""
+        for entry in self.entries.values():
+            if entry.deadline is not NEVER:
+                entry.deadline += step
+            if entry.cap != NEVER:
+                entry.cap += step
+        # A shift keeps the heap's order, so it stays a heap.
+        self._expiry[:] = [(deadline + step, number, key) for deadline, number, key in self._expiry]
+
     def clear(self) -> None:
         """Remove every entry."""
         self.entries.clear()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
+from .._core.deadline import remaining
 
-def time_left() -> float | None:
-    """Seconds left before the enclosing hazina deadline, or ``None`` outside any."""
-    return None
+#: Seconds left before the enclosing hazina deadline (``@timeout``), or ``None``.
+time_left = remaining

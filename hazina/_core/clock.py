@@ -11,6 +11,9 @@ import asyncio
 import time
 from typing import Protocol, runtime_checkable
 
+from .errors import safe_repr
+from .validation import is_finite_number
+
 
 @runtime_checkable
 class Clock(Protocol):
@@ -85,6 +88,27 @@ class FakeClock:
 
 
 SYSTEM_CLOCK = SystemClock()
+
+
+def checked_clock(clock: object) -> Clock:
+    """``clock``, if it can serve as a :class:`Clock`; else a ``TypeError`` saying why."""
+    missing = [
+        method
+        for method in ("now", "sleep", "asleep")
+        if not callable(getattr(clock, method, None))
+    ]
+    if missing:
+        raise TypeError(
+            f"Registry(clock=...) needs an object with now(), sleep() and asleep() "
+            f"methods; {safe_repr(clock)} has no {', '.join(m + '()' for m in missing)}"
+        )
+    reading = clock.now()  # type: ignore[attr-defined]
+    if not is_finite_number(reading):
+        raise TypeError(
+            f"Registry(clock=...): {safe_repr(clock)}.now() must return a finite number of "
+            f"seconds, got {safe_repr(reading)}"
+        )
+    return clock  # type: ignore[return-value]
 
 
 def is_system_clock(clock: Clock) -> bool:

@@ -37,7 +37,7 @@ from typing import (
 
 import wrapt
 
-from .errors import ConfigurationError
+from .errors import ConfigurationError, safe_repr
 
 if TYPE_CHECKING:
     from .policy import Policy
@@ -73,11 +73,67 @@ class Decorated(Protocol[P, R_co, PolicyT_co]):
     ) -> Decorated[Q, T, PolicyT_co]: ...
 
 
+def _unwrapped(target: object) -> object:
+    """What ``target`` calls in the end: partials undone, classmethods opened."""
+    if isinstance(target, classmethod | staticmethod):
+        target = target.__func__
+    while isinstance(target, functools.partial):
+        target = target.func
+    return target
+
+
+def _calls(target: object) -> tuple[object, ...]:
+    """``target`` itself and, for a callable object, the ``__call__`` Python would run."""
+    target = _unwrapped(target)
+    if inspect.isroutine(target) or isinstance(target, type):
+        return (target,)
+    # The type's __call__, not the instance's: Python looks special methods up on the type.
+    return (target, getattr(type(target), "__call__", None))  # noqa: B004
+
+
 def is_async_callable(target: object) -> bool:
-    if inspect.iscoroutinefunction(target):
-        return True
-    call = getattr(target, "__call__", None)  # noqa: B004 - the method itself, to inspect
-    return inspect.iscoroutinefunction(call)
+    """Whether calling ``target`` runs an ``async def`` (through partials and ``__call__``)."""
+    return any(inspect.iscoroutinefunction(call) for call in _calls(target))
+
+
+def describe(target: object) -> str:
+    """A short name for ``target`` in an error message; never raises."""
+    name = getattr(target, "__qualname__", None)
+    if isinstance(name, str):
+        return name
+    return safe_repr(target)
+
+
+class ReturnedAwaitable(BaseException):
+    """A target taken for sync returned an awaitable.
+
+    A BaseException, so that no policy takes it for a failure of the dependency (the
+    breaker ignores it, retry does not retry it) on its way out of the driver, where
+    :func:`refuse_awaitable` turns it into the caller's ``TypeError``.
+    """
+
+
+def refuse_awaitable(target: object, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn``, raising :class:`ReturnedAwaitable` if a call returns an awaitable."""
+
+    def call_sync_target(*args: Any, **kwargs: Any) -> Any:
+        result = fn(*args, **kwargs)
+        if inspect.isawaitable(result):
+            if inspect.iscoroutine(result):
+                result.close()  # never awaited, and never will be: say so quietly
+            raise ReturnedAwaitable(target)
+        return result
+
+    return call_sync_target
+
+
+def awaitable_refusal(target: object) -> TypeError:
+    """The error for a target taken for sync that returned an awaitable."""
+    return TypeError(
+        f"hazina took {describe(target)} for a sync callable (it is no `async def`, and "
+        f"neither is its __call__), but it returned an awaitable, whose outcome no policy "
+        f"could see. Decorate an `async def` function that awaits it instead."
+    )
 
 
 if TYPE_CHECKING:
@@ -105,14 +161,16 @@ class PolicyFunctionWrapper(_FunctionWrapper):
 
 def check_target(target: object) -> None:
     """Raise ``TypeError`` if no hazina decorator can wrap ``target``."""
+    for call in _calls(target):
+        if inspect.isgeneratorfunction(call) or inspect.isasyncgenfunction(call):
+            raise TypeError(
+                f"hazina cannot decorate the generator function {describe(call)}: it "
+                f"returns before its body runs, so nothing would be protected (and a "
+                f"cache would hand every caller one generator, exhausted after the "
+                f"first). Decorate a function that consumes it, e.g. returns a list."
+            )
     if isinstance(target, classmethod | staticmethod):
         target = target.__func__
-    if inspect.isgeneratorfunction(target) or inspect.isasyncgenfunction(target):
-        raise TypeError(
-            f"hazina cannot decorate the generator function {target.__qualname__}: it "
-            f"returns before its body runs, so nothing would be protected. Decorate a "
-            f"function that consumes it instead."
-        )
     if not callable(target):
         raise TypeError(f"hazina decorators apply to callables, got {target!r}")
 
@@ -131,13 +189,20 @@ def apply_policy(policy: Policy[Any, Any], target: Callable[..., Any]) -> Any:
         policy._remember_driver(driver, target, is_async)
         return driver
 
-    make_driver = policy._async_driver if is_async else policy._sync_driver
+    def make_driver(wrapped: Callable[..., Any]) -> Callable[..., Any]:
+        if is_async:
+            return policy._async_driver(wrapped)
+        # Not knowable when decorated: an object whose sync __call__ returns a coroutine.
+        return policy._sync_driver(refuse_awaitable(target, wrapped))
 
     def through_policy(
         wrapped: Callable[..., Any], instance: object, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
         # Rare path: the bound callable differs per call, so the driver is built per call.
-        return make_driver(wrapped)(*args, **kwargs)
+        try:
+            return make_driver(wrapped)(*args, **kwargs)
+        except ReturnedAwaitable:
+            raise awaitable_refusal(target) from None
 
     wrapper = PolicyFunctionWrapper(target, through_policy)
     wrapper._self_policy = policy  # type: ignore[attr-defined]
@@ -168,8 +233,15 @@ def default_name(target: Callable[..., Any]) -> str:
         # A repr-based name (partials, callable objects) would differ per object and per
         # process, silently giving every decoration a policy of its own.
         raise ConfigurationError(
-            f"hazina cannot derive a stable policy name for {target!r}; "
+            f"hazina cannot derive a stable policy name for {safe_repr(target)}; "
             f"pass one, e.g. @retry('payments-api')"
+        )
+    if "<lambda>" in qualname.split("."):
+        # Every lambda is called <lambda>: named after it, all the lambdas of a module
+        # would share one policy (two cached lambdas would return each other's results).
+        raise ConfigurationError(
+            f"hazina cannot name a policy after the lambda {module}.{qualname}: every "
+            f"lambda there has that name. Pass one, e.g. retry('payments-api')(lambda: ...)"
         )
     return f"{module}.{qualname}"
 

@@ -5,6 +5,14 @@ from __future__ import annotations
 from collections.abc import Hashable
 
 
+def safe_repr(value: object) -> str:
+    """``repr(value)``, or a stand-in if that raises: an error message must not fail."""
+    try:
+        return repr(value)
+    except Exception:
+        return f"<{type(value).__qualname__} object (its repr() raised)>"
+
+
 class HazinaError(Exception):
     """Base class of every error hazina raises on its own account."""
 
@@ -52,7 +60,7 @@ class RateLimitExceeded(HazinaError):
         self.name = name
         self.key = key
         self.retry_after = retry_after
-        who = "" if key is None else f" for key {key!r}"
+        who = "" if key is None else f" for key {safe_repr(key)}"
         super().__init__(f"rate limit {name!r} exceeded{who} (retry after {retry_after:.3f}s)")
 
     def __reduce__(self) -> tuple[type[RateLimitExceeded], tuple[str, Hashable, float]]:
@@ -80,3 +88,40 @@ class BackendUnavailable(HazinaError):
 
     def __reduce__(self) -> tuple[type[BackendUnavailable], tuple[str, float]]:
         return (type(self), (self.name, self.retry_after))
+
+
+class TimeoutExceeded(HazinaError, TimeoutError):
+    """A call ran past the deadline of a ``@timeout``, or was refused for its sake.
+
+    Args:
+        name: The timeout policy.
+        seconds: Its limit.
+    """
+
+    def __init__(self, name: str, seconds: float) -> None:
+        self.name = name
+        self.seconds = seconds
+        super().__init__(f"timeout {name!r}: the call did not finish within {seconds:g}s")
+
+    def __reduce__(self) -> tuple[type[TimeoutExceeded], tuple[str, float]]:
+        return (type(self), (self.name, self.seconds))
+
+
+class BulkheadFull(HazinaError):
+    """A bulkhead had no free slot and no room (or no time) left to wait for one.
+
+    Args:
+        name: The bulkhead that refused.
+        key: The key whose bulkhead was full (``None`` without ``key=``).
+        retry_after: Always ``None``: when a slot frees up depends on the running calls.
+    """
+
+    def __init__(self, name: str, key: Hashable = None, retry_after: float | None = None) -> None:
+        self.name = name
+        self.key = key
+        self.retry_after = retry_after
+        who = "" if key is None else f" for key {key!r}"
+        super().__init__(f"bulkhead {name!r} is full{who}")
+
+    def __reduce__(self) -> tuple[type[BulkheadFull], tuple[str, Hashable, float | None]]:
+        return (type(self), (self.name, self.key, self.retry_after))

@@ -12,6 +12,8 @@ import attrs
 
 from .._breaker.config import CircuitBreakerOptions
 from .._breaker.policy import CircuitBreaker
+from .._bulkhead.config import BulkheadOptions
+from .._bulkhead.policy import Bulkhead
 from .._cache.config import CacheOptions
 from .._cache.policy import Cache
 from .._chaos.config import ChaosOptions
@@ -30,9 +32,11 @@ from .._retry.config import RetryOptions
 from .._retry.policy import Retry
 from .._retry_budget.config import RetryBudgetOptions
 from .._retry_budget.policy import RetryBudget
+from .._timeout.config import TimeoutOptions
+from .._timeout.policy import Timeout
 from .backend import Backend, BackendChoice
-from .clock import SYSTEM_CLOCK, Clock
-from .errors import ConfigurationError
+from .clock import SYSTEM_CLOCK, Clock, checked_clock
+from .errors import ConfigurationError, safe_repr
 from .host import Host
 from .policy import Policy, merged_options
 from .validation import build_config, describe_difference
@@ -73,6 +77,8 @@ KINDS: tuple[str, ...] = tuple(
         RetryBudget,
         Fallback,
         Hedge,
+        Timeout,
+        Bulkhead,
         Chaos,
     )
 )
@@ -121,7 +127,7 @@ class Registry:
     """
 
     def __init__(self, *, clock: Clock | None = None, backend: Backend | None = None) -> None:
-        self.clock: Clock = SYSTEM_CLOCK if clock is None else clock
+        self.clock: Clock = SYSTEM_CLOCK if clock is None else checked_clock(clock)
         self.backend: Backend | None = backend
         # Re-entrant: a factory may be called from a listener it triggers.
         self._lock = threading.RLock()
@@ -187,6 +193,14 @@ class Registry:
     def hedge(self, name: str, /, **config: Unpack[HedgeOptions]) -> Hedge:
         """Get the hedge policy ``name``, creating it with ``config`` if new."""
         return self._get_or_create(Hedge, name, config)
+
+    def timeout(self, name: str, /, **config: Unpack[TimeoutOptions]) -> Timeout:
+        """Get the timeout ``name``, creating it with ``config`` if new."""
+        return self._get_or_create(Timeout, name, config)
+
+    def bulkhead(self, name: str, /, **config: Unpack[BulkheadOptions]) -> Bulkhead:
+        """Get the bulkhead ``name``, creating it with ``config`` if new."""
+        return self._get_or_create(Bulkhead, name, config)
 
     def chaos(self, name: str, /, **config: Unpack[ChaosOptions]) -> Chaos:
         """Get the chaos policy ``name``, creating it with ``config`` if new."""
@@ -499,4 +513,8 @@ def registry_or_default(given: Registry | None) -> Registry:
     Looked up at call time (decoration, registration), not import time, so that
     tests can swap the default.
     """
-    return registry if given is None else given
+    if given is None:
+        return registry
+    if not isinstance(given, Registry):
+        raise TypeError(f"registry= must be a hazina.Registry or None, got {safe_repr(given)}")
+    return given

@@ -10,14 +10,24 @@ from __future__ import annotations
 import datetime
 import difflib
 import math
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, TypeAlias, TypeGuard, TypeVar
 
 import attrs
 
-from .errors import ConfigurationError
+from .errors import ConfigurationError, safe_repr
 
 C = TypeVar("C")
+
+
+#: The longest duration any setting may have, in seconds: the longest wait the
+#: interpreter's own sleeps and lock timeouts accept (about 292 years on 64-bit
+#: platforms); ``time.sleep`` raises OverflowError beyond it. Use ``None`` for "never".
+MAX_SECONDS: float = threading.TIMEOUT_MAX
+#: The largest count (rate, burst, cost) that float arithmetic keeps exact to the unit:
+#: above 2**53, taking one token from a full bucket would leave it full.
+MAX_COUNT: float = float(2**53)
 
 
 class InvalidValue(Exception):
@@ -63,6 +73,34 @@ def positive_int(_: object, attribute: attrs.Attribute[Any], value: object) -> N
     """A whole number of 1 or more."""
     if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
         raise InvalidValue(attribute.name, value, "a whole number of 1 or more")
+
+
+def duration(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    """Seconds: above 0, at most :data:`MAX_SECONDS`."""
+    if not (is_finite_number(value) and 0 < value <= MAX_SECONDS):
+        raise InvalidValue(
+            attribute.name, value, f"a number of seconds above 0 and at most {MAX_SECONDS:g}"
+        )
+
+
+def optional_duration(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    """``None``, or seconds above 0 and at most :data:`MAX_SECONDS`."""
+    if value is not None:
+        duration(instance, attribute, value)
+
+
+def non_negative_duration(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    """Seconds: 0 or more, at most :data:`MAX_SECONDS`."""
+    if not (is_finite_number(value) and 0 <= value <= MAX_SECONDS):
+        raise InvalidValue(attribute.name, value, f"a number of seconds from 0 to {MAX_SECONDS:g}")
+
+
+def optional_non_negative_duration(
+    instance: object, attribute: attrs.Attribute[Any], value: object
+) -> None:
+    """``None``, or seconds from 0 to :data:`MAX_SECONDS`."""
+    if value is not None:
+        non_negative_duration(instance, attribute, value)
 
 
 def unit_interval(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -172,7 +210,8 @@ def build_config(kind: str, name: str, config_class: type[C], options: Mapping[s
         )
     except InvalidValue as invalid:
         error = ConfigurationError(
-            f"{kind} {name!r}: {invalid.param} must be {invalid.expected}, got {invalid.value!r}"
+            f"{kind} {name!r}: {invalid.param} must be {invalid.expected}, "
+            f"got {safe_repr(invalid.value)}"
         )
         error.param = invalid.param
         raise error from None

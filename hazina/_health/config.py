@@ -7,7 +7,7 @@ from typing import TypedDict
 
 import attrs
 
-from .._core.validation import InvalidValue, boolean, positive
+from .._core.validation import InvalidValue, boolean, duration
 
 
 def to_tags(value: str | Iterable[str]) -> tuple[str, ...]:
@@ -33,7 +33,7 @@ def _tags(value: object) -> tuple[str, ...]:
 class HealthCheckConfig:
     """A health check's configuration; see :func:`hazina.health_check`."""
 
-    timeout: float = attrs.field(default=5.0, validator=positive)
+    timeout: float = attrs.field(default=5.0, validator=duration)
     critical: bool = attrs.field(default=True, validator=boolean)
     # A tag is one path segment of the HTTP endpoint (/health/<tag>), hence no '/'.
     tags: tuple[str, ...] = attrs.field(default=(), converter=_tags)

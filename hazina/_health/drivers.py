@@ -51,6 +51,11 @@ async def run_check(check: HealthCheck) -> HealthEntry:
                 check.record(entry, timed_out=True)
                 return entry
             outcome = pending.result() if threaded else pending
+            if outcome.cancelled() and outcome is check.leftover:
+                # The run joined had not yet seen its cancellation; this one starts anew.
+                check.leftover = None
+                pending = _start(check, loop)
+                continue
             if outcome.cancelled():
                 entry = check.entry(
                     UNHEALTHY, perf_counter() - started, description="the check was cancelled"
@@ -58,12 +63,14 @@ async def run_check(check: HealthCheck) -> HealthEntry:
                 break
             error = outcome.exception()
             result = None if error is not None else outcome.result()
+            if isinstance(result, Stopped):
+                error, result = result.error, None
             try:
                 if threaded and error is None and inspect.isawaitable(result):
                     # A sync function that returned an awaitable (e.g. `lambda:
                     # client.ping()` on an asyncio client): await it within what is
                     # left of the timeout.
-                    pending = _abandon_on_exit(asyncio.ensure_future(result))
+                    pending = _abandon_on_exit(asyncio.ensure_future(_awaited(result)))
                     threaded = False
                     continue
                 duration = perf_counter() - started
@@ -80,12 +87,20 @@ async def run_check(check: HealthCheck) -> HealthEntry:
         # stopped; it finishes on its own and is joined by later runs meanwhile).
         if not pending.done():
             pending.cancel()
+            if check.is_async:
+                check.leftover = pending
     check.record(entry, timed_out=False)
     return entry
 
 
 def _start(check: HealthCheck, loop: asyncio.AbstractEventLoop) -> asyncio.Future[Any]:
     if check.is_async:
+        leftover = check.leftover
+        if leftover is not None and not leftover.done() and leftover.get_loop() is loop:
+            # Still running after its cancellation: join it, as sync checks join their
+            # thread, so a check that ignores cancellation runs once, not once a report.
+            return leftover
+        check.leftover = None
         return _abandon_on_exit(loop.create_task(_call(check.fn)))
     with _start_lock:
         running = check.in_flight
@@ -103,8 +118,29 @@ def _finished(check: HealthCheck, done: concurrent.futures.Future[Any]) -> None:
             check.in_flight = None
 
 
+class Stopped:
+    """A check raised ``KeyboardInterrupt`` or ``SystemExit``.
+
+    Raised out of a task, these would stop the event loop in the middle of the report;
+    the check's task hands them back as this instead, the check is reported unhealthy,
+    and the report's runner re-raises them once every entry is recorded.
+    """
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
 async def _call(fn: CheckFunction) -> Any:
-    return await fn()
+    return await _awaited(fn())
+
+
+async def _awaited(awaitable: Any) -> Any:
+    try:
+        return await awaitable
+    except (KeyboardInterrupt, SystemExit) as stop:
+        return Stopped(stop)
 
 
 def _start_thread(check: HealthCheck) -> concurrent.futures.Future[Any]:

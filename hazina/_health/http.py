@@ -56,15 +56,37 @@ class Route:
 def _json(document: object) -> bytes:
     # A check's data that JSON cannot encode must not turn a health report into a 500,
     # nor into a body that strict parsers (JSON.parse, Go) reject.
-    return json.dumps(_strict(document), default=str, allow_nan=False).encode()
+    try:
+        return json.dumps(_strict(document), default=str, allow_nan=False).encode()
+    except RecursionError:  # nested deeper than the interpreter recurses
+        return json.dumps(_strict(_without_data(document)), default=str).encode()
 
 
-def _strict(value: object) -> object:
-    """``value`` with every mapping key a string and no NaN or infinity left in it."""
-    if isinstance(value, dict):
-        return {_key(key): _strict(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_strict(item) for item in value]
+def _without_data(document: object) -> object:
+    """``document`` (a report) with each check's data replaced by a note saying why."""
+    if not isinstance(document, dict) or not isinstance(document.get("checks"), dict):
+        return {"error": "the report could not be encoded"}
+    checks = {
+        name: {**check, "data": "<nested too deeply to encode>"} if "data" in check else check
+        for name, check in document["checks"].items()
+    }
+    return {**document, "checks": checks}
+
+
+#: What a container found inside itself is rendered as.
+CIRCULAR = "<circular reference>"
+
+
+def _strict(value: object, path: frozenset[int] = frozenset()) -> object:
+    """``value`` with every mapping key a string, no NaN or infinity, and no cycle left
+    in it (a container found inside itself becomes :data:`CIRCULAR`)."""
+    if isinstance(value, dict | list | tuple):
+        if id(value) in path:
+            return CIRCULAR
+        inner = path | {id(value)}
+        if isinstance(value, dict):
+            return {_key(key): _strict(item, inner) for key, item in value.items()}
+        return [_strict(item, inner) for item in value]
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     return value
@@ -156,6 +178,16 @@ async def _lifespan(receive: Receive, send: Send) -> None:
             return
 
 
+def _wsgi_text(value: str) -> str:
+    """A WSGI path as the text the URL means."""
+    try:
+        # PEP 3333 hands the path over as latin-1 decoded bytes; the URL means UTF-8.
+        return value.encode("latin-1").decode("utf-8", "replace")
+    except UnicodeEncodeError:
+        # Not bytes in disguise (some servers decode the URL themselves): text already.
+        return value
+
+
 def wsgi_app(registry: Registry | None = None, *, show_details: bool = False) -> WSGIApplication:
     """A WSGI application serving the health report at ``/health`` and ``/health/<tag>``.
 
@@ -166,9 +198,8 @@ def wsgi_app(registry: Registry | None = None, *, show_details: bool = False) ->
     where = registry_or_default(registry)
 
     def health_app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        # PEP 3333 hands the path over as latin-1 decoded bytes; the URL means UTF-8.
-        path = environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8", "replace")
-        script = environ.get("SCRIPT_NAME", "").encode("latin-1").decode("utf-8", "replace")
+        path = _wsgi_text(environ.get("PATH_INFO", ""))
+        script = _wsgi_text(environ.get("SCRIPT_NAME", ""))
         method = environ.get("REQUEST_METHOD", "GET")
         outcome = route(method, (script + path, path) if script else (path,))
         if isinstance(outcome, Route):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import inspect
 import threading
@@ -76,6 +77,9 @@ class HealthCheck:
         # A sync check's run still going in its thread, which later runs join rather
         # than starting a second thread (see _health_runner).
         self.in_flight: concurrent.futures.Future[Any] | None = None
+        # An async check's task that was cancelled but has not finished (it ignores
+        # cancellation): later runs on its loop join it rather than start another.
+        self.leftover: asyncio.Future[Any] | None = None
         self.given: dict[str, Any] = {}
         #: Those of them set by ``registry.configure()``, which win over code.
         self.configured: dict[str, Any] = {}

@@ -23,11 +23,17 @@ async def run_checks(checks: Sequence[HealthCheck]) -> HealthReport:
             for check in checks
         ]
     outcomes = [(check, task.result()) for check, task in zip(checks, tasks, strict=True)]
-    return HealthReport(
+    report = HealthReport(
         status=overall(outcomes),
         duration=perf_counter() - started,
         entries={check.name: entry for check, entry in outcomes},
     )
+    for _, entry in outcomes:
+        # Ctrl-C or sys.exit() inside a check still stops the program, as anywhere
+        # else; only once every check's outcome is recorded in its stats.
+        if isinstance(entry.error, KeyboardInterrupt | SystemExit):
+            raise entry.error
+    return report
 
 
 def run_checks_sync(checks: Sequence[HealthCheck]) -> HealthReport:

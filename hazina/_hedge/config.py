@@ -8,7 +8,7 @@ from typing import Any, TypedDict
 import attrs
 
 from .._core.conditions import ErrorTest, validate_error_test
-from .._core.validation import InvalidValue, is_finite_number, positive_int
+from .._core.validation import MAX_SECONDS, InvalidValue, is_finite_number, positive_int
 
 
 class _Required:
@@ -23,7 +23,7 @@ class _Required:
 #: Typed ``Any`` so that it can stand as the default of a field of any type.
 REQUIRED: Any = _Required()
 
-DELAY_EXPECTED = "a number of seconds (0 or more), or a callable returning one"
+DELAY_EXPECTED = "a number of seconds (0 to threading.TIMEOUT_MAX), or a callable returning one"
 
 
 class _Shown(str):
@@ -40,7 +40,7 @@ def _valid_delay(_: object, attribute: attrs.Attribute[Any], value: object) -> N
         raise InvalidValue(attribute.name, _Shown("nothing"), f"given: {DELAY_EXPECTED}")
     if callable(value) and not isinstance(value, type):
         return
-    if not (is_finite_number(value) and value >= 0):
+    if not (is_finite_number(value) and 0 <= value <= MAX_SECONDS):
         raise InvalidValue(attribute.name, value, DELAY_EXPECTED)
 
 

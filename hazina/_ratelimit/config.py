@@ -9,21 +9,23 @@ import attrs
 
 from .._core.validation import (
     BACKEND_ERROR_CHOICES,
+    MAX_COUNT,
     BackendErrorChoice,
     Duration,
     InvalidValue,
     boolean,
     is_finite_number,
-    non_negative_or_none,
     one_of,
     optional_at_least_one,
     optional_callable,
+    optional_duration,
+    optional_non_negative_duration,
     optional_positive,
     positive_int,
     seconds,
     unit_interval,
 )
-from .limit import LIMIT_FORMAT, Limit, parse_limit, split_limits
+from .limit import LIMIT_FORMAT, Limit, limit_problem, parse_limit, split_limits
 
 Algorithm = Literal["token_bucket", "sliding_window", "gcra"]
 #: What ``limits=`` accepts: limit strings and :class:`Limit` objects, or one of either.
@@ -57,9 +59,10 @@ def _to_limits(value: LimitsSpec | None) -> tuple[Limit, ...]:
 
 
 def _cost(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not (callable(value) or (is_finite_number(value) and value > 0)):
+    # 0 is a free call, as from acquire(cost=0) or a cost function: admitted at once.
+    if not (callable(value) or (is_finite_number(value) and 0 <= value <= MAX_COUNT)):
         raise InvalidValue(
-            attribute.name, value, "a number above 0 or a function of the call's arguments"
+            attribute.name, value, "a number of 0 or more or a function of the call's arguments"
         )
 
 
@@ -77,7 +80,7 @@ class RateLimiterConfig:
 
     rate: float | None = attrs.field(default=None, validator=optional_positive, eq=False)
     per: float | None = attrs.field(
-        default=None, converter=seconds, validator=optional_positive, eq=False
+        default=None, converter=seconds, validator=optional_duration, eq=False
     )
     burst: float | None = attrs.field(default=None, validator=optional_at_least_one, eq=False)
     limits: tuple[Limit, ...] = attrs.field(default=None, converter=_to_limits)
@@ -87,7 +90,7 @@ class RateLimiterConfig:
     cost: Cost = attrs.field(default=1, validator=_cost)
     wait: bool = attrs.field(default=False, validator=boolean)
     max_wait: float | None = attrs.field(
-        default=None, converter=seconds, validator=non_negative_or_none
+        default=None, converter=seconds, validator=optional_non_negative_duration
     )
     on_backend_error: BackendErrorChoice = attrs.field(
         default="local", validator=one_of(*BACKEND_ERROR_CHOICES)
@@ -132,6 +135,9 @@ class RateLimiterConfig:
             raise InvalidValue(
                 "burst", burst, "a number of 1 or more (it defaults to rate: give burst= too)"
             )
+        problem = limit_problem(self.rate, per, burst)
+        if problem is not None:
+            raise InvalidValue(*problem)
         # Frozen, but this is construction: fill in the derived values once.
         object.__setattr__(self, "per", per)
         object.__setattr__(self, "burst", burst)

@@ -1,9 +1,10 @@
 """The rate limiter's hot paths: an admitted call with one limit and a constant cost.
 
 This is :meth:`Meter.wait` plus :meth:`Meter.take` written out inline for the token
-bucket and GCRA, so an admitted call costs one lock round trip, one clock read and a
-few float operations, with no Python call and nothing allocated but floats. Anything else (not
-enough tokens, a new key, several limits, a cost computed per call, the sliding
+bucket and GCRA, so an admitted call costs one lock round trip, one clock read (kept as
+the latest, and compared with the one before: see :meth:`RateLimiter.rebase`) and a few
+float operations, with no Python call and nothing allocated but floats. Anything else
+(not enough tokens, a new key, several limits, a cost computed per call, the sliding
 window) goes through :meth:`RateLimiter._acquire_sync` / ``_acquire_async``, which
 decide again from scratch.
 
@@ -76,6 +77,7 @@ def _bucket_sync(
 ) -> Callable[..., Any]:
     acquire, release = limiter.lock.acquire, limiter.lock.release
     now_of, real_time = limiter.clock.now, is_system_clock(limiter.clock)
+    rebase = limiter.rebase
     bucket, counts, slow = limiter.shared_entry[0], limiter.counts, limiter.acquire_slow_sync
     cost = _constant_cost(limiter)
     burst, per_second, charge = meter.burst, meter.per_second, float(cost)
@@ -85,6 +87,9 @@ def _bucket_sync(
         acquire()
         try:
             now = monotonic() if real_time else now_of()
+            if now < counts.seen:
+                rebase(now)  # the clock stepped back: see RateLimiter.rebase
+            counts.seen = now
             tokens = bucket.tokens + (now - bucket.stamp) * per_second
             if tokens >= need:
                 bucket.tokens = (burst if tokens > burst else tokens) - charge
@@ -104,6 +109,7 @@ def _bucket_async(
 ) -> Callable[..., Awaitable[Any]]:
     acquire, release = limiter.lock.acquire, limiter.lock.release
     now_of, real_time = limiter.clock.now, is_system_clock(limiter.clock)
+    rebase = limiter.rebase
     bucket, counts, slow = limiter.shared_entry[0], limiter.counts, limiter.acquire_slow_async
     cost = _constant_cost(limiter)
     burst, per_second, charge = meter.burst, meter.per_second, float(cost)
@@ -113,6 +119,9 @@ def _bucket_async(
         acquire()
         try:
             now = monotonic() if real_time else now_of()
+            if now < counts.seen:
+                rebase(now)  # the clock stepped back: see RateLimiter.rebase
+            counts.seen = now
             tokens = bucket.tokens + (now - bucket.stamp) * per_second
             if tokens >= need:
                 bucket.tokens = (burst if tokens > burst else tokens) - charge
@@ -130,6 +139,7 @@ def _bucket_async(
 def _gcra_sync(limiter: RateLimiter, meter: Gcra, fn: Callable[..., Any]) -> Callable[..., Any]:
     acquire, release = limiter.lock.acquire, limiter.lock.release
     now_of, real_time = limiter.clock.now, is_system_clock(limiter.clock)
+    rebase = limiter.rebase
     schedule, counts, slow = limiter.shared_entry[0], limiter.counts, limiter.acquire_slow_sync
     cost = _constant_cost(limiter)
     step, reach = cost * meter.interval, meter.span + TOLERANCE
@@ -138,6 +148,9 @@ def _gcra_sync(limiter: RateLimiter, meter: Gcra, fn: Callable[..., Any]) -> Cal
         acquire()
         try:
             now = monotonic() if real_time else now_of()
+            if now < counts.seen:
+                rebase(now)  # the clock stepped back: see RateLimiter.rebase
+            counts.seen = now
             tat = schedule.tat
             tat = (tat if tat > now else now) + step
             if tat - now <= reach:
@@ -157,6 +170,7 @@ def _gcra_async(
 ) -> Callable[..., Awaitable[Any]]:
     acquire, release = limiter.lock.acquire, limiter.lock.release
     now_of, real_time = limiter.clock.now, is_system_clock(limiter.clock)
+    rebase = limiter.rebase
     schedule, counts, slow = limiter.shared_entry[0], limiter.counts, limiter.acquire_slow_async
     cost = _constant_cost(limiter)
     step, reach = cost * meter.interval, meter.span + TOLERANCE
@@ -165,6 +179,9 @@ def _gcra_async(
         acquire()
         try:
             now = monotonic() if real_time else now_of()
+            if now < counts.seen:
+                rebase(now)  # the clock stepped back: see RateLimiter.rebase
+            counts.seen = now
             tat = schedule.tat
             tat = (tat if tat > now else now) + step
             if tat - now <= reach:
@@ -242,6 +259,7 @@ def _admit_now(limiter: RateLimiter) -> AdmitNow:
     meter = limiter.meters[0]
     acquire, release = limiter.lock.acquire, limiter.lock.release
     now_of, real_time = limiter.clock.now, is_system_clock(limiter.clock)
+    rebase = limiter.rebase
     entries, counts = limiter.keys.entries, limiter.counts
     get, move_to_end = entries.get, entries.move_to_end
     cost = _constant_cost(limiter)
@@ -262,6 +280,9 @@ def _admit_now(limiter: RateLimiter) -> AdmitNow:
                 else:
                     log = shared
                 now = monotonic() if real_time else now_of()
+                if now < counts.seen:
+                    rebase(now)  # the clock stepped back: see RateLimiter.rebase
+                counts.seen = now
                 times = log.times
                 if times and times[0] <= now - span:
                     meter.expire(log, now)
@@ -294,6 +315,9 @@ def _admit_now(limiter: RateLimiter) -> AdmitNow:
                     return False
                 bucket = entry[0]
                 now = monotonic() if real_time else now_of()
+                if now < counts.seen:
+                    rebase(now)  # the clock stepped back: see RateLimiter.rebase
+                counts.seen = now
                 tokens = bucket.tokens + (now - bucket.stamp) * per_second
                 if tokens < need:
                     return False
@@ -320,6 +344,9 @@ def _admit_now(limiter: RateLimiter) -> AdmitNow:
                     return False
                 schedule = entry[0]
                 now = monotonic() if real_time else now_of()
+                if now < counts.seen:
+                    rebase(now)  # the clock stepped back: see RateLimiter.rebase
+                counts.seen = now
                 tat = schedule.tat
                 tat = (tat if tat > now else now) + step
                 if tat - now > reach:

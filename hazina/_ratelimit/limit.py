@@ -9,7 +9,7 @@ from typing import Any
 import attrs
 
 from .._core.errors import ConfigurationError
-from .._core.validation import is_finite_number
+from .._core.validation import MAX_COUNT, MAX_SECONDS, is_finite_number
 
 _DAY = 86400.0
 _SECONDS = {
@@ -58,6 +58,40 @@ def _burst(instance: Limit, _: attrs.Attribute[Any], value: object) -> None:
         raise ConfigurationError(f"Limit: burst must be a number of 1 or more, got {value!r}{hint}")
 
 
+#: The fastest refill, in tokens a second. A GCRA schedule advances by 1/rate seconds a
+#: token; much finer steps than a nanosecond are lost in the clock's float and would
+#: let every call through.
+MAX_PER_SECOND = 1e9
+
+
+def limit_problem(rate: float, per: float, burst: float) -> tuple[str, float, str] | None:
+    """What is wrong with a limit of finite positive numbers, as ``(param, value,
+    expected)``; ``None`` if nothing is.
+
+    Numbers that pass every "above 0" check can still break the arithmetic at call time:
+    a period beyond the interpreter's longest wait, a rate so slow that one token takes
+    longer than that, or so fast (or a burst so large) that taking a token changes no
+    float.
+    """
+    if per > MAX_SECONDS:
+        return "per", per, f"a number of seconds above 0 and at most {MAX_SECONDS:g}"
+    if rate > MAX_COUNT:
+        return "rate", rate, f"a number above 0 and at most {MAX_COUNT:g}"
+    if burst > MAX_COUNT:
+        return "burst", burst, f"a number from 1 to {MAX_COUNT:g}"
+    per_second = rate / per
+    if per_second > MAX_PER_SECOND:
+        return "rate", rate, f"at most {MAX_PER_SECOND:g} a second (got {per_second:g} a second)"
+    if per / rate > MAX_SECONDS:
+        return (
+            "rate",
+            rate,
+            f"at least one token every {MAX_SECONDS:g} seconds "
+            f"(got one every {per / rate:g} seconds)",
+        )
+    return None
+
+
 @attrs.frozen
 class Limit:
     """``rate`` tokens per ``per`` seconds, with room for ``burst`` at once.
@@ -80,6 +114,12 @@ class Limit:
     burst: float = attrs.field(
         default=attrs.Factory(lambda self: self.rate, takes_self=True), validator=_burst
     )
+
+    def __attrs_post_init__(self) -> None:
+        problem = limit_problem(self.rate, self.per, self.burst)
+        if problem is not None:
+            param, value, expected = problem
+            raise ConfigurationError(f"Limit: {param} must be {expected}, got {value!r}")
 
     @property
     def per_second(self) -> float:
@@ -110,4 +150,10 @@ def parse_limit(text: str) -> Limit:
     count = int(match.group(1))
     if count < 1 or multiple < 1:
         raise ValueError(f"expected a count and a period above 0, got {text!r}")
-    return Limit(count, multiple * unit)
+    try:
+        per = multiple * unit
+    except OverflowError:  # more digits than a float holds
+        raise ValueError(
+            f"expected a period of at most {MAX_SECONDS:g} seconds, got {text!r}"
+        ) from None
+    return Limit(count, per)

@@ -73,6 +73,10 @@ class Meter(abc.ABC, Generic[StateT]):
     def give_back(self, state: StateT, now: float, cost: float, at: float) -> None:
         """Undo :meth:`take` for a call that will not run after all."""
 
+    @abc.abstractmethod
+    def shift(self, state: StateT, step: float) -> None:
+        """Move ``state``'s times by ``step`` seconds: the clock stepped back by ``-step``."""
+
     def mark(self, state: StateT) -> object:
         """What ``state`` looks like right after a reservation.
 
@@ -156,6 +160,9 @@ class TokenBucket(Meter[Balance]):
     def mark(self, state: Balance) -> object:
         return (state.tokens, state.stamp)
 
+    def shift(self, state: Balance, step: float) -> None:
+        state.stamp += step
+
     def remaining(self, state: Balance, now: float) -> float:
         return max(0.0, self._tokens(state, now))
 
@@ -223,6 +230,9 @@ class Gcra(Meter[Schedule]):
 
     def mark(self, state: Schedule) -> object:
         return state.tat
+
+    def shift(self, state: Schedule, step: float) -> None:
+        state.tat += step
 
     def remaining(self, state: Schedule, now: float) -> float:
         ahead = state.tat - now if state.tat > now else 0.0
@@ -305,6 +315,11 @@ class SlidingWindow(Meter[Log]):
                 state.total -= cost
                 return
         # Not found: it already left the window (or the limiter was reset).
+
+    def shift(self, state: Log, step: float) -> None:
+        times = state.times
+        for index in range(len(times)):
+            times[index] += step
 
     def remaining(self, state: Log, now: float) -> float:
         self.expire(state, now)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, ClassVar
 
 import attrs
 
-from .._core.errors import RateLimitExceeded
+from .._core.deadline import would_pass_deadline
+from .._core.errors import RateLimitExceeded, safe_repr
 from .._core.host import Host
 from .._core.policy import Policy
-from .._core.validation import is_finite_number
+from .._core.validation import MAX_SECONDS, is_finite_number
 from .config import RateLimiterConfig
 from .drivers import fast_async_driver, fast_sync_driver
 from .keys import KeyTable
@@ -31,9 +33,12 @@ Entry = tuple[Any, ...]
 class Counts:
     """A limiter's counters, only ever changed under its lock (which every decision holds)."""
 
-    __slots__ = ("admitted", "rejected", "wait_time", "waited")
+    __slots__ = ("admitted", "rejected", "seen", "wait_time", "waited")
 
     def __init__(self) -> None:
+        #: The latest clock reading a decision took: one below it means the clock
+        #: stepped back (see RateLimiter.rebase). Kept by zero(): it is no counter.
+        self.seen: float = -math.inf
         self.zero()
 
     def zero(self) -> None:
@@ -170,7 +175,7 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
         """Where ``key`` stands now; looking does not take tokens or touch its recency."""
         probe = min(1.0, self._capacity)
         with self.lock:
-            now = self.clock.now()
+            now = self._locked_now()
             entry = self.shared_entry if key is None else self.keys.entries.get(key)
             if entry is None:
                 entry = self._fresh_entry()
@@ -229,7 +234,7 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
         meter = self._meter
         self.lock.acquire()
         try:
-            now = self.clock.now()
+            now = self._locked_now()
             if key is None:
                 entry = self.shared_entry
             else:
@@ -237,7 +242,7 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
                     entry = self.keys.obtain(key, now)
                 except TypeError as error:
                     raise TypeError(
-                        f"rate_limiter {self.name!r}: the key {key!r} is not hashable; "
+                        f"rate_limiter {self.name!r}: the key {safe_repr(key)} is not hashable; "
                         f"make the key function return a hashable value"
                     ) from error
             if meter is not None:
@@ -255,7 +260,14 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
             if not wait:
                 self.counts.admitted += 1
                 return None
-            if not may_wait or (self._max_wait is not None and wait > self._max_wait + TOLERANCE):
+            if (
+                not may_wait
+                or (self._max_wait is not None and wait > self._max_wait + TOLERANCE)
+                # Behind a long enough queue, beyond what any sleep accepts.
+                or wait > MAX_SECONDS
+                # Read only here, on the way to a wait: admitted calls never look.
+                or would_pass_deadline(wait)
+            ):
                 self.counts.rejected += 1
                 return wait
             # Taken now for a call that runs later, so whoever comes next queues behind.
@@ -271,11 +283,30 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
     def _give_back(self, reservation: _Reservation) -> None:
         with self.lock:
             if reservation.generation == self._generation:
-                now = self.clock.now()
+                now = self._locked_now()
                 meters = zip(self.meters, reservation.entry, reservation.marks, strict=True)
                 for meter, state, mark in meters:
                     if meter.mark(state) == mark:
                         meter.give_back(state, now, reservation.cost, reservation.at)
+
+    def _locked_now(self) -> float:
+        """The clock, read under the lock; a step back counts as no time passing."""
+        now = self.clock.now()
+        if now < self.counts.seen:
+            self.rebase(now)
+        self.counts.seen = now
+        return now
+
+    def rebase(self, now: float) -> None:
+        """Under the lock: the clock reads ``now``, below the latest reading. Every state
+        moves back by the step, so each key stands as it did at that reading: leaving a
+        freezegun block must not leave a bucket drained for decades."""
+        step = now - self.counts.seen
+        entries = [self.shared_entry, *self.keys.entries.values()]
+        for meter, index in zip(self.meters, range(len(self.meters)), strict=True):
+            for entry in entries:
+                meter.shift(entry[index], step)
+        self.counts.seen = now
 
     def _admitted_free(self) -> None:
         with self.lock:  # free calls never wait, not even behind others

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 import attrs
 
+from .._core.deadline import would_pass_deadline
 from .._core.errors import RateLimitExceeded
 from .._core.host import Host
 from .._redis.link import BackendLink
@@ -143,6 +144,12 @@ class RedisRateLimiter(RateLimiter):
             return 0.0
         code, wait = int(answer[0]), float(answer[1])
         if code == REFUSED:
+            with self.lock:
+                self.counts.rejected += 1
+            raise self._refuse(key, cost, wait)
+        if would_pass_deadline(wait):
+            # Refused, as past an enclosing @timeout's deadline; the reservation stays,
+            # as a cancelled waiter's does (see above).
             with self.lock:
                 self.counts.rejected += 1
             raise self._refuse(key, cost, wait)

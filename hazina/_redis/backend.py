@@ -31,7 +31,7 @@ from .._breaker.redis import RedisCircuitBreaker
 from .._cache.redis import RedisCache
 from .._core.backend import PolicyMaker
 from .._core.errors import ConfigurationError
-from .._core.validation import is_finite_number
+from .._core.validation import MAX_SECONDS, is_finite_number
 from .._ratelimit.redis import RedisRateLimiter
 from .keys import check_key_part
 from .pipeline import LoopPipeline
@@ -106,9 +106,12 @@ class RedisBackend:
             ("retry_interval", retry_interval),
             ("sync_interval", sync_interval),
         ):
-            if not is_finite_number(value) or value <= 0:
+            # Bounded like every hazina duration: a socket timeout beyond what the
+            # interpreter's waits accept fails at the first command, far from here.
+            if not is_finite_number(value) or not 0 < value <= MAX_SECONDS:
                 raise ConfigurationError(
-                    f"RedisBackend: {param} must be a number greater than 0, got {value!r}"
+                    f"RedisBackend: {param} must be a number of seconds above 0 and at "
+                    f"most {MAX_SECONDS:g}, got {value!r}"
                 )
         if clock not in ("redis", "registry"):
             raise ConfigurationError(

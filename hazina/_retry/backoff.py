@@ -30,7 +30,10 @@ def base_delay(
         return float(initial * attempt)
     if backoff == "fixed":
         return float(initial)
-    return float(backoff(attempt, error))
+    delay = float(backoff(attempt, error))
+    if not delay >= 0:  # also NaN, which no sleep accepts; +inf is capped by max_delay
+        raise ValueError(f"the backoff function returned {delay!r}; expected seconds, 0 or more")
+    return delay
 
 
 def jittered(

@@ -11,10 +11,10 @@ from .._core.conditions import ErrorTest, validate_error_test
 from .._core.validation import (
     Duration,
     InvalidValue,
-    non_negative,
+    non_negative_duration,
     one_of,
     optional_callable,
-    optional_positive,
+    optional_duration,
     optional_positive_int,
     positive,
     seconds,
@@ -42,12 +42,12 @@ class RetryConfig:
 
     attempts: int | None = attrs.field(default=3, validator=optional_positive_int)
     timeout: float | None = attrs.field(
-        default=None, converter=seconds, validator=optional_positive
+        default=None, converter=seconds, validator=optional_duration
     )
     backoff: Backoff = attrs.field(default="exponential", validator=_valid_backoff)
-    initial: float = attrs.field(default=1.0, converter=seconds, validator=non_negative)
+    initial: float = attrs.field(default=1.0, converter=seconds, validator=non_negative_duration)
     multiplier: float = attrs.field(default=2.0, validator=positive)
-    max_delay: float = attrs.field(default=30.0, converter=seconds, validator=non_negative)
+    max_delay: float = attrs.field(default=30.0, converter=seconds, validator=non_negative_duration)
     jitter: Jitter = attrs.field(
         default="full", validator=one_of("full", "equal", "decorrelated", None)
     )

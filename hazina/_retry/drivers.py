@@ -46,7 +46,7 @@ def sync_driver(retry: Retry, fn: Callable[..., Any]) -> Callable[..., Any]:
     now, first_try = retry.clock.now, retry.first_try_successes
     real_time = is_system_clock(retry.clock)
     retryable, retry_loop = retry.retryable, retry_sync
-    retry_result = retry.config.on_result
+    retry_result = None if retry.config.on_result is None else retry.result_retryable
 
     def call_with_retry(*args: Any, **kwargs: Any) -> Any:
         # Read before the first attempt: `timeout` and the give-up note count it.
@@ -57,7 +57,7 @@ def sync_driver(retry: Retry, fn: Callable[..., Any]) -> Callable[..., Any]:
             if not retryable(error, 1):
                 raise
             return retry_loop(retry, fn, args, kwargs, Attempts(started), error)
-        if retry_result is not None and retry_result(result):
+        if retry_result is not None and retry_result(result, 1):
             return retry_loop(retry, fn, args, kwargs, Attempts(started), None, result)
         next(first_try)
         return result
@@ -72,7 +72,7 @@ def async_driver(retry: Retry, fn: Callable[..., Awaitable[Any]]) -> Callable[..
     now, first_try = retry.clock.now, retry.first_try_successes
     real_time = is_system_clock(retry.clock)
     retryable, retry_loop = retry.retryable, retry_async
-    retry_result = retry.config.on_result
+    retry_result = None if retry.config.on_result is None else retry.result_retryable
 
     async def call_with_retry(*args: Any, **kwargs: Any) -> Any:
         started = monotonic() if real_time else now()
@@ -82,7 +82,7 @@ def async_driver(retry: Retry, fn: Callable[..., Awaitable[Any]]) -> Callable[..
             if not retryable(error, 1):
                 raise
             return await retry_loop(retry, fn, args, kwargs, Attempts(started), error)
-        if retry_result is not None and retry_result(result):
+        if retry_result is not None and retry_result(result, 1):
             return await retry_loop(retry, fn, args, kwargs, Attempts(started), None, result)
         next(first_try)
         return result
@@ -102,7 +102,7 @@ def budgeted_sync_driver(retry: Retry, fn: Callable[..., Any]) -> Callable[..., 
     now, first_try = retry.clock.now, retry.first_try_successes
     real_time = is_system_clock(retry.clock)
     retryable, retry_loop = retry.retryable, retry_sync
-    retry_result = retry.config.on_result
+    retry_result = None if retry.config.on_result is None else retry.result_retryable
 
     def call_with_retry(*args: Any, **kwargs: Any) -> Any:
         started = monotonic() if real_time else now()
@@ -117,7 +117,7 @@ def budgeted_sync_driver(retry: Retry, fn: Callable[..., Any]) -> Callable[..., 
             if not retryable(error, 1):
                 raise
             return retry_loop(retry, fn, args, kwargs, Attempts(started), error)
-        if retry_result is not None and retry_result(result):
+        if retry_result is not None and retry_result(result, 1):
             next(deposited)
             return retry_loop(retry, fn, args, kwargs, Attempts(started), None, result)
         next(first_try)
@@ -136,7 +136,7 @@ def budgeted_async_driver(
     now, first_try = retry.clock.now, retry.first_try_successes
     real_time = is_system_clock(retry.clock)
     retryable, retry_loop = retry.retryable, retry_async
-    retry_result = retry.config.on_result
+    retry_result = None if retry.config.on_result is None else retry.result_retryable
 
     async def call_with_retry(*args: Any, **kwargs: Any) -> Any:
         started = monotonic() if real_time else now()
@@ -149,7 +149,7 @@ def budgeted_async_driver(
             if not retryable(error, 1):
                 raise
             return await retry_loop(retry, fn, args, kwargs, Attempts(started), error)
-        if retry_result is not None and retry_result(result):
+        if retry_result is not None and retry_result(result, 1):
             next(deposited)
             return await retry_loop(retry, fn, args, kwargs, Attempts(started), None, result)
         next(first_try)

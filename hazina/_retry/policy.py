@@ -8,6 +8,7 @@ from typing import Any, TypeGuard
 
 from .._core.conditions import when
 from .._core.counters import Counter, new_counter, read_counter
+from .._core.deadline import would_pass_deadline
 from .._core.host import Host
 from .._core.policy import Policy
 from .._core.validation import seconds
@@ -101,7 +102,11 @@ class Retry(Policy[RetryConfig, RetryStats]):
         on_result = self.config.on_result if judge_results else None
         budget = self.budget
         while True:
-            wait = self._next_wait(attempts, error, result)
+            try:
+                wait = self._next_wait(attempts, error, result)
+            except BaseException:
+                self._count(attempts.number, succeeded=False)  # a backoff callable raised
+                raise
             if wait is None:
                 return self._give_up(attempts, error, result)
             if budget is not None and not budget.withdraw(self.clock.now()):
@@ -117,7 +122,7 @@ class Retry(Policy[RetryConfig, RetryStats]):
             if error is not None:
                 if not self.retryable(error, attempts.number):
                     raise error
-            elif on_result is None or not on_result(result):
+            elif on_result is None or not self.result_retryable(result, attempts.number):
                 self._count(attempts.number, succeeded=True)
                 return result
 
@@ -126,10 +131,23 @@ class Retry(Policy[RetryConfig, RetryStats]):
     def retryable(self, error: BaseException, attempt: int) -> bool:
         """Whether ``error`` is one to retry; if not, the call ends here and is counted."""
         # Cancellation and interpreter exits are never transient failures of a dependency.
-        if isinstance(error, Exception) and self._retry_on(error):
-            return True
+        try:
+            if isinstance(error, Exception) and self._retry_on(error):
+                return True
+        except BaseException:
+            self._count(attempt, succeeded=False)  # the `on` predicate raised: the call ends
+            raise
         self._count(attempt, succeeded=False)
         return False
+
+    def result_retryable(self, result: Any, attempt: int) -> bool:
+        """Whether ``on_result`` asks for another attempt after ``result``; if its
+        predicate raises, the call ends with that error and is counted."""
+        try:
+            return bool(self.config.on_result(result))  # type: ignore[misc]
+        except BaseException:
+            self._count(attempt, succeeded=False)
+            raise
 
     def _give_up(
         self,
@@ -183,6 +201,8 @@ class Retry(Policy[RetryConfig, RetryStats]):
             if retry_after > config.max_delay:
                 return None  # the caller said they would not wait that long
             wait = max(wait, float(retry_after))
+        if would_pass_deadline(wait):
+            return None  # an enclosing @timeout would cut the next attempt off anyway
         if config.timeout is not None:
             # Waits skipped by instant_waits() still count, so a retry with a timeout
             # but no attempt limit still ends under them.

@@ -6,7 +6,7 @@ from typing import TypedDict
 
 import attrs
 
-from .._core.validation import Duration, non_negative, positive, seconds
+from .._core.validation import Duration, duration, non_negative, seconds
 
 
 @attrs.frozen(kw_only=True)
@@ -15,7 +15,7 @@ class RetryBudgetConfig:
 
     ratio: float = attrs.field(default=0.2, validator=non_negative)
     min_per_second: float = attrs.field(default=10.0, validator=non_negative)
-    window: float = attrs.field(default=10.0, converter=seconds, validator=positive)
+    window: float = attrs.field(default=10.0, converter=seconds, validator=duration)
 
 
 class RetryBudgetOptions(TypedDict, total=False):

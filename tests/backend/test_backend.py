@@ -20,7 +20,7 @@ from hazina.redis import RedisBackend
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"timeout": 0}, "timeout must be a number greater than 0"),
+        ({"timeout": 0}, "timeout must be a number of seconds above 0"),
         ({"retry_interval": -1}, "retry_interval must be"),
         ({"sync_interval": float("nan")}, "sync_interval must be"),
         ({"clock": "wall"}, "clock must be 'redis' or 'registry'"),
@@ -33,6 +33,15 @@ def test_bad_backend_options_are_configuration_errors(
 ) -> None:
     """Each bad option is refused when the backend is made, naming it."""
     with pytest.raises(hazina.ConfigurationError, match=message):
+        RedisBackend.from_url("redis://127.0.0.1:1/0", **options)
+
+
+@pytest.mark.parametrize("param", ["timeout", "retry_interval", "sync_interval"])
+def test_backend_durations_beyond_the_longest_wait_are_refused(param: str) -> None:
+    """Regression (issue 10): a finite but absurd duration (1e300 s) was accepted and failed
+    at the first command; it is refused when the backend is made, like every duration."""
+    options: dict[str, Any] = {param: 1e300}
+    with pytest.raises(hazina.ConfigurationError, match=f"{param} must be"):
         RedisBackend.from_url("redis://127.0.0.1:1/0", **options)
 
 

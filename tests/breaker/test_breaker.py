@@ -18,8 +18,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import attrs
+import freezegun
 import pytest
-from conftest import Flavor
+from conftest import Flavor, SteppingClock
 
 import hazina
 from hazina import CallRejected, CircuitBreakerStats, CircuitOpenError, CircuitState
@@ -781,6 +782,68 @@ def test_probe_raising_outside_failure_on_is_a_success(
     service.fail(error=Benign)
     assert service.breaker.state == HALF_OPEN
     service.ok()
+    assert service.breaker.state == CLOSED
+
+
+class PredicateBug(Exception):
+    """A failure_on/ignore_on predicate crashed."""
+
+
+@pytest.mark.parametrize("option", ["failure_on", "ignore_on"])
+def test_a_raising_predicate_frees_the_probe_slot_and_counts_the_call(
+    flavor: Flavor, registry: hazina.Registry, clock: FakeClock, option: str
+) -> None:
+    """Regression (issue 10): a failure_on/ignore_on predicate raising on a probe's error
+    leaked the half-open slot (every later call was rejected) and dropped the call from
+    stats; the call now counts as a failed probe, which reopens the breaker."""
+    armed = False
+
+    def predicate(error: BaseException) -> bool:
+        if armed:
+            raise PredicateBug("predicate crashed")
+        return option == "failure_on"
+
+    service = opened(flavor, registry, open_for=10, **{option: predicate})
+    clock.advance(10)
+    armed = True
+
+    with pytest.raises(PredicateBug):
+        service.call(Boom("down"))
+
+    assert service.stats().failures == 2
+    assert service.stats().calls == 2
+    assert service.breaker.state == OPEN
+    clock.advance(10)
+    service.ok(2)
+    assert service.breaker.state == CLOSED
+
+
+def test_a_listener_raising_baseexception_on_half_open_gives_the_probe_slot_back(
+    flavor: Flavor, registry: hazina.Registry, clock: FakeClock
+) -> None:
+    """Regression (issue 10): a listener raising a BaseException (past the registry's guard)
+    on the move to half-open left the admitted probe's slot taken for ever; the call, which
+    never ran, now gives it back and counts as ignored."""
+    service = opened(flavor, registry, open_for=10)
+    clock.advance(10)
+    interrupt = True
+
+    def listener(event: object) -> None:
+        nonlocal interrupt
+        if isinstance(event, Changed) and event.new is HALF_OPEN and interrupt:
+            interrupt = False
+            raise KeyboardInterrupt
+
+    registry.subscribe(listener)
+    runs = service.runs
+
+    with pytest.raises(KeyboardInterrupt):
+        service.call()
+
+    assert service.runs == runs
+    assert service.stats().ignored == 1
+    assert service.breaker.state == HALF_OPEN
+    service.ok(2)
     assert service.breaker.state == CLOSED
 
 
@@ -1658,3 +1721,81 @@ def test_no_lock_is_held_across_an_await(registry: hazina.Registry, clock: FakeC
     run_threads(1, lambda _: asyncio.run(scenario()))
     assert meet.policy.state == CLOSED
     assert meet.policy.stats().successes == 8
+
+
+# -- the clock stepping back -------------------------------------------------------------
+
+
+def test_an_open_breaker_is_not_stuck_when_the_clock_steps_back(
+    flavor: Flavor, stepping_clock: SteppingClock
+) -> None:
+    """Regression (issue 10): a clock stepping back (freezegun's freeze_time ending) left an
+    open breaker open for as long as the step; a step back now counts as no time passing,
+    so the breaker opens for exactly what was left of open_for."""
+    service = opened(flavor, hazina.Registry(clock=stepping_clock), open_for=30)
+    stepping_clock.advance(10)
+    assert service.rejected().retry_after == 20.0
+
+    stepping_clock.step_back(1e9)
+
+    assert service.rejected().retry_after == 20.0
+    stepping_clock.advance(20)
+    service.ok(2)
+    assert service.breaker.state == CLOSED
+
+
+def test_a_half_open_deadline_survives_the_clock_stepping_back(
+    flavor: Flavor, stepping_clock: SteppingClock, hold: Callable[[Service], Held]
+) -> None:
+    """A probe's half-open timeout keeps what was left of it across a step back."""
+    service = opened(flavor, hazina.Registry(clock=stepping_clock), open_for=10)
+    stepping_clock.advance(10)
+    probe = hold(service)
+    stepping_clock.advance(4)
+    assert service.rejected().retry_after == 6.0
+
+    stepping_clock.step_back(1e6)
+
+    assert service.rejected().retry_after == 6.0
+    stepping_clock.advance(6)
+    assert service.breaker.state == OPEN
+    probe.finish()
+
+
+def test_a_time_window_keeps_its_failures_across_the_clock_stepping_back(
+    flavor: Flavor, stepping_clock: SteppingClock
+) -> None:
+    """A time window's recent calls stay recent after a step back, and still slide out."""
+    service = Service(
+        flavor,
+        hazina.Registry(clock=stepping_clock),
+        window="time",
+        window_size=10,
+        minimum_calls=4,
+        failure_threshold=None,
+    )
+    service.fail(2)
+    service.ok()
+
+    stepping_clock.step_back(1e6)
+    service.ok()
+
+    assert service.stats().failure_rate == 0.5
+    stepping_clock.advance(11)
+    service.ok()
+    assert service.stats().failure_rate is None
+
+
+def test_leaving_freeze_time_leaves_no_breaker_open_for_decades(flavor: Flavor) -> None:
+    """Regression (issue 10): a breaker opened inside freezegun's freeze_time, on the real
+    clock, stayed open for decades after the block (the monotonic clock stepped back from
+    2024 to the machine's uptime); now it waits out only what is left of open_for."""
+    registry = hazina.Registry()
+    with freezegun.freeze_time("2024-01-01"):
+        service = opened(flavor, registry, open_for=30)
+        assert service.rejected().retry_after == 30.0
+
+    retry_after = service.rejected().retry_after
+
+    assert retry_after is not None
+    assert retry_after == pytest.approx(30.0, abs=1e-3)  # float steps at 2024 scale

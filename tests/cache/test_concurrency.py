@@ -253,6 +253,56 @@ def test_debug_log_raising_on_a_miss_no_longer_leaves_the_key_locked(
         other.join(TIMEOUT)
 
 
+class FragileKey:
+    """A key whose ``__hash__`` raises while ``broken`` is set (say, a mutable object)."""
+
+    broken = False
+
+    def __hash__(self) -> int:
+        if FragileKey.broken:
+            raise RuntimeError("cannot hash now")
+        return 7
+
+
+def test_a_key_that_cannot_be_hashed_when_its_load_is_stored_is_not_locked_for_ever(
+    flavor: Flavor, registry: hazina.Registry
+) -> None:
+    """Regression (issue 10): a key's ``__hash__`` (or ``__eq__``) raising while its finished
+    load was put away left that load unsettled and registered: every later caller of the key
+    waited for ever. The leader gets the error; the next caller loads afresh."""
+    key = FragileKey()
+    loads = 0
+
+    def load(arg: FragileKey) -> int:
+        nonlocal loads
+        loads += 1
+        FragileKey.broken = loads == 1  # breaks the key during the first load only
+        return loads
+
+    fn = cached(flavor, registry, load)
+    try:
+        with pytest.raises(RuntimeError, match="cannot hash now"):
+            flavor.call(fn, key)
+        FragileKey.broken = False
+        results: list[int] = []
+        other = threading.Thread(
+            target=lambda: results.append(call_on_this_thread(flavor, fn, key)), daemon=True
+        )
+        other.start()
+        other.join(STUCK)
+        assert results == [2]
+        assert flavor.call(fn, key) == 2
+        assert fn.policy.stats().load_errors == 1
+    finally:
+        FragileKey.broken = False
+        policy = fn.policy
+        with policy._lock:
+            orphans = list(policy._flights.values())
+        for flight in orphans:
+            if flight.outcome == "pending":
+                flight.settle(ABANDONED)
+
+
 def test_flights_are_forgotten_after_every_kind_of_outcome(
     registry: hazina.Registry,
 ) -> None:
@@ -678,3 +728,40 @@ async def test_sync_call_on_the_event_loop_does_not_wait_for_a_task(
     assert cache.get_or_set("k", lambda: "computed inline") == "computed inline"
     release.set()
     assert await asyncio.wait_for(leader, TIMEOUT) == "from the task"
+
+
+def test_threads_racing_on_hits_and_loads_never_see_the_clock_step_back(
+    pool: ThreadPoolExecutor,
+) -> None:
+    """Hits store their clock reading without the lock, so a locked path can find a reading
+    later than its own: that must not pass for the clock stepping back (which would move
+    every deadline), on the real clock with threads hitting and loading at once."""
+    registry = hazina.Registry()
+    steps: list[float] = []
+
+    @hazina.cached("race", registry=registry, ttl=60, max_size=64)
+    def load(key: int) -> int:
+        return key
+
+    store = load.policy.store
+    shift = store.shift
+
+    def counted_shift(step: float) -> None:
+        steps.append(step)
+        shift(step)
+
+    store.shift = counted_shift  # type: ignore[method-assign]
+    deadline = time.monotonic() + 0.3
+
+    def hammer(offset: int) -> int:
+        calls = 0
+        while time.monotonic() < deadline:
+            for key in range(offset, offset + 100):  # mostly hits, some loads and evictions
+                assert load(key % 80) == key % 80
+                calls += 1
+        return calls
+
+    calls = sum(future.result(TIMEOUT) for future in [pool.submit(hammer, n) for n in range(8)])
+
+    assert calls > 0
+    assert steps == []

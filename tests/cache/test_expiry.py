@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import freezegun
 import pytest
+from conftest import SteppingClock
 
 import hazina
 from hazina.testing import FakeClock
@@ -461,3 +462,59 @@ def test_freezegun_moves_the_default_clock(flavor: Flavor) -> None:
         assert flavor.call(fn) == 1
         frozen.tick(1)
         assert flavor.call(fn) == 2
+
+
+# -- the clock stepping back -----------------------------------------------------------
+
+
+def test_entries_keep_their_remaining_life_when_the_clock_steps_back(
+    flavor: Flavor, stepping_clock: SteppingClock
+) -> None:
+    """Regression (issue 10): after the clock stepped back (freezegun's freeze_time ending),
+    entries stayed fresh for as long as the step; a step back now counts as no time
+    passing, so each entry keeps the life it had left, and then expires."""
+    registry = hazina.Registry(clock=stepping_clock)
+    fn = cached(flavor, registry, Counter(), ttl=60)
+    assert flavor.call(fn, "a") == 1
+    stepping_clock.advance(50)
+    assert flavor.call(fn, "a") == 1
+
+    stepping_clock.step_back(1e9)
+
+    assert flavor.call(fn, "a") == 1
+    assert fn.policy.get(("a",)) == 1
+    stepping_clock.advance(9.9)
+    assert flavor.call(fn, "a") == 1
+    stepping_clock.advance(0.1)
+    assert flavor.call(fn, "a") == 2
+
+
+def test_get_sees_the_clock_step_back_too(stepping_clock: SteppingClock) -> None:
+    """``get`` and ``in`` apply the same rule as a decorated call."""
+    cache = hazina.Registry(clock=stepping_clock).cache("c", ttl=60)
+    cache.set("k", "v")
+    stepping_clock.advance(30)
+    assert cache.get("k") == "v"
+
+    stepping_clock.step_back(1e6)
+
+    assert "k" in cache
+    stepping_clock.advance(29)
+    assert cache.get("k") == "v"
+    stepping_clock.advance(1)
+    assert "k" not in cache
+    assert cache.get("k") is None
+
+
+def test_leaving_freeze_time_leaves_no_entry_fresh_for_decades(flavor: Flavor) -> None:
+    """Regression (issue 10): on the real clock, an entry stored inside freezegun's
+    freeze_time stayed fresh for decades after the block (the monotonic clock stepped back
+    from 2024 to the machine's uptime); now it lives out only what is left of its ttl."""
+    registry = hazina.Registry()
+    with freezegun.freeze_time("2024-01-01 12:00:00"):
+        fn = cached(flavor, registry, Counter(), ttl=0.05)
+        assert flavor.call(fn) == 1
+
+    assert flavor.call(fn) == 1  # the step back took no time from it
+    time.sleep(0.06)
+    assert flavor.call(fn) == 2

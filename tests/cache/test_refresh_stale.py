@@ -580,14 +580,36 @@ def test_stale_is_served_while_the_breaker_under_the_cache_is_open(
 @pytest.mark.parametrize(
     ("config", "named"),
     [
-        ({"refresh_after": 0}, "refresh_after must be a number greater than 0, got 0"),
-        ({"refresh_after": -1.0}, "refresh_after must be a number greater than 0, got -1.0"),
-        ({"refresh_after": "10"}, "refresh_after must be a number greater than 0, got '10'"),
-        ({"refresh_after": True}, "refresh_after must be a number greater than 0, got True"),
-        ({"refresh_after": float("nan")}, "refresh_after must be a number greater than 0"),
+        (
+            {"refresh_after": 0},
+            "refresh_after must be a number of seconds above 0 and at most 9.22337e+09, got 0",
+        ),
+        (
+            {"refresh_after": -1.0},
+            "refresh_after must be a number of seconds above 0 and at most 9.22337e+09, got -1.0",
+        ),
+        (
+            {"refresh_after": "10"},
+            "refresh_after must be a number of seconds above 0 and at most 9.22337e+09, got '10'",
+        ),
+        (
+            {"refresh_after": True},
+            "refresh_after must be a number of seconds above 0 and at most 9.22337e+09, got True",
+        ),
+        (
+            {"refresh_after": float("nan")},
+            "refresh_after must be a number of seconds above 0 and at most 9.22337e+09",
+        ),
         ({"ttl": 10, "refresh_after": 10}, "refresh_after must be less than ttl (10)"),
-        ({"stale_if_error": 0}, "stale_if_error must be a number greater than 0, got 0"),
-        ({"stale_if_error": "1m"}, "stale_if_error must be a number greater than 0, got '1m'"),
+        ({"stale_if_error": 1e300}, "stale_if_error must be a number of seconds above 0"),
+        (
+            {"stale_if_error": 0},
+            "stale_if_error must be a number of seconds above 0 and at most 9.22337e+09, got 0",
+        ),
+        (
+            {"stale_if_error": "1m"},
+            "stale_if_error must be a number of seconds above 0 and at most 9.22337e+09, got '1m'",
+        ),
         ({"stale_on": "ConnectionError"}, "stale_on must be an exception type"),
         ({"stale_on": (ValueError, 3)}, "stale_on must be an exception type"),
     ],

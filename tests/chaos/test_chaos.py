@@ -216,3 +216,23 @@ def test_an_error_named_in_a_file_is_the_class(registry: hazina.Registry) -> Non
     assert registry.chaos("a", error="TimeoutError").config.error is TimeoutError
     named = registry.chaos("b", error="hazina.CircuitOpenError").config.error
     assert named is hazina.CircuitOpenError
+
+
+def test_a_delay_ends_at_an_enclosing_timeout_deadline(flavor: Flavor) -> None:
+    """An injected delay longer than the time left sleeps only until the deadline."""
+    registry = hazina.Registry()
+    slept: list[float] = []
+
+    class Watching(hazina.SystemClock):
+        def sleep(self, seconds: float) -> None:
+            slept.append(seconds)
+
+        async def asleep(self, seconds: float) -> None:
+            slept.append(seconds)
+
+    registry = hazina.Registry(clock=Watching())
+    inner = hazina.chaos("c", latency=30.0, latency_rate=1.0, registry=registry)(flavor.define(ran))
+    outer = hazina.timeout("t", seconds=0.5, registry=registry)(inner)
+    assert flavor.call(outer) == "ok"
+    assert len(slept) == 1
+    assert 0 < slept[0] <= 0.5

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -216,3 +217,74 @@ def test_factory_refuses_a_name_that_is_not_a_non_empty_string(
     """A factory's name must be a non-empty string."""
     with pytest.raises(hazina.ConfigurationError, match="name"):
         registry.retry(name)
+
+
+#: Finite numbers that pass "above 0" but no sleep, lock timeout or float sum can use.
+ABSURD_DURATIONS = [
+    pytest.param(hazina.circuit_breaker, {"open_for": 1e300}, "open_for", id="breaker-open_for"),
+    pytest.param(
+        hazina.circuit_breaker, {"half_open_timeout": 1e12}, "half_open_timeout", id="half_open"
+    ),
+    pytest.param(
+        hazina.circuit_breaker, {"slow_call_duration": 1e300}, "slow_call_duration", id="slow"
+    ),
+    pytest.param(hazina.retry, {"initial": 1e300, "max_delay": 1e300}, "initial", id="initial"),
+    pytest.param(hazina.retry, {"max_delay": 1e10}, "max_delay", id="max_delay"),
+    pytest.param(hazina.retry, {"timeout": 1e300}, "timeout", id="retry-timeout"),
+    pytest.param(hazina.cached, {"ttl": 1e300}, "ttl", id="ttl"),
+    pytest.param(hazina.cached, {"sliding": 1e300}, "sliding", id="sliding"),
+    pytest.param(hazina.rate_limited, {"rate": 1, "per": 1e300}, "per", id="per"),
+    pytest.param(
+        hazina.rate_limited, {"rate": 1, "wait": True, "max_wait": 1e300}, "max_wait", id="max_wait"
+    ),
+]
+
+
+@pytest.mark.parametrize(("decorator", "options", "param"), ABSURD_DURATIONS)
+def test_durations_beyond_the_longest_wait_are_refused_at_decoration_time(
+    registry: hazina.Registry, decorator: Callable[..., Any], options: dict[str, Any], param: str
+) -> None:
+    """Regression (issue 10): finite but absurd durations passed validation and failed at call
+    time (``time.sleep`` raises OverflowError beyond ``threading.TIMEOUT_MAX``); every
+    duration is now at most that, refused up front with the policy, parameter and value."""
+    with pytest.raises(hazina.ConfigurationError) as raised:
+        decorator("payments", registry=registry, **options)(operation)
+
+    assert_explains(raised.value, "'payments'", param, repr(options[param]))
+    assert len(registry) == 0
+
+
+def test_the_longest_duration_is_the_longest_wait_the_interpreter_accepts(
+    registry: hazina.Registry,
+) -> None:
+    """A duration of exactly ``threading.TIMEOUT_MAX`` seconds is still accepted."""
+    longest = threading.TIMEOUT_MAX
+
+    breaker = registry.circuit_breaker("b", open_for=longest)
+    retry = registry.retry("r", max_delay=longest, timeout=longest)
+
+    assert breaker.config.open_for == longest
+    assert retry.config.max_delay == longest
+
+
+def test_a_health_check_timeout_beyond_the_longest_wait_is_refused(
+    registry: hazina.Registry,
+) -> None:
+    """Regression (issue 10): the health check timeout is bounded like every duration."""
+    with pytest.raises(hazina.ConfigurationError, match="timeout"):
+        registry.health_check("db", operation, timeout=1e300)
+
+
+def test_a_junk_registry_argument_is_a_type_error_naming_it() -> None:
+    """Regression (issue 10): ``registry=`` given something else than a Registry failed with
+    an AttributeError from deep inside; it is a TypeError saying what was expected."""
+    decorators: list[Callable[..., Any]] = [
+        hazina.retry,
+        hazina.circuit_breaker,
+        hazina.cached,
+        hazina.rate_limited,
+    ]
+    for decorator in decorators:
+        options: dict[str, Any] = {"rate": 1} if decorator is hazina.rate_limited else {}
+        with pytest.raises(TypeError, match=r"registry= must be a hazina\.Registry"):
+            decorator("payments", registry="production", **options)(operation)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 import re
@@ -564,3 +565,102 @@ def test_a_refused_decoration_registers_no_policy(
         kind("payments", registry=registry, **options)(refused)
 
     assert len(registry) == 0
+
+
+class GeneratorCall:
+    """A callable object whose ``__call__`` is a generator function."""
+
+    def __call__(self, n: int) -> Iterator[int]:
+        yield from range(n)
+
+
+@pytest.mark.parametrize(
+    "refused",
+    [functools.partial(generator, 3), GeneratorCall(), functools.partial(async_generator, 3)],
+    ids=["partial", "callable object", "partial of async gen"],
+)
+@pytest.mark.parametrize(
+    "decorator", [hazina.retry, hazina.cached, hazina.circuit_breaker], ids=lambda d: d.__name__
+)
+def test_generators_behind_a_partial_or_a_call_method_are_refused(
+    decorator: Callable[..., Any], registry: hazina.Registry, refused: Any
+) -> None:
+    """Regression (issue 10): a partial of a generator function failed with AttributeError
+    and a callable object whose ``__call__`` yields was cached (its second caller got an
+    exhausted generator); both are refused with a TypeError saying why."""
+    with pytest.raises(TypeError, match="generator function"):
+        decorator("gen", registry=registry)(refused)
+    assert len(registry) == 0
+
+
+LAMBDA_DECORATORS = [hazina.retry, hazina.circuit_breaker, hazina.cached]
+# Module-level, as the issue found them: a lambda nested in a function was refused already.
+plus_one = lambda x: x + 1  # noqa: E731
+plus_two = lambda x: x + 2  # noqa: E731
+
+
+@pytest.mark.parametrize("decorator", LAMBDA_DECORATORS, ids=lambda d: d.__name__)
+def test_a_bare_decorated_lambda_is_refused(
+    decorator: Callable[..., Any], default_registry: hazina.Registry
+) -> None:
+    """Regression (issue 10): two lambdas decorated without a name shared one policy named
+    ``<lambda>`` (two cached lambdas returned each other's results); without a name a
+    lambda is refused, asking for one."""
+    before = len(default_registry)
+
+    with pytest.raises(hazina.ConfigurationError, match="lambda"):
+        decorator(plus_one)
+    with pytest.raises(hazina.ConfigurationError, match="lambda"):
+        decorator()(plus_two)
+    with pytest.raises(hazina.ConfigurationError, match="lambda"):
+        decorator(lambda x: x + 3)
+    assert len(default_registry) == before
+
+
+@pytest.mark.parametrize("decorator", LAMBDA_DECORATORS, ids=lambda d: d.__name__)
+def test_a_named_lambda_is_decorated(
+    decorator: Callable[..., Any], registry: hazina.Registry
+) -> None:
+    """Given a name, a lambda is decorated like any function."""
+    plus_one = decorator("plus-one", registry=registry)(lambda x: x + 1)
+
+    assert plus_one(1) == 2
+    assert plus_one.policy.name == "plus-one"
+
+
+class SyncCallReturningCoroutine:
+    """A callable object whose plain ``__call__`` returns a coroutine."""
+
+    def __call__(self, x: int) -> Any:
+        return achecked(x)
+
+
+def test_a_partial_of_a_callable_object_with_an_async_call_is_async(
+    kind: Kind, registry: hazina.Registry
+) -> None:
+    """Regression (issue 10): a partial of an object whose ``__call__`` is ``async def`` was
+    taken for sync, so the policy saw a coroutine object instead of its outcome; it is now
+    decorated as async and sees the error the coroutine raises."""
+    wrapped = kind.decorator("doubled", registry=registry)(functools.partial(AsyncDoubler()))
+
+    with asyncio.Runner() as runner:
+        check_runs_through_policy(Flavor(True, runner), wrapped, (2,), 4, (-1,))
+
+
+def test_a_sync_callable_returning_a_coroutine_is_refused_clearly(
+    kind: Kind, registry: hazina.Registry
+) -> None:
+    """Regression (issue 10): an object whose plain ``__call__`` returns a coroutine was run
+    as sync, so the policy counted a coroutine object as a success; not knowable when it is
+    decorated, it is refused with a TypeError at the first call, which the policy counts as
+    neither a failure nor a retryable error."""
+    wrapped = kind.decorator("coro", registry=registry)(SyncCallReturningCoroutine())
+
+    with pytest.raises(TypeError, match="returned an awaitable"):
+        wrapped(2)
+
+    stats = wrapped.policy.stats()
+    if kind is RETRY:
+        assert (stats.calls, stats.attempts, stats.successes) == (1, 1, 0)
+    else:
+        assert (stats.failures, stats.successes) == (0, 0)

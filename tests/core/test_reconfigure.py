@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -123,6 +124,8 @@ def test_every_kind_can_be_reconfigured(registry: hazina.Registry) -> None:
         "fallback": (lambda: registry.fallback("p", value=1), {"value": 2}),
         "hedge": (lambda: registry.hedge("p", delay=1), {"delay": 2}),
         "chaos": (lambda: registry.chaos("p"), {"latency": 1}),
+        "timeout": (lambda: registry.timeout("p", seconds=1), {"seconds": 2}),
+        "bulkhead": (lambda: registry.bulkhead("p", max_concurrent=1), {"max_concurrent": 2}),
     }
     for kind, (make, change) in changes.items():
         make()
@@ -427,3 +430,87 @@ def test_chaos_keeps_its_switch_unless_enabled_is_changed(registry: hazina.Regis
     assert chaos.enabled is False
     chaos.reconfigure(enabled=True)
     assert chaos.enabled is True
+
+
+def wait_until(condition: Callable[[], bool], seconds: float = 2.0) -> None:
+    """Poll ``condition`` (a millisecond at a time) until it holds, or fail."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition never held"
+        time.sleep(0.001)
+
+
+def test_bulkhead_admits_waiters_within_a_larger_limit_and_interrupts_nobody() -> None:
+    """A grown limit lets queued calls in at once; a shrunk one admits waiters only below it."""
+    registry = hazina.Registry()
+    release = threading.Event()
+    running: list[int] = []
+
+    @hazina.bulkhead("b", registry=registry, max_concurrent=1, max_queue=5)
+    def hold(number: int) -> None:
+        running.append(number)
+        release.wait(10)
+
+    threads = [threading.Thread(target=hold, args=(n,)) for n in range(4)]
+    try:
+        for queued, thread in enumerate(threads):
+            thread.start()
+            wait_until(lambda n=queued: registry.bulkhead("b").stats().queued == n)
+        hold.policy.reconfigure(max_concurrent=3)
+        wait_until(lambda: len(running) == 3)
+        stats = hold.policy.stats()
+        assert (stats.active, stats.queued, stats.peak_active) == (3, 1, 3)
+        hold.policy.reconfigure(max_concurrent=1)
+        assert hold.policy.stats().active == 3  # nobody interrupted
+    finally:
+        release.set()
+        for thread in threads:
+            thread.join(10)
+    stats = hold.policy.stats()
+    assert (stats.admitted, stats.active, stats.queued) == (4, 0, 0)
+
+
+def test_bulkhead_shrunk_hands_no_slot_on_above_the_new_limit() -> None:
+    """After a shrink, a call finishing while others still exceed the limit admits no waiter."""
+    registry = hazina.Registry()
+    gates = [threading.Event() for _ in range(3)]
+    running: list[int] = []
+
+    @hazina.bulkhead("b", registry=registry, max_concurrent=2, max_queue=5)
+    def hold(number: int) -> None:
+        running.append(number)
+        gates[number].wait(10)
+
+    threads = [threading.Thread(target=hold, args=(n,)) for n in range(3)]
+    try:
+        for thread in threads:
+            thread.start()
+        wait_until(lambda: hold.policy.stats().queued == 1)
+        hold.policy.reconfigure(max_concurrent=1)
+        gates[running[0]].set()
+        wait_until(lambda: hold.policy.stats().active == 1)
+        time.sleep(0.02)
+        assert len(running) == 2  # the waiter still waits: one call runs, the new limit
+        gates[running[1]].set()
+        wait_until(lambda: len(running) == 3)
+    finally:
+        for gate in gates:
+            gate.set()
+        for thread in threads:
+            thread.join(10)
+
+
+def test_timeout_applies_new_seconds_to_the_next_call(registry: hazina.Registry) -> None:
+    """A longer timeout lets through the next call that the old one cut short."""
+    import asyncio
+
+    @hazina.timeout("t", seconds=0.01, registry=registry)
+    async def slow() -> str:
+        await asyncio.sleep(0.05)
+        return "done"
+
+    with pytest.raises(hazina.TimeoutExceeded):
+        asyncio.run(slow())
+    slow.policy.reconfigure(seconds=1.0)
+    assert asyncio.run(slow()) == "done"
+    assert slow.policy.stats().calls == 2

@@ -23,6 +23,8 @@ KINDS = {
     "retry_budget",
     "fallback",
     "hedge",
+    "timeout",
+    "bulkhead",
     "chaos",
 }
 BREAKER_STATS_FIELDS = {
@@ -574,3 +576,40 @@ def test_registry_argument_overrides_the_default(
     assert registry.get("retry", "test_registry.override-probe") is call.policy
     with pytest.raises(KeyError):
         hazina.registry.get("retry", "test_registry.override-probe")
+
+
+class NoSleep:
+    """A would-be clock that can tell the time but not wait."""
+
+    def now(self) -> float:
+        return 0.0
+
+
+class NotANumber:
+    """A would-be clock whose reading is no number."""
+
+    def now(self) -> str:
+        return "noon"
+
+    def sleep(self, seconds: float) -> None:
+        """Never called."""
+
+    async def asleep(self, seconds: float) -> None:
+        """Never called."""
+
+
+@pytest.mark.parametrize(
+    ("clock", "complaint"),
+    [
+        (42, r"now\(\), sleep\(\), asleep\(\)"),
+        (NoSleep(), r"no sleep\(\), asleep\(\)"),
+        (NotANumber(), "finite number of seconds"),
+    ],
+    ids=["int", "no sleep", "not a number"],
+)
+def test_registry_refuses_a_clock_that_cannot_serve(clock: object, complaint: str) -> None:
+    """Regression (issue 10): ``Registry(clock=...)`` took anything, and the first policy call
+    failed far from the mistake; a clock without now/sleep/asleep, or whose reading is no
+    number, is a TypeError at once."""
+    with pytest.raises(TypeError, match=complaint):
+        hazina.Registry(clock=clock)  # type: ignore[arg-type]

@@ -493,3 +493,33 @@ def test_the_default_registry_is_served(monkeypatch: pytest.MonkeyPatch) -> None
     assert (wsgi_answer.status, start["status"]) == (503, 503)
     assert list(wsgi_answer.json()["checks"]) == ["default-db"]
     assert list(json.loads(body["body"])["checks"]) == ["default-db"]
+
+
+@pytest.mark.parametrize("get", GETS, ids=["wsgi", "asgi"])
+def test_data_holding_itself_is_served_not_a_500(get: Any) -> None:
+    """Regression (issue 10): circular data in a check's result made the detailed page a 500;
+    the cycle is now cut and marked."""
+    registry = hazina.Registry()
+    data: dict[str, Any] = {"name": "db"}
+    data["self"] = data
+    listed: list[Any] = [1]
+    listed.append(listed)
+    data["list"] = listed
+    registry.health_check("loop", lambda: HealthResult("healthy", data=data))
+
+    status, body = get(registry, "/health", show_details=True)
+
+    assert status == 200
+    served = json.loads(body)["checks"]["loop"]["data"]
+    assert served["name"] == "db"
+    assert "<circular reference>" in json.dumps(served)
+    assert served["list"] == [1, "<circular reference>"]
+
+
+def test_wsgi_path_already_decoded_beyond_latin_1_is_routed(registry: hazina.Registry) -> None:
+    """Regression (issue 10): a PATH_INFO holding code points above U+00FF (a server that
+    decoded the URL itself) crashed the WSGI app; it is now taken as the text it is."""
+    registry.health_check("db", lambda: True, tags="bereit-€")
+
+    assert call_wsgi(wsgi_app(registry), "/health/bereit-€").status == 200
+    assert call_wsgi(wsgi_app(registry), "/health/ändern-€").status == 404

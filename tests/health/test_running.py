@@ -10,6 +10,7 @@ every wait has a generous limit (``LIMIT``) that turns a hang into a failure.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import threading
 import time
@@ -409,3 +410,95 @@ async def test_a_timeout_around_check_health_cancels_the_checks(
             await registry.check_health()
 
     await asyncio.wait_for(cancelled.wait(), LIMIT)
+
+
+@pytest.mark.asyncio
+async def test_an_async_check_that_ignores_cancellation_runs_once_however_often_it_is_reported(
+    registry: hazina.Registry,
+) -> None:
+    """Regression (issue 10): each report started one more task of a check that ignores its
+    cancellation; later reports now join the one still running, as sync checks join their
+    thread."""
+    runs = 0
+    finish = asyncio.Event()
+
+    async def stubborn() -> bool:
+        nonlocal runs
+        runs += 1
+        while not finish.is_set():
+            with contextlib.suppress(asyncio.CancelledError):
+                await finish.wait()
+        return True
+
+    registry.health_check("stubborn", stubborn, timeout=0.05)
+
+    for _ in range(4):
+        report = await registry.check_health()
+        assert report.entries["stubborn"].description == "timed out after 0.05s"
+    finish.set()
+    report = await registry.check_health()
+
+    assert runs == 2  # the first task, and a fresh one once it had finished
+    assert report.entries["stubborn"].status is HEALTHY
+
+
+@pytest.mark.asyncio
+async def test_a_cancelled_async_check_that_stops_is_run_again_by_the_next_report(
+    registry: hazina.Registry,
+) -> None:
+    """A check that obeys its cancellation is not joined by the report right after: that
+    report runs it afresh."""
+    runs = 0
+    slow = True
+
+    async def check() -> bool:
+        nonlocal runs
+        runs += 1
+        if slow:
+            await asyncio.sleep(SLOW)
+        return True
+
+    registry.health_check("check", check, timeout=0.05)
+    await registry.check_health()
+    slow = False
+
+    report = await registry.check_health()
+
+    assert report.entries["check"].status is HEALTHY
+    assert runs == 2
+
+
+@pytest.mark.parametrize("stop", [SystemExit(3), KeyboardInterrupt()], ids=["exit", "ctrl-c"])
+@pytest.mark.parametrize("how", ["async", "sync", "sync returning a coroutine"])
+def test_a_check_raising_systemexit_is_recorded_then_reraised(
+    registry: hazina.Registry, check_health: CheckHealth, stop: BaseException, how: str
+) -> None:
+    """Regression (issue 10): an async check raising SystemExit or KeyboardInterrupt broke out
+    of the report half-way; now every check runs and is recorded (that one as unhealthy)
+    before the exception goes on to stop the program, as it would anywhere else."""
+
+    def stopping() -> bool:
+        raise stop
+
+    async def astopping() -> bool:
+        raise stop
+
+    async def fine() -> bool:
+        await asyncio.sleep(0.01)
+        return True
+
+    def returning() -> Any:
+        return astopping()
+
+    checks = {"async": astopping, "sync": stopping, "sync returning a coroutine": returning}
+    registry.health_check("stopping", checks[how])
+    registry.health_check("fine", fine)
+
+    with pytest.raises(type(stop)):
+        check_health()
+
+    stats = registry.stats()["health_check"]
+    assert stats["stopping"].runs == 1
+    assert stats["stopping"].status is UNHEALTHY
+    assert stats["fine"].runs == 1
+    assert stats["fine"].status is HEALTHY

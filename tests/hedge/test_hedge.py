@@ -326,7 +326,7 @@ def test_stats_in_the_registry_and_reset(
     [
         (
             {},
-            "delay must be given: a number of seconds (0 or more), or a callable "
+            "delay must be given: a number of seconds (0 to threading.TIMEOUT_MAX), or a callable "
             "returning one, got nothing",
         ),
         ({"delay": -0.1}, "got -0.1"),

@@ -22,7 +22,6 @@ BAD_CONFIGS: list[tuple[dict[str, Any], str]] = [
     ({"rate": 0.5}, "burst"),  # burst defaults to the rate, which is below 1
     ({"rate": 5, "cost": 6}, "cost"),
     ({"rate": 5, "burst": 2, "cost": 3}, "cost"),
-    ({"rate": 5, "cost": 0}, "cost"),
     ({"rate": 5, "cost": -1}, "cost"),
     ({"rate": 5, "cost": "1"}, "cost"),
     ({"limits": ["10/fortnight"]}, "limits"),
@@ -73,6 +72,57 @@ def test_bad_configuration_fails_at_decoration_time(
     assert f"{param} must be" in message
     assert isinstance(caught.value, ValueError)
     assert len(registry) == 0
+
+
+#: Finite numbers that pass "above 0" but break the arithmetic at call time.
+ABSURD_CONFIGS: list[tuple[dict[str, Any], str]] = [
+    ({"rate": 1e-300, "burst": 1}, "rate"),  # one token every 1e300 s: no sleep that long
+    ({"rate": 1e-300, "per": 1e300, "burst": 1}, "per"),  # rate / per == 0.0
+    ({"rate": 1, "per": 1e300}, "per"),
+    ({"rate": 1e300}, "rate"),  # a token is 1e-300 s of GCRA schedule: lost in the clock
+    ({"rate": 1e12, "algorithm": "gcra"}, "rate"),
+    ({"rate": 1e17, "per": 1e9}, "rate"),  # a bucket of 1e17 tokens: taking 1 changes nothing
+    ({"rate": 1, "burst": 1e300}, "burst"),
+    ({"limits": ["1/" + "9" * 400 + " seconds"]}, "limits"),  # beyond float range
+    ({"limits": [f"{10**16}/second"]}, "limits"),
+]
+
+
+@pytest.mark.parametrize(
+    ("config", "param"), ABSURD_CONFIGS, ids=[repr(config)[:60] for config, _ in ABSURD_CONFIGS]
+)
+def test_absurd_limits_are_refused_at_decoration_time(
+    registry: hazina.Registry, config: dict[str, Any], param: str
+) -> None:
+    """Regression (issue 10): finite but absurd rates, periods and bursts passed validation
+    and then raised ZeroDivisionError or OverflowError at call time, or let GCRA admit every
+    call; they are refused up front with a ConfigurationError naming the limiter."""
+    with pytest.raises(hazina.ConfigurationError) as caught:
+        hazina.rate_limited("payments", registry=registry, **config)(operation)
+
+    assert "rate_limiter 'payments'" in str(caught.value)
+    assert f"{param} must be" in str(caught.value)
+    assert len(registry) == 0
+
+
+def test_the_bounds_of_a_limit_are_accepted(registry: hazina.Registry) -> None:
+    """A billion tokens a second, and one token every ``threading.TIMEOUT_MAX`` seconds,
+    are still limits."""
+    import threading
+
+    fast = registry.rate_limiter("fast", rate=1e9, algorithm="gcra")
+    slow = registry.rate_limiter("slow", rate=1, per=threading.TIMEOUT_MAX)
+
+    fast.acquire()
+    slow.acquire()
+    with pytest.raises(hazina.RateLimitExceeded):
+        slow.acquire()
+
+
+def test_a_limit_object_refuses_absurd_numbers_too() -> None:
+    """``Limit`` itself refuses what the limiter would: here a period of 1e300 seconds."""
+    with pytest.raises(hazina.ConfigurationError, match="per must be"):
+        hazina.Limit(1, 1e300)
 
 
 def test_error_shows_the_bad_value(registry: hazina.Registry) -> None:

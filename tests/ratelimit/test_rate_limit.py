@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import freezegun
 import pytest
+from conftest import SteppingClock
 
 import hazina
 from hazina.testing import FakeClock
@@ -411,6 +412,73 @@ def test_zero_cost_is_always_admitted(flavor: Flavor, registry: hazina.Registry)
     refused(flavor, fn, False)
 
 
+def test_a_cost_of_zero_is_a_free_call_wherever_it_is_given(
+    flavor: Flavor, registry: hazina.Registry
+) -> None:
+    """Regression (issue 10): ``cost=0`` was refused as a setting but admitted from
+    ``acquire``, ``try_acquire`` and a cost function; one rule now: 0 is a free call,
+    admitted even with no token left, counted in ``allowed``."""
+    free = limited(flavor, registry, rate=1, per=60, cost=0)
+    limiter = free.policy
+    limiter.acquire()  # the only token
+
+    assert flavor.call(free) == "ok"
+    assert flavor.call(free) == "ok"
+    take(flavor, limiter, cost=0)
+    assert limiter.try_acquire(cost=0)
+    assert limiter.stats().allowed == 5
+    assert not limiter.try_acquire()
+
+
+class BadRepr:
+    """A hashable key whose ``repr()`` raises."""
+
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr for you")
+
+
+def test_a_refusal_for_a_key_whose_repr_raises_is_still_a_refusal(
+    flavor: Flavor, registry: hazina.Registry
+) -> None:
+    """Regression (issue 10): refusing a key whose ``repr()`` raises raised that error instead
+    of ``RateLimitExceeded``; the message now stands in for the repr."""
+    key = BadRepr()
+    fn = limited(flavor, registry, rate=1, per=60, key=lambda: key)
+    flavor.call(fn)
+
+    error = refused(flavor, fn)
+
+    assert error.key is key
+    assert "repr() raised" in str(error)
+
+
+class StoppedClock(FakeClock):
+    """A fake clock whose sleeps take no time at all, so waiters pile up in a queue."""
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+
+    async def asleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+
+
+def test_a_wait_beyond_the_longest_sleep_is_refused_not_slept(flavor: Flavor) -> None:
+    """Regression (issue 10): behind a long enough queue of waiters a wait grew past what
+    ``time.sleep`` accepts and failed with OverflowError; it is refused like any wait too
+    long to make."""
+    import threading
+
+    registry = hazina.Registry(clock=StoppedClock())
+    period = threading.TIMEOUT_MAX * 0.6
+    limiter = registry.rate_limiter("api", rate=1, per=period, wait=True)
+    take(flavor, limiter)
+    take(flavor, limiter)  # queued one period ahead
+
+    with pytest.raises(hazina.RateLimitExceeded) as caught:
+        take(flavor, limiter)  # would wait two periods
+    assert caught.value.retry_after == pytest.approx(2 * period)
+
+
 def test_negative_or_non_numeric_cost_is_an_error(
     flavor: Flavor, registry: hazina.Registry
 ) -> None:
@@ -643,3 +711,63 @@ def test_system_clock_follows_freezegun(flavor: Flavor, algorithm: Algorithm) ->
         frozen.tick(10)
 
         assert flavor.call(fn) == "ok"
+
+
+# -- the clock stepping back -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("keyed", [False, True], ids=["shared", "keyed"])
+def test_a_drained_limit_is_not_stuck_when_the_clock_steps_back(
+    flavor: Flavor, stepping_clock: SteppingClock, algorithm: Algorithm, keyed: bool
+) -> None:
+    """Regression (issue 10): a clock stepping back (freezegun's freeze_time ending) left a
+    drained bucket drained for as long as the step; a step back now counts as no time
+    passing, so the limit refills from where it stood."""
+    registry = hazina.Registry(clock=stepping_clock)
+    config: dict[str, Any] = {"key": lambda: "user"} if keyed else {}
+    fn = limited(flavor, registry, rate=2, per=10, algorithm=algorithm, **config)
+    flavor.call(fn)
+    stepping_clock.advance(2)
+    flavor.call(fn)
+    assert refused(flavor, fn).retry_after == pytest.approx(
+        3 if algorithm != "sliding_window" else 8
+    )
+
+    stepping_clock.step_back(1e9)
+
+    wait = refused(flavor, fn).retry_after
+    assert wait == pytest.approx(3 if algorithm != "sliding_window" else 8)
+    stepping_clock.advance(wait)
+    assert flavor.call(fn) == "ok"
+
+
+def test_a_limit_counts_the_time_before_the_step_back(
+    flavor: Flavor, stepping_clock: SteppingClock
+) -> None:
+    """Time that passed before the clock stepped back still refilled the bucket: only the
+    step itself counts as no time passing."""
+    fn = limited(flavor, hazina.Registry(clock=stepping_clock), rate=1, per=10)
+    flavor.call(fn)
+    stepping_clock.advance(6)
+    assert refused(flavor, fn).retry_after == pytest.approx(4)
+
+    stepping_clock.step_back(1e9)
+
+    assert refused(flavor, fn).retry_after == pytest.approx(4)
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_leaving_freeze_time_leaves_no_limit_drained_for_decades(
+    flavor: Flavor, algorithm: Algorithm
+) -> None:
+    """Regression (issue 10): on the real clock, a limit drained inside freezegun's
+    freeze_time stayed drained for decades after the block (the monotonic clock stepped back
+    from 2024 to the machine's uptime); now it refills as if the step took no time."""
+    with freezegun.freeze_time("2024-01-01"):
+        fn = limited(flavor, hazina.Registry(), rate=1, per=10, algorithm=algorithm)
+        flavor.call(fn)
+
+    retry_after = refused(flavor, fn).retry_after
+
+    assert retry_after == pytest.approx(10, abs=1e-3)

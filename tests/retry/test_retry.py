@@ -691,6 +691,72 @@ def test_on_result_is_not_consulted_for_an_acceptable_first_result(
     assert stats(fn) == expected_stats(calls=1, attempts=1, successes=1)
 
 
+class CallbackBug(Exception):
+    """A user callback (``on``, ``on_result``, a backoff function) crashed."""
+
+
+def crash(*_: object) -> Any:
+    """A callback that always raises."""
+    raise CallbackBug("callback crashed")
+
+
+def crash_the_second_time() -> Callable[[object], bool]:
+    """A predicate that answers "retry" once, then crashes."""
+    seen = 0
+
+    def predicate(_: object) -> bool:
+        nonlocal seen
+        seen += 1
+        if seen > 1:
+            raise CallbackBug("callback crashed")
+        return True
+
+    return predicate
+
+
+@pytest.mark.parametrize(
+    ("config", "failures", "attempts"),
+    [
+        (lambda: {"on": crash}, 1, 1),
+        (lambda: {"on": crash_the_second_time()}, 2, 2),
+        (lambda: {"on_result": crash}, 0, 1),
+        (lambda: {"on_result": crash_the_second_time()}, 0, 2),
+        (lambda: {"backoff": crash}, 1, 1),
+    ],
+    ids=["on", "on-later", "on_result", "on_result-later", "backoff"],
+)
+def test_a_raising_callback_still_counts_the_call(
+    flavor: Flavor,
+    registry: hazina.Registry,
+    config: Callable[[], dict[str, Any]],
+    failures: int,
+    attempts: int,
+) -> None:
+    """Regression (issue 10): a raising ``on``, ``on_result`` or backoff callable ended the
+    call with its error but left the call out of the stats; it now counts as a failed call
+    with the attempts it made."""
+    fn = retrying(flavor, registry, Flaky(failures), attempts=3, jitter=None, **config())
+
+    with pytest.raises(CallbackBug):
+        flavor.call(fn)
+
+    assert stats(fn).calls == 1
+    assert stats(fn).attempts == attempts
+    assert stats(fn).successes == 0
+
+
+def test_a_backoff_function_returning_nan_or_a_negative_wait_is_an_error(
+    flavor: Flavor, registry: hazina.Registry
+) -> None:
+    """A backoff function's NaN or negative wait, which no sleep accepts, is a clear
+    ValueError (and the call is counted), not an error from deep inside the sleep."""
+    for index, wait in enumerate([float("nan"), -1.0]):
+        fn = retrying(flavor, registry, Flaky(1), f"bad-{index}", backoff=lambda a, e, w=wait: w)
+        with pytest.raises(ValueError, match="backoff function returned"):
+            flavor.call(fn)
+        assert stats(fn).calls == 1
+
+
 # -- retry_after and timeout -------------------------------------------------------------------
 
 
