@@ -455,7 +455,7 @@ def test_bulkhead_admits_waiters_within_a_larger_limit_and_interrupts_nobody() -
     try:
         for queued, thread in enumerate(threads):
             thread.start()
-            wait_until(lambda n=queued: registry.bulkhead("b").stats().queued == n)
+            wait_until(lambda: registry.bulkhead("b").stats().queued == queued)  # noqa: B023
         hold.policy.reconfigure(max_concurrent=3)
         wait_until(lambda: len(running) == 3)
         stats = hold.policy.stats()
