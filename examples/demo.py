@@ -109,7 +109,7 @@ def print_health(moment: str) -> None:
 def chaos_act() -> None:
     """Act 4: switch fault injection on at run time, watch the policies cope, switch it off."""
     print("\n-- chaos on: 3 in 10 inventory calls fail, 1 in 5 is 30 ms slow --")
-    chaos = hazina.registry.get("chaos", "inventory")
+    chaos = hazina.registry.chaos("inventory")
     breaker = hazina.registry.get("circuit_breaker", "inventory")
     retry = hazina.registry.get("retry", "inventory")
     before = retry.stats().successes_after_retry

@@ -97,7 +97,10 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
         # Each key keeps the tokens it has left, capped at the new burst, while the
         # algorithm and the number of limits stay; otherwise every key starts full.
         meter_class = ALGORITHMS[config.algorithm]
-        meters: tuple[Meter[Any], ...] = tuple(meter_class(limit) for limit in config.limits)
+        unchanged = (config.algorithm, config.limits) == (self.config.algorithm, self.config.limits)
+        meters: tuple[Meter[Any], ...] = (
+            self.meters if unchanged else tuple(meter_class(limit) for limit in config.limits)
+        )
         with self.lock:
             now = self.clock.now()
             same_shape = config.algorithm == self.config.algorithm and len(meters) == len(
@@ -110,7 +113,9 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
             self._may_wait = config.wait
             self._max_wait = config.max_wait
             self.keys.max_keys = config.max_keys
-            if same_shape:
+            if unchanged:
+                pass  # the same limits: the drivers keep what they hold
+            elif same_shape:
                 for entry in (self.shared_entry, *self.keys.entries.values()):
                     for old, new, state in zip(old_meters, meters, entry, strict=True):
                         new.carry(old, state, now)
