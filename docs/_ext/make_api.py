@@ -11,7 +11,7 @@ import importlib
 import inspect
 from pathlib import Path
 
-MODULES = ("hazina", "hazina.testing", "hazina.health", "hazina.redis")
+MODULES = ("hazina", "hazina.testing", "hazina.health", "hazina.redis", "hazina.config")
 #: Groups of the top-level package, in page order: a name goes to the first that claims it.
 GROUPS = (
     ("Deadlines", lambda name, obj: name == "remaining"),
@@ -39,8 +39,8 @@ def entry(module: str, name: str, obj: object) -> str:
 def page() -> str:
     lines = [
         "# API reference\n",
-        "Everything public is importable from `hazina`, `hazina.testing`, `hazina.health`",
-        "and `hazina.redis`; nothing else is part of the API.\n",
+        "Everything public is importable from `hazina`, `hazina.testing`, `hazina.health`,",
+        "`hazina.redis` and `hazina.config`; nothing else is part of the API.\n",
     ]
     package = importlib.import_module("hazina")
     placed: set[str] = set()
