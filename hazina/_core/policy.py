@@ -41,10 +41,10 @@ class Policy(abc.ABC, Generic[ConfigT, StatsT]):
 
     def __init__(self, name: str, config: ConfigT, host: Host) -> None:
         self.name = name
-        self.config = config
+        self.config: ConfigT = config
         self.clock: Clock = host.clock
         self.emit: Callable[[object], None] = host.emit
-        self.host = host
+        self.host: Host = host
         #: The parameters spelled out for this policy (a derived default follows the
         #: parameter it derives from on reconfigure, unless it is in here).
         self.given: dict[str, Any] = {}

@@ -6,7 +6,7 @@ import inspect
 import logging
 import threading
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, ClassVar
 
 from .._core.conditions import when
 from .._core.counters import Counter, new_counter, read_counter
@@ -30,7 +30,9 @@ class Fallback(Policy[FallbackConfig, FallbackStats]):
     kind = "fallback"
     config_class = FallbackConfig
 
-    exclusive = ((frozenset({"value"}), frozenset({"handler"})),)
+    exclusive: ClassVar[tuple[tuple[frozenset[str], ...], ...]] = (
+        (frozenset({"value"}), frozenset({"handler"})),
+    )
 
     def __init__(self, name: str, config: FallbackConfig, host: Host) -> None:
         super().__init__(name, config, host)

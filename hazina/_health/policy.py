@@ -69,7 +69,7 @@ class HealthCheck:
 
     def __init__(self, name: str, config: HealthCheckConfig, fn: CheckFunction, host: Host) -> None:
         self.name = name
-        self.config = config
+        self.config: HealthCheckConfig = config
         self.fn = fn
         self.is_async: bool = is_async_callable(fn)
         self.emit: Callable[[object], None] = host.emit

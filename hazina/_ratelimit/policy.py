@@ -72,7 +72,9 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
     config_class = RateLimiterConfig
     #: Whether the drivers may inline an in-memory decision (a shared backend's may not).
     inline_drivers: ClassVar[bool] = True
-    exclusive = ((frozenset({"limits"}), frozenset({"rate", "per", "burst"})),)
+    exclusive: ClassVar[tuple[tuple[frozenset[str], ...], ...]] = (
+        (frozenset({"limits"}), frozenset({"rate", "per", "burst"})),
+    )
 
     def __init__(self, name: str, config: RateLimiterConfig, host: Host) -> None:
         super().__init__(name, config, host)
