@@ -46,7 +46,8 @@ def circuit_breaker(
         backend: Where the state lives: a shared backend such as
             ``hazina.redis.RedisBackend``, or ``"memory"``; by default the registry's.
         registry: Where the breaker lives; ``hazina.registry`` by default.
-        failure_rate: Open when this share of the window's calls failed (default 0.5)...
+        failure_rate: Open when this share of the window's calls failed (default 0.5;
+            ``None`` turns the rule off)...
         minimum_calls: ...and the window holds at least this many calls (default 10).
         failure_threshold: Open after this many consecutive failures (default 5;
             ``None`` turns the rule off).
@@ -65,6 +66,14 @@ def circuit_breaker(
         ignore_on: Exceptions that count as neither.
         on_backend_error: What calls do while a shared backend does not answer:
             ``"local"`` (default, in-process state), ``"allow"`` or ``"deny"``.
+        key: A function of the call's arguments: each key (a host, a tenant) gets its
+            own breaker state (see ``state_of(key)``); ``None`` (default): one state.
+        max_keys: The most key states kept in memory (default 10,000); closed keys
+            with nothing in their window are forgotten first, then idle ones.
+        open_for_multiplier: Each time probing fails, the next open period is this many
+            times longer (default 1: always ``open_for``)...
+        max_open_for: ...up to this many seconds (default 10 x ``open_for``).
+        dry_run: Make, count and report every decision, but refuse no call.
 
     Raises:
         ConfigurationError: A value is invalid, or ``name`` exists with another

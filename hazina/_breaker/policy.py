@@ -6,18 +6,22 @@ import asyncio
 import contextvars
 import math
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from types import TracebackType
 from typing import Any
+
+import attrs
 
 from .._core.conditions import when
 from .._core.counters import Counter, new_counter, read_counter
 from .._core.deadline import cancelled_by_deadline
-from .._core.errors import CircuitOpenError
+from .._core.errors import CircuitOpenError, ConfigurationError
+from .._core.forks import fresh_lock, reset_after_fork
 from .._core.host import Host
 from .._core.policy import Policy
 from .config import CircuitBreakerConfig
 from .drivers import async_driver, sync_driver
+from .keyed import Keyed, keyed_async_driver, keyed_sync_driver
 from .records import (
     CLOSED,
     FAILURE,
@@ -31,6 +35,7 @@ from .records import (
     CircuitState,
     CircuitStateChanged,
 )
+from .tally import Tally, tallied_stats
 from .window import CountWindow, TimeWindow
 
 # Admission tokens kept by `with breaker:` blocks, innermost last; per thread and task.
@@ -49,8 +54,22 @@ class CircuitBreaker(Policy[CircuitBreakerConfig, CircuitBreakerStats]):
     kind = "circuit_breaker"
     config_class = CircuitBreakerConfig
 
-    def __init__(self, name: str, config: CircuitBreakerConfig, host: Host) -> None:
+    def __init__(
+        self,
+        name: str,
+        config: CircuitBreakerConfig,
+        host: Host,
+        *,
+        key: Hashable = None,
+        shared: Tally | None = None,
+    ) -> None:
         super().__init__(name, config, host)
+        #: The key this breaker keeps the state of, inside a keyed breaker (else ``None``).
+        self.key = key
+        # A key's breaker also counts outcomes into its keyed breaker's tally, which
+        # outlives it.
+        self._shared = shared
+        self._dry_run = config.dry_run
         self._is_failure = when(config.failure_on)
         self._is_ignored = when(config.ignore_on) if config.ignore_on is not None else None
         self._lock = threading.Lock()
@@ -67,6 +86,28 @@ class CircuitBreaker(Policy[CircuitBreakerConfig, CircuitBreakerStats]):
         # clock stepped back (freezegun's freeze_time ending), see _locked_now.
         self._seen = -math.inf
         self._fresh_state()
+        #: Completions when a keyed breaker's table last looked at this key's state.
+        self.seen_completions = 0
+        self._keyed: Keyed | None = None
+        #: What each key's breaker is configured with (a reconfigure replaces it).
+        self.per_key: CircuitBreakerConfig | None = None
+        if config.key is not None:
+            self.per_key = attrs.evolve(config, key=None)
+            host = Host(self.clock, self.emit)
+            self._keyed = Keyed(
+                self,
+                lambda key, tally: CircuitBreaker(
+                    name, self.per_key or config, host, key=key, shared=tally
+                ),
+            )
+        reset_after_fork(self)
+
+    def _after_fork_in_child(self) -> None:
+        fresh_lock(self._lock)
+        if self.stored_state is HALF_OPEN:
+            # Probes in flight ran in the parent's other threads and never report here:
+            # a fresh half-open period, so the child may probe for itself.
+            self._move(HALF_OPEN, self._locked_now())
 
     def _fresh_state(self) -> None:
         completed = read_counter(self.completions)
@@ -74,6 +115,8 @@ class CircuitBreaker(Policy[CircuitBreakerConfig, CircuitBreakerStats]):
         self.window.clear(completed)
         self.stored_state = CLOSED
         self._opened_at = 0.0
+        # The current open period's length: grows after each failed half-open period.
+        self._open_for = self.config.open_for
         self._failures = 0
         self._ignored = 0
         self._rejections = 0
@@ -91,8 +134,18 @@ class CircuitBreaker(Policy[CircuitBreakerConfig, CircuitBreakerStats]):
     def _apply_config(self, config: CircuitBreakerConfig) -> None:
         # The state (closed, open, forced open...) is kept on any reconfigure; a window
         # of another shape cannot hold the old one's calls, so it starts empty.
+        if (config.key is None) != (self.config.key is None):
+            raise ConfigurationError(
+                f"circuit_breaker {self.name!r}: key= cannot be turned on or off at run "
+                f"time (the breaker's state is kept per key, or not); use a new breaker"
+            )
         with self._lock:
             old = self.config
+            self._dry_run = config.dry_run
+            # The current open period follows the new open_for, keeping any growth.
+            self._open_for = min(
+                self._open_for * config.open_for / old.open_for, config.max_open_for
+            )
             self._is_failure = when(config.failure_on)
             self._is_ignored = when(config.ignore_on) if config.ignore_on is not None else None
             if (old.window, old.window_size) != (config.window, config.window_size):
@@ -106,6 +159,11 @@ class CircuitBreaker(Policy[CircuitBreakerConfig, CircuitBreakerStats]):
                 self._consecutive_failures = 0
                 self._last_failure_index = -2
             self.config = config
+        if self._keyed is not None:
+            self.per_key = attrs.evolve(config, key=None)
+            self._keyed.table.max_keys = config.max_keys
+            for circuit in self._keyed.circuits():
+                circuit._apply_config(self.per_key)
 
     # -- public controls ---------------------------------------------------------
 
@@ -118,20 +176,54 @@ class CircuitBreaker(Policy[CircuitBreakerConfig, CircuitBreakerStats]):
         return self.stored_state
 
     def force_open(self) -> None:
-        """Reject every call until :meth:`reset`."""
+        """Reject every call (of every key, for a keyed breaker) until :meth:`reset`."""
         with self._lock:
             events = self._move(FORCED_OPEN, self._locked_now())
+        if self._keyed is not None:
+            self._keyed.force_open()
         self._publish(events)
 
+    def force_quietly(self) -> None:
+        """Forced open, with no event: a keyed breaker reports its keys' forcing once."""
+        with self._lock:
+            self._move(FORCED_OPEN, self._locked_now())
+
     def reset(self) -> None:
-        """Closed, empty window, counters at zero; configuration kept."""
+        """Closed, empty window, counters at zero; configuration kept.
+
+        A keyed breaker forgets every key.
+        """
         with self._lock:
             old = self.stored_state
             self._fresh_state()
+        events: list[object] = []
         if old is not CLOSED:
-            self._publish([CircuitStateChanged(self.name, old, CLOSED)])
+            events.append(CircuitStateChanged(self.name, old, CLOSED, dry_run=self._dry_run))
+        if self._keyed is not None:
+            events += self._keyed.clear()
+        self._publish(events)
+
+    def state_of(self, key: Hashable) -> CircuitState:
+        """The state of ``key``'s breaker now, in a breaker with ``key=``.
+
+        A key not seen yet (or forgotten) is ``closed``. The breaker's own :attr:`state`
+        is ``forced_open`` after :meth:`force_open`, else ``closed``.
+        """
+        if self._keyed is None:
+            raise TypeError(f"circuit_breaker {self.name!r} has no key=; read its state")
+        return self._keyed.state_of(key)
+
+    def is_clean(self, now: float) -> bool:
+        """Closed with no failure, slow call or run of failures to remember."""
+        with self._lock:
+            if self.stored_state is not CLOSED or self._consecutive_failures:
+                return False
+            _, failures, slow = self.window.counts(read_counter(self.completions), now)
+        return not failures and not slow
 
     def stats(self) -> CircuitBreakerStats:
+        if self._keyed is not None:
+            return self._keyed_stats()
         with self._lock:
             now = self._locked_now()
             events = self._advance(now)
@@ -154,9 +246,24 @@ class CircuitBreaker(Policy[CircuitBreakerConfig, CircuitBreakerStats]):
         self._publish(events)
         return stats
 
+    def _keyed_stats(self) -> CircuitBreakerStats:
+        keyed = self._keyed
+        assert keyed is not None
+        state = self.state
+        _, failures, ignored, rejections, slow = (
+            now - then for now, then in zip(keyed.tally.read(), keyed.base, strict=True)
+        )
+        counts = (keyed.completed(), failures, ignored, rejections, slow)
+        return tallied_stats(counts, state, open_keys=keyed.open_keys())
+
     # -- context manager ---------------------------------------------------------
 
     def __enter__(self) -> None:
+        if self._keyed is not None:
+            raise TypeError(
+                f"circuit_breaker {self.name!r} has key=: a block has no arguments to key "
+                f"by; decorate a function instead"
+            )
         probe = None if self.stored_state is CLOSED else self.admit()
         _open_blocks.set((*_open_blocks.get(), (self, probe, self.clock.now())))
 
@@ -194,9 +301,13 @@ class CircuitBreaker(Policy[CircuitBreakerConfig, CircuitBreakerStats]):
     # -- drivers -------------------------------------------------------------------
 
     def _sync_driver(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        if self._keyed is not None:
+            return keyed_sync_driver(self, self._keyed, fn)
         return sync_driver(self, fn)
 
     def _async_driver(self, fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        if self._keyed is not None:
+            return keyed_async_driver(self, self._keyed, fn)
         return async_driver(self, fn)
 
     # -- decisions (slow path, under the lock) ------------------------------------
@@ -224,7 +335,10 @@ class CircuitBreaker(Policy[CircuitBreakerConfig, CircuitBreakerStats]):
         self.record(outcome, probe, duration)
 
     def admit(self) -> int | None:
-        """Admit a call while not closed: the probe's generation, or raise."""
+        """Admit a call while not closed: the probe's generation, or raise.
+
+        A dry-run breaker counts and reports a refusal, then admits the call as closed.
+        """
         with self._lock:
             now = self._locked_now()
             events = self._advance(now)
@@ -238,10 +352,14 @@ class CircuitBreaker(Policy[CircuitBreakerConfig, CircuitBreakerStats]):
                 probe = self._generation
             else:
                 self._rejections += 1
+                if self._shared is not None:
+                    next(self._shared.rejections)
                 retry_after = self._retry_after(now)
-                events.append(CallRejected(self.name, state, retry_after))
-                error = CircuitOpenError(self.name, retry_after)
-                probe = -1
+                events.append(
+                    CallRejected(self.name, state, retry_after, key=self.key, dry_run=self._dry_run)
+                )
+                error = CircuitOpenError(self.name, retry_after, self.key)
+                probe = None if self._dry_run else -1
         try:
             self._publish(events)
         except BaseException:
@@ -270,6 +388,9 @@ class CircuitBreaker(Policy[CircuitBreakerConfig, CircuitBreakerStats]):
                     self._failures += 1
                 if slow:
                     self._slow_calls += 1
+            if self._shared is not None:
+                # Completions are counted by each key's own counter (see keyed.py).
+                self._shared.note(outcome, slow)
             if probe is not None:
                 if probe == self._generation and self.stored_state is HALF_OPEN:
                     events += self._judge_probe(outcome, slow, now)
@@ -306,7 +427,7 @@ class CircuitBreaker(Policy[CircuitBreakerConfig, CircuitBreakerStats]):
             return self._move(OPEN, now)
         calls, failures, slow_calls = self.window.counts(index + 1, now)
         if calls >= config.minimum_calls and (
-            failures / calls >= config.failure_rate
+            (config.failure_rate is not None and failures / calls >= config.failure_rate)
             or (
                 config.slow_call_duration is not None
                 and slow_calls / calls >= config.slow_call_rate
@@ -340,7 +461,7 @@ class CircuitBreaker(Policy[CircuitBreakerConfig, CircuitBreakerStats]):
             if deadline is not None and now >= deadline:
                 # Found late or not, the new open period starts at the deadline.
                 events += self._move(OPEN, deadline)
-        if self.stored_state is OPEN and now >= self._opened_at + self.config.open_for:
+        if self.stored_state is OPEN and now >= self._opened_at + self._open_for:
             events += self._move(HALF_OPEN, now)
         return events
 
@@ -348,6 +469,13 @@ class CircuitBreaker(Policy[CircuitBreakerConfig, CircuitBreakerStats]):
         old = self.stored_state
         if new is OPEN:
             self._opened_at = at
+            # Reopening after a failed half-open period: the dependency is still down,
+            # so probe it less often; a trip from closed starts over.
+            if old is HALF_OPEN:
+                grown = self._open_for * self.config.open_for_multiplier
+                self._open_for = min(grown, self.config.max_open_for)
+            else:
+                self._open_for = self.config.open_for
         elif new is HALF_OPEN:
             self._generation += 1
             self._probes_in_flight = 0
@@ -359,11 +487,13 @@ class CircuitBreaker(Policy[CircuitBreakerConfig, CircuitBreakerStats]):
             self._consecutive_failures = 0
             self._last_failure_index = -2
         self.stored_state = new
-        return [] if old is new else [CircuitStateChanged(self.name, old, new)]
+        if old is new:
+            return []
+        return [CircuitStateChanged(self.name, old, new, key=self.key, dry_run=self._dry_run)]
 
     def _retry_after(self, now: float) -> float | None:
         if self.stored_state is OPEN:
-            return max(0.0, self._opened_at + self.config.open_for - now)
+            return max(0.0, self._opened_at + self._open_for - now)
         if self.stored_state is HALF_OPEN and self._half_open_deadline is not None:
             return max(0.0, self._half_open_deadline - now)
         if self.stored_state is HALF_OPEN:

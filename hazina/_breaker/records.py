@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Hashable
 
 import attrs
 
@@ -44,15 +45,21 @@ class CircuitBreakerStats:
     retry_after: float | None
     #: Round trips to a shared backend that failed (always 0 in memory).
     backend_errors: int = 0
+    #: Keys open or half-open now (keyed breakers; always 0 without ``key=``).
+    open_keys: int = 0
 
 
 @attrs.frozen
 class CircuitStateChanged:
-    """A breaker moved from ``old`` to ``new`` state."""
+    """A breaker (the state of ``key``, for a keyed breaker) moved from ``old`` to ``new``."""
 
     name: str
     old: CircuitState
     new: CircuitState
+    #: The key whose state moved (``None`` for a breaker without ``key=``).
+    key: Hashable = attrs.field(default=None, kw_only=True)
+    #: Whether a dry-run breaker made this decision (it refuses nothing).
+    dry_run: bool = attrs.field(default=False, kw_only=True)
 
 
 @attrs.frozen
@@ -62,6 +69,10 @@ class CallRejected:
     name: str
     state: CircuitState
     retry_after: float | None
+    #: The key refused (``None`` for a breaker without ``key=``).
+    key: Hashable = attrs.field(default=None, kw_only=True)
+    #: Whether a dry-run breaker made this decision: the call ran anyway.
+    dry_run: bool = attrs.field(default=False, kw_only=True)
 
 
 # What a call's outcome means to the breaker.

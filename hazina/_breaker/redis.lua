@@ -1,6 +1,7 @@
 -- One circuit-breaker decision on the state a fleet shares.
 --
 -- KEYS[1]: the breaker's state (a hash): "st" state, "oa" when the open period began,
+--          "ot" how long it lasts (grown by open_for_multiplier after failed probing),
 --          "g" the half-open period's number (only ever grows), "pf" probes in flight,
 --          "ps" successful probes, "hd" the half-open deadline (set by the first probe),
 --          "run" consecutive failures, "n"/"cf"/"cs" calls, failures and slow calls in
@@ -11,8 +12,8 @@
 -- ARGV: mode ("admit", "record", "read", "force", "reset"), now ("" for the server's
 --       TIME), window ("count"/"time"), window_size, minimum_calls, failure_rate,
 --       failure_threshold ("" for none), slow rule on ("1"/"0"), slow_call_rate,
---       open_for, half_open_max_calls, success_threshold, half_open_timeout, ttl (ms);
---       "record" adds outcome (0 success, 1 failure, 2 ignored), slow ("1"/"0") and the
+--       open_for, half_open_max_calls, success_threshold, half_open_timeout, ttl (ms),
+--       open_for_multiplier, max_open_for ("" failure_rate: no rate rule); "record" adds outcome (0 success, 1 failure, 2 ignored), slow ("1"/"0") and the
 --       probe's period number ("" for a call admitted while closed).
 -- Returns {state, retry_after, probe, admitted, failure_rate, slow_call_rate, then the
 -- transitions this run made as old, new pairs}. retry_after is "" while closed or
@@ -43,10 +44,12 @@ local max_probes = tonumber(ARGV[11])
 local success_threshold = tonumber(ARGV[12])
 local half_open_timeout = tonumber(ARGV[13])
 local ttl = tonumber(ARGV[14])
+local multiplier = tonumber(ARGV[15])
+local max_open_for = tonumber(ARGV[16])
 local shape = window .. ':' .. ARGV[4]
 
 local f = redis.call('HMGET', S, 'st', 'oa', 'g', 'pf', 'ps', 'hd', 'now', 'run', 'n', 'cf',
-  'cs', 'ws')
+  'cs', 'ws', 'ot')
 -- Time never runs backwards for a breaker, whatever clock the caller brings.
 local seen = tonumber(f[7])
 if seen and seen > now then
@@ -62,6 +65,8 @@ local run = tonumber(f[8]) or 0
 local n = tonumber(f[9]) or 0
 local cf = tonumber(f[10]) or 0
 local cs = tonumber(f[11]) or 0
+-- The current open period's length; a breaker stored before it had one uses open_for.
+local open_time = tonumber(f[13]) or open_for
 
 local function fmt(x)
   return string.format('%.17g', x)
@@ -83,6 +88,13 @@ local function move(new, at)
   local old = st
   if new == 'open' then
     opened_at = at
+    -- Reopening after failed probing: still down, so probe less often; a trip from
+    -- closed starts over.
+    if old == 'half_open' then
+      open_time = math.min(open_time * multiplier, max_open_for)
+    else
+      open_time = open_for
+    end
   elseif new == 'half_open' then
     gen = gen + 1
     in_flight, probe_successes, deadline = 0, 0, nil
@@ -104,7 +116,7 @@ local function advance()
     -- Found late or not, the new open period starts at the deadline.
     move('open', deadline)
   end
-  if st == 'open' and now >= opened_at + open_for then
+  if st == 'open' and now >= opened_at + open_time then
     move('half_open', now)
   end
 end
@@ -187,7 +199,7 @@ local function judge_closed(failure, slow)
     return
   end
   local calls, failures, slows = counts()
-  if calls >= minimum and (failures / calls >= failure_rate
+  if calls >= minimum and ((failure_rate and failures / calls >= failure_rate)
       or (slow_rule and slows / calls >= slow_rate)) then
     move('open', now)
   end
@@ -225,7 +237,7 @@ if mode == 'admit' then
   end
 elseif mode == 'record' then
   advance()
-  local outcome, slow, of = tonumber(ARGV[15]), tonumber(ARGV[16]), ARGV[17]
+  local outcome, slow, of = tonumber(ARGV[17]), tonumber(ARGV[18]), ARGV[19]
   if of ~= '' then
     -- A probe of an earlier period (or from before a reset) counts for nothing.
     if tonumber(of) == gen and st == 'half_open' then
@@ -244,6 +256,7 @@ elseif mode == 'reset' then
   st = 'closed'
   gen = gen + 1
   in_flight, probe_successes, deadline = 0, 0, nil
+  open_time = open_for
   clear_window()
   if old ~= 'closed' then
     changes[#changes + 1] = old
@@ -253,7 +266,7 @@ end
 
 local retry_after = ''
 if st == 'open' then
-  retry_after = fmt(math.max(0, opened_at + open_for - now))
+  retry_after = fmt(math.max(0, opened_at + open_time - now))
 elseif st == 'half_open' then
   retry_after = deadline and fmt(math.max(0, deadline - now)) or '0'
 end
@@ -268,7 +281,7 @@ end
 
 redis.call('HSET', S, 'st', st, 'oa', fmt(opened_at), 'g', tostring(gen), 'pf',
   tostring(in_flight), 'ps', tostring(probe_successes), 'run', tostring(run), 'n', fmt(n),
-  'cf', tostring(cf), 'cs', tostring(cs), 'ws', shape, 'now', fmt(now))
+  'cf', tostring(cf), 'cs', tostring(cs), 'ws', shape, 'now', fmt(now), 'ot', fmt(open_time))
 if deadline then
   redis.call('HSET', S, 'hd', fmt(deadline))
 else

@@ -23,13 +23,12 @@ from __future__ import annotations
 
 import contextvars
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from time import monotonic
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 from .._core.clock import is_system_clock
-from .._core.counters import new_counter, read_counter
 from .._core.errors import BackendUnavailable, CircuitOpenError, ConfigurationError
 from .._core.host import Host
 from .._redis.link import BackendLink
@@ -38,7 +37,6 @@ from .config import CircuitBreakerConfig
 from .policy import CircuitBreaker
 from .records import (
     CLOSED,
-    FAILURE,
     FORCED_OPEN,
     HALF_OPEN,
     IGNORED,
@@ -49,6 +47,7 @@ from .records import (
     CircuitState,
     CircuitStateChanged,
 )
+from .tally import Tally, tallied_stats
 
 if TYPE_CHECKING:
     from .._redis.backend import RedisBackend
@@ -72,19 +71,6 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-class _Tally:
-    """This process's counters, bumped without a lock."""
-
-    __slots__ = ("failures", "ignored", "rejections", "slow", "successes")
-
-    def __init__(self) -> None:
-        self.successes = new_counter()
-        self.failures = new_counter()
-        self.ignored = new_counter()
-        self.rejections = new_counter()
-        self.slow = new_counter()
-
-
 class _Reading:
     """What one round trip said about the shared state."""
 
@@ -102,28 +88,53 @@ class _Reading:
 
 
 class RedisCircuitBreaker(CircuitBreaker):
-    """A circuit breaker shared through Redis; made by the registry for ``backend=``."""
+    """A circuit breaker shared through Redis; made by the registry for ``backend=``.
+
+    With ``key=`` the registry gets a :class:`~.redis_keyed.RedisKeyedCircuitBreaker`,
+    whose keys each have one of these (``key=``, on the keyed breaker's ``link``).
+    """
+
+    def __new__(cls, name: str, config: CircuitBreakerConfig, *args: Any, **kwargs: Any) -> Any:
+        if cls is RedisCircuitBreaker and config.key is not None:
+            from .redis_keyed import RedisKeyedCircuitBreaker  # it builds on this class
+
+            cls = RedisKeyedCircuitBreaker
+        return super().__new__(cls)
 
     def __init__(
-        self, name: str, config: CircuitBreakerConfig, host: Host, backend: RedisBackend
+        self,
+        name: str,
+        config: CircuitBreakerConfig,
+        host: Host,
+        backend: RedisBackend,
+        *,
+        key: Hashable = None,
+        link: BackendLink | None = None,
+        tally: Tally | None = None,
+        keys: list[str] | None = None,
     ) -> None:
         # The inherited in-memory breaker is the stand-in while Redis is down.
-        super().__init__(name, config, host)
+        super().__init__(name, config, host, key=key)
         self.backend = backend
-        self.link = BackendLink(backend, self.kind, name, config, host.clock)
+        self.link = (
+            BackendLink(backend, self.kind, name, config, host.clock) if link is None else link
+        )
         self._on_error = config.on_backend_error
         self._real_time = is_system_clock(host.clock)
-        self._keys = [self.link.keys.policy("s"), self.link.keys.policy("w")]
+        if keys is None:
+            keys = [self.link.keys.policy("s"), self.link.keys.policy("w")]
+        self._keys = keys
         # Idle state is forgotten after a few open-and-probe cycles (and never before a
         # time window's buckets have left the window).
-        span = config.open_for + config.half_open_timeout
+        longest_open = config.open_for if config.open_for_multiplier == 1 else config.max_open_for
+        span = longest_open + config.half_open_timeout
         if config.window == "time":
             span += config.window_size
         self._config_args: list[object] = [
             config.window,
             config.window_size,
             config.minimum_calls,
-            config.failure_rate,
+            "" if config.failure_rate is None else config.failure_rate,
             "" if config.failure_threshold is None else config.failure_threshold,
             "0" if config.slow_call_duration is None else "1",
             config.slow_call_rate,
@@ -132,8 +143,10 @@ class RedisCircuitBreaker(CircuitBreaker):
             config.success_threshold,
             config.half_open_timeout,
             math.ceil(max(3 * span, 60.0) * 1000),
+            config.open_for_multiplier,
+            config.max_open_for,
         ]
-        self._tally = _Tally()
+        self._tally = Tally() if tally is None else tally
         # This process's view of the shared state, from its last round trip.
         self._view: CircuitState = CLOSED
         self._open_until = 0.0
@@ -142,9 +155,14 @@ class RedisCircuitBreaker(CircuitBreaker):
         #: and the in-memory stand-in is not in charge); read on every call.
         self._fast = True
         self._ran_locally = False
-        # A new process must not take its first call for granted: the breaker may be
-        # open fleet-wide already.
-        self._read()
+        if link is not None:
+            # A key's state: its first call here admits through Redis, which answers
+            # with the shared state (no round trip when the state is made).
+            self._fast = False
+        elif config.key is None:
+            # A new process must not take its first call for granted: the breaker may be
+            # open fleet-wide already.
+            self._read()
 
     # -- drivers ------------------------------------------------------------------------
 
@@ -188,7 +206,8 @@ class RedisCircuitBreaker(CircuitBreaker):
 
     def admit_sync(self) -> Probe:
         """Admit a call the view does not wave through: its probe, or raise."""
-        self._reject_if_seen_open()
+        if self._reject_if_seen_open():
+            return None
         try:
             answer = self.link.run(SCRIPT, self._keys, self._args("admit"))
         except Unreachable as down:
@@ -197,7 +216,8 @@ class RedisCircuitBreaker(CircuitBreaker):
 
     async def admit_async(self) -> Probe:
         """:meth:`admit_sync` for async code."""
-        self._reject_if_seen_open()
+        if self._reject_if_seen_open():
+            return None
         try:
             answer = await self.link.arun(SCRIPT, self._keys, self._args("admit"))
         except Unreachable as down:
@@ -237,28 +257,26 @@ class RedisCircuitBreaker(CircuitBreaker):
         slow_after = self.config.slow_call_duration
         # A slow failure is slow too: a dependency that times out is the slow kind.
         slow = outcome != IGNORED and slow_after is not None and duration >= slow_after
-        if outcome == SUCCESS:
-            next(tally.successes)
-        elif outcome == FAILURE:
-            next(tally.failures)
-        else:
-            next(tally.ignored)
-            if probe is None:
-                return None  # counts as neither, and holds no probe slot to free
-        if slow:
-            next(tally.slow)
+        tally.count(outcome, slow)
+        if outcome == IGNORED and probe is None:
+            return None  # counts as neither, and holds no probe slot to free
         # A probe of the stand-in is an ordinary call to the shared state.
         shared_probe = probe if isinstance(probe, str) else ""
         return [*self._args("record"), outcome, "1" if slow else "0", shared_probe]
 
-    def _reject_if_seen_open(self) -> None:
-        """Reject with no round trip while the open period this process read lasts."""
+    def _reject_if_seen_open(self) -> bool:
+        """Reject with no round trip while the open period this process read lasts.
+
+        ``True`` if a dry run let the call through instead (no round trip either).
+        """
         view = self._view
         if (view is not OPEN and view is not FORCED_OPEN) or self._ran_locally:
-            return
+            return False
         now = self.clock.now()
         if now < self._open_until and now - self._synced_at < self.backend.sync_interval:
             self._reject(view, None if view is FORCED_OPEN else self._open_until - now)
+            return True
+        return False
 
     def _admitted(self, answer: list[Any]) -> Probe:
         reading = self._apply(answer)
@@ -268,10 +286,12 @@ class RedisCircuitBreaker(CircuitBreaker):
 
     def _reject(
         self, state: CircuitState, retry_after: float | None, cause: BaseException | None = None
-    ) -> NoReturn:
+    ) -> None:
+        """Count and report a refusal, then raise (a dry run lets the call through)."""
         next(self._tally.rejections)
-        self.emit(CallRejected(self.name, state, retry_after))
-        raise CircuitOpenError(self.name, retry_after) from cause
+        self.emit(CallRejected(self.name, state, retry_after, key=self.key, dry_run=self._dry_run))
+        if not self._dry_run:
+            raise CircuitOpenError(self.name, retry_after, self.key) from cause
 
     def _apply(self, answer: list[Any]) -> _Reading:
         """Take the shared state as this process's view; emit the changes this trip made."""
@@ -293,7 +313,7 @@ class RedisCircuitBreaker(CircuitBreaker):
         changes = answer[6:]
         for index in range(0, len(changes), 2):
             old, new = _STATES[_text(changes[index])], _STATES[_text(changes[index + 1])]
-            self.emit(CircuitStateChanged(self.name, old, new))
+            self.emit(CircuitStateChanged(self.name, old, new, key=self.key, dry_run=self._dry_run))
         return reading
 
     # -- while Redis does not answer ----------------------------------------------------
@@ -310,6 +330,7 @@ class RedisCircuitBreaker(CircuitBreaker):
         if self._on_error == "allow":
             return None
         self._reject(self._view, down.retry_after, cause)
+        return None
 
     def _record_while_down(self, outcome: int, probe: Probe, duration: float) -> None:
         if self._on_error == "local":
@@ -353,6 +374,10 @@ class RedisCircuitBreaker(CircuitBreaker):
         except ConfigurationError:
             return None  # a backend with only an asyncio client: the view is all there is
         return self._apply(answer)
+
+    def seen_state(self) -> CircuitState:
+        """The state as this process last saw it (its stand-in's while that is in charge)."""
+        return self.stored_state if self._ran_locally else self._seen_state()
 
     def _seen_state(self) -> CircuitState:
         """The state as last read, moved on by time alone (while Redis does not answer)."""
@@ -399,15 +424,12 @@ class RedisCircuitBreaker(CircuitBreaker):
             answer = self.link.run(SCRIPT, self._keys, self._args("reset"))
         except Unreachable as down:
             raise self._unavailable(down) from down.__cause__
-        self._tally = _Tally()
+        self._tally = Tally()
         self._apply(answer)
 
     def stats(self) -> CircuitBreakerStats:
         """This process's counters; state, rates and ``retry_after`` read from Redis."""
         reading = self._read()
-        tally = self._tally
-        successes, failures = read_counter(tally.successes), read_counter(tally.failures)
-        ignored = read_counter(tally.ignored)
         if reading is not None:
             state = reading.state
             failure_rate, slow_call_rate = reading.failure_rate, reading.slow_call_rate
@@ -422,14 +444,9 @@ class RedisCircuitBreaker(CircuitBreaker):
             retry_after = None
             if state is OPEN:
                 retry_after = max(0.0, self._open_until - self.clock.now())
-        return CircuitBreakerStats(
-            state=state,
-            calls=successes + failures + ignored,
-            successes=successes,
-            failures=failures,
-            ignored=ignored,
-            rejections=read_counter(tally.rejections),
-            slow_calls=read_counter(tally.slow),
+        return tallied_stats(
+            self._tally.read(),
+            state,
             failure_rate=failure_rate,
             slow_call_rate=slow_call_rate,
             retry_after=retry_after,

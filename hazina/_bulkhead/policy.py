@@ -11,6 +11,7 @@ from typing import Any
 
 from .._core.deadline import remaining
 from .._core.errors import BulkheadFull
+from .._core.forks import fresh_lock, reset_after_fork
 from .._core.host import Host
 from .._core.policy import Policy
 from .._core.switches import WAITS
@@ -63,6 +64,15 @@ class Bulkhead(Policy[BulkheadConfig, BulkheadStats]):
         self.counts: Counts = Counts()
         self.shared: Compartment = Compartment()
         self.compartments: Compartments = Compartments(config.max_keys)
+        reset_after_fork(self)
+
+    def _after_fork_in_child(self) -> None:
+        fresh_lock(self.lock)
+        # Waiters queued by the parent's other threads do not exist here. (Slots those
+        # threads held stay counted: the child cannot tell them from its own.)
+        self.shared.queue.clear()
+        for compartment in self.compartments.entries.values():
+            compartment.queue.clear()
 
     def _apply_config(self, config: BulkheadConfig) -> None:
         # Running calls are never interrupted; waiters are admitted only within the new

@@ -29,6 +29,7 @@ class Flight:
     __slots__ = (
         "_async_waiters",
         "_done",
+        "counted",
         "epoch",
         "error",
         "invalidations",
@@ -50,6 +51,8 @@ class Flight:
         #: The owning policy's count of invalidations when the load began.
         self.invalidations = invalidations
         self.outcome = PENDING
+        #: Whether its failure was counted in the owner's stats.
+        self.counted = False
         self.value: Any = None
         self.error: BaseException | None = None
         self.traceback: TracebackType | None = None
@@ -71,8 +74,10 @@ class Flight:
 
     def wait(self) -> None:
         """Block the calling thread until the flight settles."""
-        self._done.acquire()
-        self._done.release()
+        # `with`: an exception landing between taking and giving back the lock would
+        # otherwise keep every other waiter of this flight waiting for ever.
+        with self._done:
+            pass
 
     def add_async_waiter(self, loop: asyncio.AbstractEventLoop) -> asyncio.Future[None]:
         """A future, on ``loop``, that completes when the flight settles."""
@@ -81,12 +86,19 @@ class Flight:
         return future
 
     def settle(self, outcome: str, value: Any = None, error: BaseException | None = None) -> None:
-        """Record the outcome and wake every waiter (once no new waiter can join)."""
-        self.value = value
-        self.error = error
-        self.traceback = None if error is None else error.__traceback__
-        self.outcome = outcome
-        self._done.release()
+        """Record the outcome and wake every waiter (once no new waiter can join).
+
+        Settling a settled flight only wakes its waiters again (an interrupted leader's
+        clean-up may come after, or in the middle of, its flight settling).
+        """
+        if self.outcome == PENDING:
+            self.value = value
+            self.error = error
+            self.traceback = None if error is None else error.__traceback__
+            # No call between the outcome and the release: waiters never see one
+            # without the other.
+            self.outcome = outcome
+            self._done.release()
         try:
             running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:

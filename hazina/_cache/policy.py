@@ -22,6 +22,7 @@ from .._core.clock import is_system_clock
 from .._core.conditions import when
 from .._core.counters import Counter, new_counter, read_counter
 from .._core.errors import safe_repr
+from .._core.forks import fresh_lock, reset_after_fork
 from .._core.host import Host
 from .._core.policy import Policy
 from .._core.validation import build_config
@@ -100,6 +101,13 @@ class Cache(Policy[CacheConfig, CacheStats]):
         self._misses = new_counter()
         self._epoch = 0
         self._fresh_state()
+        reset_after_fork(self)
+
+    def _after_fork_in_child(self) -> None:
+        fresh_lock(self._lock)
+        # The parent's loads ran in threads the child does not have: nobody would ever
+        # settle them, so the next miss of each key leads a load of its own.
+        self._flights.clear()
 
     def _apply_config(self, config: CacheConfig) -> None:
         # Entries keep the expiry they were stored with; a smaller max_size evicts at
@@ -361,11 +369,19 @@ class Cache(Policy[CacheConfig, CacheStats]):
     ) -> Any:
         joined = 0  # the epoch in which this call was counted as coalesced, if it was
         while True:
-            with self._lock:
-                step, found = self._begin(key, None, joined)
-                joined = self._epoch if step is _JOIN else 0
-            if step is _LEAD:
-                return self._lead_sync(key, found, fn, args, kwargs, options)
+            step = None
+            try:
+                with self._lock:
+                    step, found = self._begin(key, None, joined)
+                    joined = self._epoch if step is _JOIN else 0
+                if step is _LEAD:
+                    return self._lead_sync(key, found, fn, args, kwargs, options)
+            except BaseException as error:
+                # Interrupted (a signal's exception) between registering a load and the
+                # leader's own `try`: nobody else would ever settle it.
+                if step is _LEAD:
+                    self._fail(key, found, error)
+                raise
             self._log_step(step, key)
             if step is _HIT:
                 return found
@@ -386,13 +402,19 @@ class Cache(Policy[CacheConfig, CacheStats]):
         task = asyncio.current_task()
         joined = 0
         while True:
-            with self._lock:
-                step, found = self._begin(key, task, joined)
-                joined = self._epoch if step is _JOIN else 0
-                if step is _JOIN:
-                    waiter = found.add_async_waiter(loop)
-            if step is _LEAD:
-                return await self._lead_async(key, found, fn, args, kwargs, options)
+            step = None
+            try:
+                with self._lock:
+                    step, found = self._begin(key, task, joined)
+                    joined = self._epoch if step is _JOIN else 0
+                    if step is _JOIN:
+                        waiter = found.add_async_waiter(loop)
+                if step is _LEAD:
+                    return await self._lead_async(key, found, fn, args, kwargs, options)
+            except BaseException as error:
+                if step is _LEAD:
+                    self._fail(key, found, error)
+                raise
             self._log_step(step, key)
             if step is _HIT:
                 return found
@@ -453,13 +475,14 @@ class Cache(Policy[CacheConfig, CacheStats]):
             self._refuse_coroutine(value)
             now = self._now()  # expiry counts from when the value exists
             entry = self.new_entry(key, value, options, now)
+            # Inside the try: if a signal's exception lands in it, the flight still settles.
+            self._succeed(flight, entry, now, value)
         except BaseException as error:
             self._fail(key, flight, error)
             stale = self._stale_for(key, error)
             if stale is _NO_STALE:
                 raise
             return stale
-        self._succeed(flight, entry, now, value)
         return value
 
     async def _lead_async(
@@ -477,13 +500,14 @@ class Cache(Policy[CacheConfig, CacheStats]):
             self._refuse_coroutine(value)
             now = self._now()
             entry = self.new_entry(key, value, options, now)
+            # Inside the try: if a signal's exception lands in it, the flight still settles.
+            self._succeed(flight, entry, now, value)
         except BaseException as error:
             self._fail(key, flight, error)
             stale = self._stale_for(key, error)
             if stale is _NO_STALE:
                 raise
             return stale
-        self._succeed(flight, entry, now, value)
         return value
 
     def _log_step(self, step: str, key: Hashable) -> None:
@@ -515,7 +539,10 @@ class Cache(Policy[CacheConfig, CacheStats]):
 
     def _fail(self, key: Hashable, flight: Flight, error: BaseException) -> None:
         with self._lock:
-            if flight.epoch == self._epoch:  # a load from before reset() is not counted
+            # Not from before reset(), and once: an interrupted leader's clean-up may run
+            # twice, or after its load settled.
+            if flight.epoch == self._epoch and flight.outcome == PENDING and not flight.counted:
+                flight.counted = True
                 self._load_errors += 1
             # Settled below even if the key's __eq__/__hash__ raises here; _begin
             # replaces a settled flight it finds still registered.
@@ -780,7 +807,7 @@ class Cache(Policy[CacheConfig, CacheStats]):
     def _report(self, evicted: list[Entry], full: bool) -> None:
         """Outside the lock: tell listeners about evictions, and the log about a full cache."""
         for entry in evicted:
-            self.emit(CacheEvicted(self.name, entry.key, PRIORITIES[entry.rank]))
+            self.emit(CacheEvicted(self.name, entry.key, PRIORITIES[self.store.rank_of(entry)]))
         if full:
             logger.warning(
                 "cache %r is full of never_remove entries (max_size=%d): new values are "

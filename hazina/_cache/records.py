@@ -47,3 +47,5 @@ class CacheEvicted:
     name: str
     key: Hashable
     priority: Priority
+    #: Whether a dry-run policy made this decision (nothing was refused or delayed).
+    dry_run: bool = attrs.field(default=False, kw_only=True)

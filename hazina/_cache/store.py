@@ -3,62 +3,90 @@
 Concurrency contract: every method here mutates, and runs under the owning policy's
 lock. Readers on the hot path take no lock: they look an entry up in :attr:`Store.entries`
 (one atomic ``dict.get``), compare its deadline with the clock, and mark it recently
-used by calling ``entry.touch(key)``, which is the C-level
-``OrderedDict.move_to_end`` of its priority's list, atomic under the GIL. ``touch``
-only reorders and raises ``KeyError`` for a key that has just been removed, so a
-reader can never put an entry back, and eviction stays exact LRU. For the readers'
-sake the containers are emptied in place, never replaced.
+used by calling ``entry.touch(key)``: the C-level ``OrderedDict.move_to_end`` (atomic
+under the GIL) of :attr:`Store.entries` itself, and for ``low`` and ``high`` entries
+of their priority's own list too. ``touch`` only reorders and raises ``KeyError`` for
+a key that has just been removed, so a reader can never put an entry back. For the
+readers' sake the containers are emptied in place, never replaced.
 
-Expired entries do not pile up and need no background thread: an entry found expired
-on access is removed then, and before anything live is evicted to make room, a heap
-ordered by deadline gives up every entry that has expired (O(log n) each).
+Memory: one ordered dict holds every entry in recency order, so an entry costs one
+dict slot, not two. ``normal`` and ``never_remove`` entries need nothing more; ``low``
+and ``high`` ones also sit in their priority's own ordered dict, so the least recently
+used of a priority is found at once. The least recently used ``normal`` entry is the
+first one in :attr:`Store.entries` that is ``normal``: the ``high`` and ``never_remove``
+entries in front of it are moved to the back on the way (their order among themselves
+lives elsewhere or does not matter), so each is stepped over once per pass.
+
+Expiry: entries with a deadline sit in a binary heap ordered by when they are due
+(their deadline when scheduled; a sliding entry read since then is due later and is
+rescheduled when found). Each entry knows its place in the heap, so removing one costs
+O(log n) and the heap never holds more than the entries. Expired entries are dropped a
+few at a time: on each write, and before anything live is evicted to make room, so no
+single call pays for a mass expiry.
+
+Interruptions: an exception from a signal handler can land wherever Python code calls
+a function or loops. Every change here is ordered so that the state at each such point
+is one the next call copes with: an entry joins the heap and its priority's list before
+the lookup table and leaves them after it (so a stray one there is dropped when met),
+heap slots are swapped with no call in between, and an entry whose sift was cut short
+is sifted again by the next heap operation.
 """
 
 from __future__ import annotations
 
-import heapq
-import itertools
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any
 
-from .expiry import NEVER, NEVER_REMOVE, PRIORITIES
+from .expiry import NEVER, PRIORITIES
+
+_LOW, _NORMAL, _HIGH = (PRIORITIES.index(name) for name in ("low", "normal", "high"))
+#: Writes drop up to this many expired entries in passing, whether room is needed or not
+#: (one: a write into a full cache of expired entries then replaces one, and pays for one).
+_PURGE_PER_WRITE = 1
+#: A write that needs room looks at up to this many heap items to find an expired entry.
+_LOOK_FOR_ROOM = 8
 
 
 class Entry:
     """One cached value; only ``deadline`` changes after creation (sliding expiry)."""
 
-    __slots__ = ("cap", "deadline", "key", "rank", "scheduled", "sliding", "touch", "value")
+    __slots__ = ("deadline", "key", "sliding", "spot", "touch", "value")
 
     def __init__(
         self,
         key: Hashable,
         value: Any,
-        rank: int,
         touch: Callable[[Hashable], None],
         deadline: float,
-        sliding: float | None,
-        cap: float,
+        sliding: list[float] | None,
     ) -> None:
         self.key: Hashable = key
         self.value: Any = value
-        self.rank: int = rank
-        #: Marks the entry most recently used within its priority.
+        #: Marks the entry most recently used (in its priority, and overall).
         self.touch: Callable[[Hashable], None] = touch
         #: Monotonic time from which the entry is no longer served.
         self.deadline: float = deadline
-        self.sliding: float | None = sliding
-        #: The absolute expiry that sliding never passes.
-        self.cap: float = cap
-        #: The number of its item in the expiry heap (items of other numbers are stale).
-        self.scheduled: int = -1
+        #: ``[sliding, cap, due]`` for a sliding entry: its window, the absolute expiry
+        #: it never slides past, and when the heap has it due. ``None`` otherwise (it is
+        #: then due at its deadline).
+        self.sliding: list[float] | None = sliding
+        #: Its index in the expiry heap; -1 when not in it.
+        self.spot: int = -1
 
     def slide(self, now: float) -> None:
         """Push the deadline back after a read at ``now``, never past the cap."""
         # Lock-free: two readers racing may leave the earlier of their two deadlines,
         # microseconds apart, which is still a deadline one of them set.
-        deadline = now + self.sliding  # type: ignore[operator]
-        self.deadline = deadline if deadline < self.cap else self.cap
+        sliding = self.sliding
+        deadline = now + sliding[0]  # type: ignore[index]
+        cap = sliding[1]  # type: ignore[index]
+        self.deadline = deadline if deadline < cap else cap
+
+
+def _due(entry: Entry) -> float:
+    sliding = entry.sliding
+    return entry.deadline if sliding is None else sliding[2]
 
 
 class Store:
@@ -66,13 +94,37 @@ class Store:
 
     def __init__(self, max_size: int) -> None:
         self.max_size = max_size
-        self.entries: dict[Hashable, Entry] = {}
-        self._recency = tuple(OrderedDict[Hashable, Entry]() for _ in PRIORITIES)
-        self._touches = tuple(lru.move_to_end for lru in self._recency)
-        # (deadline when pushed, number, key). Items name the key, not the entry, so a
-        # removed entry's value is freed at once, not when its stale item is popped.
-        self._expiry: list[tuple[float, int, Hashable]] = []
-        self._numbers = itertools.count()
+        #: Every entry, least recently used first.
+        self.entries: OrderedDict[Hashable, Entry] = OrderedDict()
+        entries = self.entries
+        # Recency within low and high; normal's is the order of `entries` itself.
+        self._ranked = {_LOW: OrderedDict[Hashable, Entry](), _HIGH: OrderedDict[Hashable, Entry]()}
+        low, high = self._ranked[_LOW], self._ranked[_HIGH]
+        move, move_low, move_high = entries.move_to_end, low.move_to_end, high.move_to_end
+
+        def touch_low(key: Hashable) -> None:
+            move(key)
+            move_low(key)
+
+        def touch_high(key: Hashable) -> None:
+            move(key)
+            move_high(key)
+
+        # One per priority, told apart by identity: `never_remove`'s is another bound
+        # method object than `normal`'s, for the same move.
+        self._touches: tuple[Callable[[Hashable], None], ...] = (
+            touch_low,
+            move,
+            touch_high,
+            entries.move_to_end,
+        )
+        self._normal = 0  # how many normal entries are stored
+        #: The expiry heap: entries by when they are due, and beside it when each is
+        #: due (the sifts compare these without reading the entries).
+        self._expiry: list[Entry] = []
+        self._dues: list[float] = []
+        # The entry whose sift an exception cut short; sifted again before the next change.
+        self._unsifted: Entry | None = None
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -86,7 +138,16 @@ class Store:
     ) -> Entry:
         """An entry for this store (not yet in it)."""
         deadline, sliding, cap = expiry
-        return Entry(key, value, rank, self._touches[rank], deadline, sliding, cap)
+        window = None if sliding is None else [sliding, cap, deadline]
+        return Entry(key, value, self._touches[rank], deadline, window)
+
+    def rank_of(self, entry: Entry) -> int:
+        """The index in :data:`PRIORITIES` of ``entry``'s priority."""
+        touch = entry.touch
+        for rank, candidate in enumerate(self._touches):
+            if candidate is touch:
+                return rank
+        raise AssertionError("an entry of another store")  # pragma: no cover
 
     def put(self, entry: Entry, now: float) -> tuple[bool, list[Entry], int]:
         """Store ``entry``, making room if needed.
@@ -95,88 +156,229 @@ class Store:
         entries evicted for it, and how many expired entries were dropped first.
         """
         key = entry.key
-        old = self.entries.get(key)
         evicted: list[Entry] = []
-        expired = 0
+        old = self.entries.get(key)
         if old is not None:
-            del self._recency[old.rank][key]
-        elif len(self.entries) >= self.max_size:
-            expired = self.purge(now)
+            self.remove(old)
+        expired = self.purge(now, _PURGE_PER_WRITE)
+        if len(self.entries) >= self.max_size:
+            expired += self.purge(now, _LOOK_FOR_ROOM, wanted=1)
             if len(self.entries) >= self.max_size:
                 victim = self._evict()
                 if victim is None:
                     return False, evicted, expired
                 evicted.append(victim)
-        # Recency first, so a reader that finds the entry can always touch it.
-        self._recency[entry.rank][key] = entry
-        self.entries[key] = entry
+        # The heap and the priority's list first: see "Interruptions" above.
         if entry.deadline is not NEVER:
-            self._schedule(entry)
+            self._push(entry)
+        rank = self.rank_of(entry)
+        if rank in self._ranked:
+            self._ranked[rank][key] = entry
+        self.entries[key] = entry
+        if rank == _NORMAL:
+            self._normal += 1
         return True, evicted, expired
 
     def remove(self, entry: Entry) -> bool:
         """Remove ``entry`` if it is still the one stored under its key."""
         key = entry.key
-        if self.entries.get(key) is not entry:
+        entries = self.entries
+        if entries.get(key) is not entry:
             return False
-        # The lookup table first: from here on readers miss instead of finding it.
-        del self.entries[key]
-        del self._recency[entry.rank][key]
+        normal = entry.touch is self._touches[_NORMAL]
+        # The lookup table first: from here on readers miss instead of finding it. No
+        # call between the removal and the count, so they never disagree.
+        del entries[key]
+        if normal:
+            self._normal -= 1
+        self._forget(entry)
         return True
 
-    def purge(self, now: float) -> int:
-        """Drop every entry expired at ``now``; returns how many."""
-        expiry, entries = self._expiry, self.entries
-        expired = 0
-        while expiry and expiry[0][0] <= now:
-            _, number, key = heapq.heappop(expiry)
-            entry = entries.get(key)
-            if entry is None or entry.scheduled != number:
-                continue  # removed or replaced since it was scheduled
-            if entry.deadline > now:
-                self._schedule(entry)  # a sliding entry read since it was scheduled
+    def purge(self, now: float, limit: float = float("inf"), wanted: float = float("inf")) -> int:
+        """Drop entries expired at ``now``, looking at ``limit`` heap items at most and
+        stopping after ``wanted`` drops; returns how many were dropped."""
+        heap, dues, entries = self._expiry, self._dues, self.entries
+        self._resift()
+        expired = looked = 0
+        while heap and looked < limit and expired < wanted:
+            if dues[0] > now:
+                break
+            entry = heap[0]
+            looked += 1
+            if entries.get(entry.key) is not entry:
+                self._unschedule(entry)  # left behind by an interrupted removal
+            elif entry.deadline > now:
+                self._reschedule(entry)  # a sliding entry read since it was scheduled
             else:
                 self.remove(entry)
                 expired += 1
         return expired
 
     def shift(self, step: float) -> None:
-        """Move every deadline by ``step`` seconds: the clock stepped back by ``-step``."""
+        """Move every deadline by ``step`` seconds: the clock stepped back by ``-step``.
+
+        O(n), but only when the clock steps back (leaving a freezegun block), never on
+        an ordinary call.
+        """
         for entry in self.entries.values():
             if entry.deadline is not NEVER:
                 entry.deadline += step
-            if entry.cap != NEVER:
-                entry.cap += step
-        # A shift keeps the heap's order, so it stays a heap.
-        self._expiry[:] = [(deadline + step, number, key) for deadline, number, key in self._expiry]
+            sliding = entry.sliding
+            if sliding is not None:
+                sliding[1] += step  # the cap
+                sliding[2] += step  # when the heap has it due
+        # The same step for every due time keeps the heap's order: it stays a heap.
+        dues = self._dues
+        for index in range(len(dues)):
+            dues[index] += step
 
     def clear(self) -> None:
         """Remove every entry."""
         self.entries.clear()
-        for lru in self._recency:
+        for lru in self._ranked.values():
             lru.clear()
-        self._expiry.clear()
+        # `del [:]`, not clear(): no call between the two, which must stay one length.
+        del self._expiry[:]
+        del self._dues[:]
+        self._unsifted = None
+        self._normal = 0
+
+    # -- eviction ----------------------------------------------------------------------
 
     def _evict(self) -> Entry | None:
         """Remove the least recently used entry of the lowest priority present."""
-        for lru in self._recency[:NEVER_REMOVE]:
-            if lru:
-                key, victim = lru.popitem(last=False)
-                del self.entries[key]
-                return victim
+        if self._ranked[_LOW]:
+            return self._evict_from(self._ranked[_LOW])
+        if self._normal > 0:
+            entries = self.entries
+            normal = self._touches[_NORMAL]
+            for _ in range(len(entries)):
+                key, victim = next(iter(entries.items()))
+                if victim.touch is normal:
+                    del entries[key]
+                    self._normal -= 1
+                    self._forget(victim)
+                    return victim
+                entries.move_to_end(key)  # high or never_remove: see the module doc
+            self._normal = 0  # pragma: no cover - a miscount; it must not loop for ever
+        if self._ranked[_HIGH]:
+            return self._evict_from(self._ranked[_HIGH])
         return None
 
-    def _schedule(self, entry: Entry) -> None:
-        expiry = self._expiry
-        entry.scheduled = number = next(self._numbers)
-        heapq.heappush(expiry, (entry.deadline, number, entry.key))
-        # Items of replaced or removed entries linger until popped; rebuilding once
-        # they outnumber the live ones keeps the heap O(max_size), amortised O(1).
-        if len(expiry) > 2 * len(self.entries) + 64:
-            entries = self.entries
-            expiry[:] = [item for item in expiry if _is_live(entries.get(item[2]), item[1])]
-            heapq.heapify(expiry)
+    def _evict_from(self, lru: OrderedDict[Hashable, Entry]) -> Entry | None:
+        entries = self.entries
+        while lru:
+            key, victim = next(iter(lru.items()))
+            if entries.get(key) is victim:
+                del entries[key]
+                self._forget(victim)
+                return victim
+            del lru[key]  # left behind by an interrupted removal
+        return self._evict()
 
+    def _forget(self, entry: Entry) -> None:
+        """Drop a removed entry from its priority's list and from the heap."""
+        rank = self.rank_of(entry)
+        if rank in self._ranked:
+            lru = self._ranked[rank]
+            if lru.get(entry.key) is entry:
+                del lru[entry.key]
+        if entry.spot >= 0:
+            self._unschedule(entry)
 
-def _is_live(entry: Entry | None, number: int) -> bool:
-    return entry is not None and entry.scheduled == number
+    # -- the expiry heap ------------------------------------------------------------------
+
+    def _push(self, entry: Entry) -> None:
+        self._resift()
+        heap, dues = self._expiry, self._dues
+        spot, due = len(heap), _due(entry)
+        entry.spot = spot
+        self._unsifted = entry
+        # `+=`, not append(): no call between the two, so the lists never differ in length.
+        heap += (entry,)
+        dues += (due,)
+        self._sift_up(entry)
+        self._unsifted = None
+
+    def _unschedule(self, entry: Entry) -> None:
+        self._resift()
+        heap, dues = self._expiry, self._dues
+        spot = entry.spot
+        if not 0 <= spot < len(heap) or heap[spot] is not entry:
+            entry.spot = -1
+            return
+        last = heap[-1]
+        # No call from here to the sift: the slot changes hands in one piece.
+        heap[spot] = last
+        dues[spot] = dues[-1]
+        last.spot = spot
+        entry.spot = -1
+        del heap[-1]
+        del dues[-1]
+        if last is not entry:
+            self._unsifted = last
+            self._sift_up(last)
+            self._sift_down(last)
+            self._unsifted = None
+
+    def _reschedule(self, entry: Entry) -> None:
+        sliding = entry.sliding
+        assert sliding is not None
+        self._unsifted = entry
+        due = sliding[2] = entry.deadline
+        self._dues[entry.spot] = due
+        self._sift_down(entry)
+        self._unsifted = None
+
+    def _resift(self) -> None:
+        entry = self._unsifted
+        if entry is not None:
+            heap = self._expiry
+            if 0 <= entry.spot < len(heap) and heap[entry.spot] is entry:
+                self._sift_up(entry)
+                self._sift_down(entry)
+            self._unsifted = None
+
+    def _sift_up(self, entry: Entry) -> None:
+        heap, dues = self._expiry, self._dues
+        spot = entry.spot
+        due = dues[spot]
+        while spot > 0:
+            parent_spot = (spot - 1) >> 1
+            parent_due = dues[parent_spot]
+            if parent_due <= due:
+                break
+            parent = heap[parent_spot]
+            # A swap with no call inside: consistent at every point an exception lands.
+            heap[spot] = parent
+            dues[spot] = parent_due
+            heap[parent_spot] = entry
+            dues[parent_spot] = due
+            parent.spot = spot
+            entry.spot = parent_spot
+            spot = parent_spot
+
+    def _sift_down(self, entry: Entry) -> None:
+        heap, dues = self._expiry, self._dues
+        size = len(heap)
+        spot = entry.spot
+        due = dues[spot]
+        while True:
+            child_spot = 2 * spot + 1
+            if child_spot >= size:
+                break
+            child_due = dues[child_spot]
+            right_spot = child_spot + 1
+            if right_spot < size and dues[right_spot] < child_due:
+                child_spot = right_spot
+                child_due = dues[right_spot]
+            if due <= child_due:
+                break
+            child = heap[child_spot]
+            heap[spot] = child
+            dues[spot] = child_due
+            heap[child_spot] = entry
+            dues[child_spot] = due
+            child.spot = spot
+            entry.spot = child_spot
+            spot = child_spot

@@ -8,6 +8,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from .._core.forks import fresh_lock, reset_after_fork
 from .._core.host import Host
 from .._core.policy import Policy
 from .config import NOT_GIVEN, ChaosConfig
@@ -38,6 +39,10 @@ class Chaos(Policy[ChaosConfig, ChaosStats]):
         self._lock = threading.Lock()
         self._random = random.Random(config.seed)
         self._fresh_state()
+        reset_after_fork(self)
+
+    def _after_fork_in_child(self) -> None:
+        fresh_lock(self._lock)
 
     def _fresh_state(self) -> None:
         self._calls = 0

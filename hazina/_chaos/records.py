@@ -25,3 +25,5 @@ class ChaosInjected:
     name: str
     fault: Literal["error", "latency", "result"]
     seconds: float = 0.0
+    #: Every event carries it; a chaos injection or a reconfigure is never a dry run.
+    dry_run: bool = attrs.field(default=False, kw_only=True)

@@ -35,16 +35,21 @@ class CircuitOpenError(HazinaError):
         name: The breaker that refused.
         retry_after: Seconds until the breaker admits a probe, or ``None`` while it is
             forced open and nobody can say.
+        key: The key whose breaker is open (``None`` for a breaker without ``key=``).
     """
 
-    def __init__(self, name: str, retry_after: float | None) -> None:
+    def __init__(self, name: str, retry_after: float | None, key: Hashable = None) -> None:
         self.name = name
         self.retry_after = retry_after
+        self.key = key
         when = "forced open" if retry_after is None else f"retry after {retry_after:.3f}s"
-        super().__init__(f"circuit breaker {name!r} is open ({when})")
+        who = "" if key is None else f" for key {key!r}"
+        super().__init__(f"circuit breaker {name!r} is open{who} ({when})")
 
-    def __reduce__(self) -> tuple[type[CircuitOpenError], tuple[str, float | None]]:
-        return (type(self), (self.name, self.retry_after))
+    def __reduce__(
+        self,
+    ) -> tuple[type[CircuitOpenError], tuple[str, float | None, Hashable]]:
+        return (type(self), (self.name, self.retry_after, self.key))
 
 
 class RateLimitExceeded(HazinaError):

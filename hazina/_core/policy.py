@@ -14,6 +14,7 @@ import attrs
 
 from .clock import Clock
 from .errors import ConfigurationError
+from .forks import fresh_lock, on_fork_in_child
 from .host import Host
 from .swap import swap_driver
 from .validation import build_config
@@ -22,6 +23,18 @@ logger = logging.getLogger("hazina")
 
 ConfigT = TypeVar("ConfigT")
 StatsT = TypeVar("StatsT")
+
+
+# Policies whose reconfigure lock a forked child must free (held by another thread).
+_reconfigurable: weakref.WeakSet[Policy[Any, Any]] = weakref.WeakSet()
+
+
+def _free_reconfigure_locks() -> None:
+    for policy in list(_reconfigurable):
+        fresh_lock(policy._reconfiguring)
+
+
+on_fork_in_child(_free_reconfigure_locks)
 
 
 class Policy(abc.ABC, Generic[ConfigT, StatsT]):
@@ -51,6 +64,7 @@ class Policy(abc.ABC, Generic[ConfigT, StatsT]):
         #: Those of them set by ``registry.configure()``, which win over code.
         self.configured: dict[str, Any] = {}
         self._reconfiguring = threading.Lock()
+        _reconfigurable.add(self)
         # Plain functions decorated with this policy, to rebuild on reconfigure.
         self._decorated: list[tuple[weakref.ref[Any], Callable[..., Any], bool, Any]] = []
 
@@ -148,3 +162,5 @@ class PolicyReconfigured:
     kind: str
     name: str
     changes: Mapping[str, Any]
+    #: Every event carries it; a chaos injection or a reconfigure is never a dry run.
+    dry_run: bool = attrs.field(default=False, kw_only=True)

@@ -37,6 +37,7 @@ from .._timeout.policy import Timeout
 from .backend import Backend, BackendChoice
 from .clock import SYSTEM_CLOCK, Clock, checked_clock
 from .errors import ConfigurationError, safe_repr
+from .forks import fresh_lock, reset_after_fork
 from .host import Host
 from .policy import Policy, merged_options
 from .validation import build_config, describe_difference
@@ -131,6 +132,7 @@ class Registry:
         self.backend: Backend | None = backend
         # Re-entrant: a factory may be called from a listener it triggers.
         self._lock = threading.RLock()
+        reset_after_fork(self)
         self._policies: dict[str, dict[str, Registered]] = {kind: {} for kind in KINDS}
         # Values set by configure(), by kind and folded name, for policies made later too.
         self._configured: dict[str, dict[str, dict[str, Any]]] = {kind: {} for kind in KINDS}
@@ -141,6 +143,9 @@ class Registry:
         self._host = Host(self.clock, self._emit, self._companion)
 
     # -- factories ---------------------------------------------------------------
+
+    def _after_fork_in_child(self) -> None:
+        fresh_lock(self._lock)
 
     def circuit_breaker(
         self,

@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 from .._core.conditions import when
 from .._core.counters import Counter, new_counter, read_counter
 from .._core.decorate import is_async_callable
+from .._core.forks import fresh_lock, reset_after_fork
 from .._core.host import Host
 from .._core.policy import Policy
 from .config import NOT_GIVEN, FallbackConfig
@@ -50,6 +51,7 @@ class Fallback(Policy[FallbackConfig, FallbackStats]):
         self.calls: Counter = new_counter()
         self._fallbacks: Counter = new_counter()
         self._lock = threading.Lock()
+        reset_after_fork(self)
         self._base = (0, 0)
 
     def _apply_config(self, config: FallbackConfig) -> None:
@@ -61,6 +63,9 @@ class Fallback(Policy[FallbackConfig, FallbackStats]):
         )
         self.sync_handler, self.async_handler = producers
         self.config = config
+
+    def _after_fork_in_child(self) -> None:
+        fresh_lock(self._lock)
 
     def _producers(self, config: FallbackConfig | None = None) -> tuple[Produce, AsyncProduce]:
         """How the sync and async drivers turn an error into the fallback's result."""

@@ -18,6 +18,7 @@ import threading
 from time import perf_counter
 from typing import Any
 
+from .._core.forks import fresh_lock, on_fork_in_child
 from .policy import CheckFunction, HealthCheck
 from .records import UNHEALTHY, HealthEntry
 
@@ -25,6 +26,7 @@ from .records import UNHEALTHY, HealthEntry
 # Re-entrant: a thread that is already done runs its done-callback (which takes this
 # lock too) at once, in the thread that adds it.
 _start_lock = threading.RLock()
+on_fork_in_child(lambda: fresh_lock(_start_lock))
 
 
 # Checks given up on (timed out) that are still finishing: held so they are not

@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 from .._core.decorate import check_target, is_async_callable
 from .._core.errors import ConfigurationError
+from .._core.forks import fresh_lock, reset_after_fork
 from .._core.host import Host
 from .._core.policy import PolicyReconfigured, logger
 from .._core.validation import build_config
@@ -84,6 +85,12 @@ class HealthCheck:
         #: Those of them set by ``registry.configure()``, which win over code.
         self.configured: dict[str, Any] = {}
         self._fresh_state()
+        reset_after_fork(self)
+
+    def _after_fork_in_child(self) -> None:
+        fresh_lock(self._lock)
+        # Its thread stayed in the parent: joining its run would wait for ever.
+        self.in_flight = None
 
     def reconfigure(self, **changes: Any) -> None:
         """Change the check's ``timeout``, ``critical`` or ``tags``; its next run uses them."""

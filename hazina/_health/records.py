@@ -137,6 +137,8 @@ class HealthStatusChanged:
     name: str
     old: HealthStatus | None
     new: HealthStatus
+    #: Whether a dry-run policy made this decision (nothing was refused or delayed).
+    dry_run: bool = attrs.field(default=False, kw_only=True)
 
 
 def _describe(error: BaseException) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 
 from .._core.conditions import when
 from .._core.counters import Counter, new_counter, read_counter
+from .._core.forks import fresh_lock, reset_after_fork
 from .._core.host import Host
 from .._core.policy import Policy
 from .._core.validation import is_finite_number
@@ -47,6 +48,7 @@ class Hedge(Policy[HedgeConfig, HedgeStats]):
         self._hedges: Counter = new_counter()
         self._wins: Counter = new_counter()
         self._lock = threading.Lock()
+        reset_after_fork(self)
         self._base = (0, 0, 0)
 
     def _apply_config(self, config: HedgeConfig) -> None:
@@ -58,6 +60,9 @@ class Hedge(Policy[HedgeConfig, HedgeStats]):
             else self._computed_delay
         )
         self.config = config
+
+    def _after_fork_in_child(self) -> None:
+        fresh_lock(self._lock)
 
     def _computed_delay(self) -> float:
         delay = self.config.delay()  # type: ignore[operator]

@@ -96,6 +96,7 @@ class RateLimiterConfig:
         default="local", validator=one_of(*BACKEND_ERROR_CHOICES)
     )
     local_fraction: float = attrs.field(default=1.0, validator=unit_interval)
+    dry_run: bool = attrs.field(default=False, validator=boolean)
 
     def __attrs_post_init__(self) -> None:
         self._resolve_limits()
@@ -166,3 +167,4 @@ class RateLimiterOptions(TypedDict, total=False):
     max_wait: Duration | None
     on_backend_error: BackendErrorChoice
     local_fraction: float
+    dry_run: bool

@@ -64,6 +64,8 @@ def rate_limited(
         local_fraction: While a shared backend is down and ``on_backend_error`` is
             ``"local"``, each process runs with its rates and bursts times this
             (default 1.0).
+        dry_run: Make, count and report every decision (refusals, waits), but refuse or
+            delay no call.
 
     Raises:
         ConfigurationError: A value is invalid, or ``name`` exists with another

@@ -246,20 +246,26 @@ class Gcra(Meter[Schedule]):
 
 
 class Log:
-    """The sliding window's state: when each call in the window ran and what it cost."""
+    """The sliding window's state: when each call in the window ran and what it cost.
 
-    __slots__ = ("costs", "times", "total")
+    One deque holds both, alternating: ``time, cost, time, cost, ...``, oldest first.
+    A call is logged with one ``extend`` and forgotten with two ``del calls[0]``, and
+    no point between those lets a signal handler's exception in, so the times and
+    costs never fall out of step (two deques could be left one item apart).
+    """
+
+    __slots__ = ("calls", "total")
 
     def __init__(self) -> None:
-        self.times: deque[float] = deque()
-        self.costs: deque[float] = deque()
+        self.calls: deque[float] = deque()
         self.total = 0.0
 
 
 class SlidingWindow(Meter[Log]):
     """No more than ``rate`` in any ``per`` seconds, counted exactly from a log of calls.
 
-    Memory per key grows with the calls inside one window (at most ``rate`` entries).
+    Memory per key grows with the calls inside one window: at most ``rate`` entries
+    of two deque slots and one float (about 40 bytes each) besides the key's own.
     A call logged at ``t`` counts in the window until ``t + per``.
     """
 
@@ -272,54 +278,54 @@ class SlidingWindow(Meter[Log]):
         return Log()
 
     def clear(self, state: Log) -> None:
-        state.times.clear()
-        state.costs.clear()
+        state.calls.clear()
         state.total = 0.0
 
     def expire(self, state: Log, now: float) -> None:
         """Forget the calls that have left the window by ``now``."""
-        times, costs = state.times, state.costs
+        calls = state.calls
         horizon = now - self.window + TOLERANCE
-        while times and times[0] <= horizon:
-            times.popleft()
-            state.total -= costs.popleft()
-        if not times:
+        while calls and calls[0] <= horizon:
+            # Subtracted first and deleted with no call in between: see Log.
+            state.total -= calls[1]
+            del calls[0]
+            del calls[0]
+        if not calls:
             state.total = 0.0  # drop what float sums of fractional costs left behind
 
     def wait(self, state: Log, now: float, cost: float) -> float:
         self.expire(state, now)
-        times = state.times
+        calls = state.calls
         # Reservations are logged at the future time they run; a new call goes after them.
-        start = times[-1] if times and times[-1] > now else now
+        start = calls[-2] if calls and calls[-2] > now else now
         excess = state.total + cost - self.rate
         if excess <= TOKEN_SLACK:
             return start - now
         freed = 0.0
-        for at, taken in zip(times, state.costs, strict=True):
-            freed += taken
+        for index in range(0, len(calls), 2):
+            freed += calls[index + 1]
             if freed >= excess - TOKEN_SLACK:
-                return max(start, at + self.window) - now
+                return max(start, calls[index] + self.window) - now
         raise ValueError(f"cost {cost!r} is above the capacity {self.capacity!r}")
 
     def take(self, state: Log, now: float, cost: float, at: float) -> None:
-        state.times.append(at)
-        state.costs.append(cost)
         state.total += cost
+        state.calls += (at, cost)
 
     def give_back(self, state: Log, now: float, cost: float, at: float) -> None:
-        times, costs = state.times, state.costs
-        for index in range(len(times) - 1, -1, -1):
-            if times[index] == at and costs[index] == cost:
-                del times[index]
-                del costs[index]
+        calls = state.calls
+        for index in range(len(calls) - 2, -1, -2):
+            if calls[index] == at and calls[index + 1] == cost:
                 state.total -= cost
+                del calls[index]
+                del calls[index]
                 return
         # Not found: it already left the window (or the limiter was reset).
 
     def shift(self, state: Log, step: float) -> None:
-        times = state.times
-        for index in range(len(times)):
-            times[index] += step
+        calls = state.calls
+        for index in range(0, len(calls), 2):
+            calls[index] += step
 
     def remaining(self, state: Log, now: float) -> float:
         self.expire(state, now)
@@ -327,11 +333,12 @@ class SlidingWindow(Meter[Log]):
 
     def full_in(self, state: Log, now: float) -> float:
         self.expire(state, now)
-        return max(0.0, state.times[-1] + self.window - now) if state.times else 0.0
+        calls = state.calls
+        return max(0.0, calls[-2] + self.window - now) if calls else 0.0
 
     def is_full(self, state: Log, now: float) -> bool:
         self.expire(state, now)
-        return not state.times
+        return not state.calls
 
 
 #: The meter class for each ``algorithm=`` name.

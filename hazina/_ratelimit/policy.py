@@ -11,12 +11,13 @@ import attrs
 
 from .._core.deadline import would_pass_deadline
 from .._core.errors import RateLimitExceeded, safe_repr
+from .._core.forks import fresh_lock, reset_after_fork
 from .._core.host import Host
+from .._core.keytable import KeyTable
 from .._core.policy import Policy
 from .._core.validation import MAX_SECONDS, is_finite_number
 from .config import RateLimiterConfig
 from .drivers import fast_async_driver, fast_sync_driver
-from .keys import KeyTable
 from .meters import ALGORITHMS, TOLERANCE, Meter
 from .records import (
     LimitStatus,
@@ -28,6 +29,9 @@ from .records import (
 
 #: One key's states, one per limit, in the order of ``config.limits``.
 Entry = tuple[Any, ...]
+#: What the key table holds for a key: with one limit (the usual case) its state alone,
+#: which saves a tuple per key; with several, the :data:`Entry`.
+Stored = Any
 
 
 class Counts:
@@ -85,15 +89,23 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
         self._capacity = config.capacity
         self._may_wait = config.wait
         self._max_wait = config.max_wait
-        self.lock: threading.Lock = threading.Lock()
+        self._dry_run = config.dry_run
+        # Re-entrant for its owner check only (see drivers): nothing takes it twice.
+        self.lock: threading.RLock = threading.RLock()
         # Mutated in place, never replaced: the drivers hold it.
         self.counts: Counts = Counts()
         self.shared_entry: Entry = self._fresh_entry()
-        self.keys: KeyTable[Entry] = KeyTable(
-            config.max_keys, self._fresh_entry, self._entry_is_full
+        self.keys: KeyTable[Stored] = KeyTable(
+            config.max_keys, lambda _key: self._fresh_stored(), self._stored_is_full
         )
         self._generation = 0
         self._fresh_state()
+        reset_after_fork(self)
+
+    def _after_fork_in_child(self) -> None:
+        # Reservations of the parent's other threads stay taken: they never run here,
+        # and keeping their tokens never over-admits.
+        fresh_lock(self.lock)
 
     def _apply_config(self, config: RateLimiterConfig) -> None:
         # Each key keeps the tokens it has left, capped at the new burst, while the
@@ -108,23 +120,28 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
             same_shape = config.algorithm == self.config.algorithm and len(meters) == len(
                 self.meters
             )
+            # Read through the old meters' layout, before `_meter` changes.
+            entries = [self.shared_entry, *map(self.entry_of, self.keys.entries.values())]
             old_meters = self.meters
             self.meters = meters
             self._meter = meters[0] if len(meters) == 1 else None
             self._capacity = config.capacity
             self._may_wait = config.wait
             self._max_wait = config.max_wait
+            self._dry_run = config.dry_run
             self.keys.max_keys = config.max_keys
             if unchanged:
                 pass  # the same limits: the drivers keep what they hold
             elif same_shape:
-                for entry in (self.shared_entry, *self.keys.entries.values()):
+                for entry in entries:
                     for old, new, state in zip(old_meters, meters, entry, strict=True):
                         new.carry(old, state, now)
             else:
                 # The drivers are rebuilt after this, so these may be new objects.
                 self.shared_entry = self._fresh_entry()
-                self.keys = KeyTable(config.max_keys, self._fresh_entry, self._entry_is_full)
+                self.keys = KeyTable(
+                    config.max_keys, lambda _key: self._fresh_stored(), self._stored_is_full
+                )
                 self._generation += 1
             self.config = config
 
@@ -133,12 +150,21 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
             return (self._meter.fresh(),)
         return tuple(meter.fresh() for meter in self.meters)
 
-    def _entry_is_full(self, entry: Entry, now: float) -> bool:
+    def _fresh_stored(self) -> Stored:
         if self._meter is not None:
-            return self._meter.is_full(entry[0], now)
+            return self._meter.fresh()
+        return tuple(meter.fresh() for meter in self.meters)
+
+    def _stored_is_full(self, stored: Stored, now: float) -> bool:
+        if self._meter is not None:
+            return self._meter.is_full(stored, now)
         return all(
-            meter.is_full(state, now) for meter, state in zip(self.meters, entry, strict=True)
+            meter.is_full(state, now) for meter, state in zip(self.meters, stored, strict=True)
         )
+
+    def entry_of(self, stored: Stored) -> Entry:
+        """The :data:`Entry` of what the key table holds for a key."""
+        return (stored,) if self._meter is not None else stored
 
     def _fresh_state(self) -> None:
         # Mutated in place, never replaced: the drivers hold these objects.
@@ -168,24 +194,26 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
     def try_acquire(self, key: Hashable = None, cost: float = 1) -> bool:
         """Take ``cost`` tokens for ``key`` if they are there now; never waits.
 
-        Returns ``False`` (counted as a rejection, with its event) if they are not.
+        Returns ``False`` (counted as a rejection, with its event) if they are not;
+        a dry-run limiter counts and reports the rejection, and returns ``True``.
         """
         cost = self._checked_cost(cost)
         verdict = self._reserve(key, cost, may_wait=False)
         if verdict is None:
             return True
         assert not isinstance(verdict, _Reservation)
-        self.emit(RateLimitRejected(self.name, key, cost, float(verdict)))
-        return False
+        return self._refuse(key, cost, verdict) is None
 
     def status(self, key: Hashable = None) -> RateLimitStatus:
         """Where ``key`` stands now; looking does not take tokens or touch its recency."""
         probe = min(1.0, self._capacity)
         with self.lock:
             now = self._locked_now()
-            entry = self.shared_entry if key is None else self.keys.entries.get(key)
-            if entry is None:
-                entry = self._fresh_entry()
+            if key is None:
+                entry = self.shared_entry
+            else:
+                stored = self.keys.entries.get(key)
+                entry = self._fresh_entry() if stored is None else self.entry_of(stored)
             limits = tuple(
                 LimitStatus(
                     meter.limit,
@@ -239,14 +267,16 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
             self._admitted_free()
             return None
         meter = self._meter
-        self.lock.acquire()
-        try:
+        # `with`, not acquire()/try: nothing can slip in between taking the lock and
+        # the block that releases it, so an exception from a signal handler can land
+        # anywhere here without leaving the lock taken.
+        with self.lock:
             now = self._locked_now()
             if key is None:
                 entry = self.shared_entry
             else:
                 try:
-                    entry = self.keys.obtain(key, now)
+                    entry = self.entry_of(self.keys.obtain(key, now))
                 except TypeError as error:
                     raise TypeError(
                         f"rate_limiter {self.name!r}: the key {safe_repr(key)} is not hashable; "
@@ -284,8 +314,6 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
                 each.take(state, now, cost, at)
                 marks.append(each.mark(state))
             return _Reservation(key, cost, entry, at, wait, self._generation, tuple(marks))
-        finally:
-            self.lock.release()
 
     def _give_back(self, reservation: _Reservation) -> None:
         with self.lock:
@@ -309,7 +337,7 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
         moves back by the step, so each key stands as it did at that reading: leaving a
         freezegun block must not leave a bucket drained for decades."""
         step = now - self.counts.seen
-        entries = [self.shared_entry, *self.keys.entries.values()]
+        entries = [self.shared_entry, *map(self.entry_of, self.keys.entries.values())]
         for meter, index in zip(self.meters, range(len(self.meters)), strict=True):
             for entry in entries:
                 meter.shift(entry[index], step)
@@ -326,9 +354,14 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
             counts.waited += 1
             counts.wait_time += wait
 
-    def _refuse(self, key: Hashable, cost: float, retry_after: float) -> RateLimitExceeded:
+    def _refuse(self, key: Hashable, cost: float, retry_after: float) -> RateLimitExceeded | None:
+        """Report a refusal (counted already); the error to raise, or ``None`` in a dry run,
+        where the call goes ahead and counts as admitted too."""
         retry_after = float(retry_after)  # a clock may count in whole numbers
-        self.emit(RateLimitRejected(self.name, key, cost, retry_after))
+        self.emit(RateLimitRejected(self.name, key, cost, retry_after, dry_run=self._dry_run))
+        if self._dry_run:
+            self._admitted_free()
+            return None
         return RateLimitExceeded(self.name, key, retry_after)
 
     # -- acquiring: the sync and async drivers of one decision ----------------------
@@ -338,8 +371,16 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
         if verdict is None:
             return
         if not isinstance(verdict, _Reservation):
-            raise self._refuse(key, cost, verdict)
-        self.emit(RateLimitDelayed(self.name, key, cost, verdict.wait))
+            error = self._refuse(key, cost, verdict)
+            if error is None:
+                return
+            raise error
+        self.emit(RateLimitDelayed(self.name, key, cost, verdict.wait, dry_run=self._dry_run))
+        if self._dry_run:
+            # The tokens stay reserved, as for a real waiter: whoever comes next is
+            # judged as if this call had waited.
+            self._waited_out(verdict.wait)
+            return
         try:
             self.clock.sleep(verdict.wait)
         except BaseException:
@@ -352,8 +393,16 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
         if verdict is None:
             return
         if not isinstance(verdict, _Reservation):
-            raise self._refuse(key, cost, verdict)
-        self.emit(RateLimitDelayed(self.name, key, cost, verdict.wait))
+            error = self._refuse(key, cost, verdict)
+            if error is None:
+                return
+            raise error
+        self.emit(RateLimitDelayed(self.name, key, cost, verdict.wait, dry_run=self._dry_run))
+        if self._dry_run:
+            # The tokens stay reserved, as for a real waiter: whoever comes next is
+            # judged as if this call had waited.
+            self._waited_out(verdict.wait)
+            return
         try:
             await self.clock.asleep(verdict.wait)
         except BaseException:

@@ -80,6 +80,8 @@ class RateLimitRejected:
     key: Hashable
     cost: float
     retry_after: float
+    #: Whether a dry-run limiter made this decision: the call ran anyway.
+    dry_run: bool = attrs.field(default=False, kw_only=True)
 
 
 @attrs.frozen
@@ -90,3 +92,5 @@ class RateLimitDelayed:
     key: Hashable
     cost: float
     wait: float
+    #: Whether a dry-run limiter made this decision: the call ran at once.
+    dry_run: bool = attrs.field(default=False, kw_only=True)

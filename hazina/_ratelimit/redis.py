@@ -18,7 +18,7 @@ fleet, are left alone, and refill by themselves.
 from __future__ import annotations
 
 from collections.abc import Hashable
-from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
@@ -146,14 +146,23 @@ class RedisRateLimiter(RateLimiter):
         if code == REFUSED:
             with self.lock:
                 self.counts.rejected += 1
-            raise self._refuse(key, cost, wait)
-        if would_pass_deadline(wait):
+            error = self._refuse(key, cost, wait)
+            if error is None:
+                return 0.0
+            raise error
+        if not self._dry_run and would_pass_deadline(wait):
             # Refused, as past an enclosing @timeout's deadline; the reservation stays,
             # as a cancelled waiter's does (see above).
             with self.lock:
                 self.counts.rejected += 1
-            raise self._refuse(key, cost, wait)
-        self.emit(RateLimitDelayed(self.name, key, cost, wait))
+            error = self._refuse(key, cost, wait)
+            if error is not None:
+                raise error
+            return 0.0
+        self.emit(RateLimitDelayed(self.name, key, cost, wait, dry_run=self._dry_run))
+        if self._dry_run:
+            self._waited_out(wait)  # reserved fleet-wide, as for a real waiter; no sleep
+            return 0.0
         return wait
 
     def acquire_slow_sync(self, key: Hashable, cost: float) -> None:
@@ -220,10 +229,12 @@ class RedisRateLimiter(RateLimiter):
             return self._admitted_free()
         self._deny(key, cost, down)
 
-    def _deny(self, key: Hashable, cost: float, down: Unreachable) -> NoReturn:
+    def _deny(self, key: Hashable, cost: float, down: Unreachable) -> None:
         with self.lock:
             self.counts.rejected += 1
-        raise self._refuse(key, cost, down.retry_after) from down.__cause__
+        error = self._refuse(key, cost, down.retry_after)
+        if error is not None:
+            raise error from down.__cause__
 
     def _back_to_shared(self) -> None:
         """Redis answers again: the local stand-in's state is dropped, its counts kept."""

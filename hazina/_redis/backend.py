@@ -31,6 +31,7 @@ from .._breaker.redis import RedisCircuitBreaker
 from .._cache.redis import RedisCache
 from .._core.backend import PolicyMaker
 from .._core.errors import ConfigurationError
+from .._core.forks import fresh_lock, reset_after_fork
 from .._core.validation import MAX_SECONDS, is_finite_number
 from .._ratelimit.redis import RedisRateLimiter
 from .keys import check_key_part
@@ -132,11 +133,15 @@ class RedisBackend:
         self.down_until: float = 0.0
         self._outage_error: BaseException | None = None
         self._state_lock = threading.Lock()
+        reset_after_fork(self)
         self._policies: dict[str, None] = {}
         self._pipelines: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop,
             tuple[LoopPipeline, AsyncGenerator[None, None] | None],
         ] = weakref.WeakKeyDictionary()
+
+    def _after_fork_in_child(self) -> None:
+        fresh_lock(self._state_lock)
 
     @classmethod
     def from_url(

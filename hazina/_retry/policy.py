@@ -9,6 +9,7 @@ from typing import Any, TypeGuard
 from .._core.conditions import when
 from .._core.counters import Counter, new_counter, read_counter
 from .._core.deadline import would_pass_deadline
+from .._core.forks import fresh_lock, reset_after_fork
 from .._core.host import Host
 from .._core.policy import Policy
 from .._core.validation import seconds
@@ -37,6 +38,10 @@ class Retry(Policy[RetryConfig, RetryStats]):
             self.budget = host.get_or_create(RetryBudget.kind, config.budget)
             self.budget.attach(self.first_try_successes)
         self._fresh_state()
+        reset_after_fork(self)
+
+    def _after_fork_in_child(self) -> None:
+        fresh_lock(self._lock)
 
     def _apply_config(self, config: RetryConfig) -> None:
         # Counters are kept; a new budget name joins that budget from the next call.

@@ -26,6 +26,8 @@ class RetryScheduled:
     attempt: int
     wait: float
     error: BaseException | None
+    #: Whether a dry-run policy made this decision (nothing was refused or delayed).
+    dry_run: bool = attrs.field(default=False, kw_only=True)
 
 
 @attrs.frozen
@@ -36,3 +38,5 @@ class RetryGaveUp:
     attempts: int
     elapsed: float
     error: BaseException | None
+    #: Whether a dry-run policy made this decision (nothing was refused or delayed).
+    dry_run: bool = attrs.field(default=False, kw_only=True)

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, NoReturn
 
 from .._core.counters import Counter, new_counter, read_counter
+from .._core.forks import fresh_lock, reset_after_fork
 from .._core.host import Host
 from .._core.policy import Policy
 from .config import RetryBudgetConfig
@@ -37,6 +38,7 @@ class RetryBudget(Policy[RetryBudgetConfig, RetryBudgetStats]):
     def __init__(self, name: str, config: RetryBudgetConfig, host: Host) -> None:
         super().__init__(name, config, host)
         self._lock = threading.Lock()
+        reset_after_fork(self)
         self._reserve = config.min_per_second * config.window
         # First attempts are counted lock-free in two places: a sharing retry policy's own
         # count of first-try successes (a source: its hot path bumps nothing else), and
@@ -45,6 +47,9 @@ class RetryBudget(Policy[RetryBudgetConfig, RetryBudgetStats]):
         self._sources: tuple[Counter, ...] = ()
         self._retries = 0  # running total; only ever changed under the lock
         self._fresh_state()
+
+    def _after_fork_in_child(self) -> None:
+        fresh_lock(self._lock)
 
     def _fresh_state(self) -> None:
         self._attempts_base = self._first_attempts()

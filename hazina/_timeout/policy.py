@@ -12,6 +12,7 @@ from typing import Any
 from .._core.counters import Counter, new_counter, read_counter
 from .._core.deadline import Deadline
 from .._core.errors import TimeoutExceeded
+from .._core.forks import fresh_lock, reset_after_fork
 from .._core.host import Host
 from .._core.policy import Policy
 from .config import TimeoutConfig
@@ -39,6 +40,7 @@ class Timeout(Policy[TimeoutConfig, TimeoutStats]):
         self.pool: WorkerPool = WORKERS
         self.watches: Watches = Watches()
         self._lock = threading.Lock()
+        reset_after_fork(self)
         # Every call draws one: the hot path's only write.
         self.calls: Counter = new_counter()
         #: Abandoned sync calls whose worker still runs them (not reset: they still run).
@@ -52,6 +54,9 @@ class Timeout(Policy[TimeoutConfig, TimeoutStats]):
         with self._lock:
             self.seconds = float(config.seconds)
             self.config = config
+
+    def _after_fork_in_child(self) -> None:
+        fresh_lock(self._lock)
 
     def _fresh_state(self) -> None:
         self._calls_base = read_counter(self.calls)

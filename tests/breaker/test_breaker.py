@@ -21,6 +21,7 @@ import attrs
 import freezegun
 import pytest
 from conftest import Flavor, SteppingClock
+from interrupts import fork_children, hammered, lock_is_free, signal_storm
 
 import hazina
 from hazina import CallRejected, CircuitBreakerStats, CircuitOpenError, CircuitState
@@ -1325,6 +1326,7 @@ def test_stats_fields_are_the_documented_ones(registry: hazina.Registry) -> None
         "slow_call_rate",
         "retry_after",
         "backend_errors",
+        "open_keys",
     }
     assert stats == zero_stats()
     assert isinstance(stats.state, str)
@@ -1402,6 +1404,7 @@ def test_snapshot_is_plain_data(
         "slow_call_rate": None,
         "retry_after": 25.0,
         "backend_errors": 0,
+        "open_keys": 0,
     }
     assert type(snapshot["state"]) is str
     assert json.loads(json.dumps(snapshot)) == snapshot
@@ -1799,3 +1802,67 @@ def test_leaving_freeze_time_leaves_no_breaker_open_for_decades(flavor: Flavor) 
 
     assert retry_after is not None
     assert retry_after == pytest.approx(30.0, abs=1e-3)  # float steps at 2024 scale
+
+
+# -- signals and fork ------------------------------------------------------------------------
+
+
+def test_exceptions_from_a_signal_storm_never_leave_the_breaker_locked(
+    registry: hazina.Registry, clock: FakeClock
+) -> None:
+    """Thousands of exceptions from a signal handler, landing anywhere in calls that
+    open, probe and close the breaker, leave its lock free and its counts in step."""
+
+    @hazina.circuit_breaker(
+        "storm", registry=registry, failure_threshold=3, open_for=1, half_open_timeout=1
+    )
+    def dependency(fail: bool) -> int:
+        if fail:
+            raise ValueError("down")
+        return 1
+
+    breaker = dependency.policy
+
+    def call(i: int) -> None:
+        if i % 7 == 0:
+            clock.advance(0.5)
+        with contextlib.suppress(ValueError, CircuitOpenError):
+            dependency(i % 5 < 2)
+        breaker.stats()
+
+    signal_storm(call)
+
+    assert lock_is_free(breaker._lock)
+    stats = breaker.stats()
+    assert stats.calls == stats.successes + stats.failures + stats.ignored
+    clock.advance(2)  # any probe slot an exception kept is given back by the timeout
+    assert dependency(False) == 1
+    breaker.reset()
+    assert [dependency(False) for _ in range(3)] == [1, 1, 1]
+    assert breaker.stats().successes == 3
+
+
+def test_a_child_forked_while_threads_use_the_breaker_can_use_it(
+    registry: hazina.Registry,
+) -> None:
+    """Regression (issue 10): a child forked while another thread held the breaker's lock
+    hung on its first call; now its copy starts with the lock free."""
+
+    # ValueError is not a failure: recorded under the lock, it never opens the breaker.
+    @hazina.circuit_breaker("forked", registry=registry, failure_on=KeyError)
+    def dependency(fail: bool) -> int:
+        if fail:
+            raise ValueError("down")
+        return 1
+
+    def work() -> None:
+        with contextlib.suppress(ValueError):
+            dependency(True)
+        dependency.policy.stats()
+
+    def use() -> None:
+        assert dependency(False) == 1
+        dependency.policy.stats()
+
+    with hammered(work):
+        assert fork_children(use) == []

@@ -7,6 +7,7 @@ bulkhead's bookkeeping as often as they can.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import sys
 import threading
@@ -14,6 +15,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from interrupts import fork_children, hammered
 
 import hazina
 
@@ -335,3 +337,25 @@ def test_regression_a_waiter_whose_key_was_dropped_meanwhile_takes_no_extra_slot
     bulkhead.leave(held)
     bulkhead.leave(other)
     assert bulkhead.stats().active == 0
+
+
+def test_a_child_forked_while_threads_use_the_bulkhead_can_use_it() -> None:
+    """A child forked while another thread held the bulkhead's lock (or queued in it)
+    hung on its first call; its copy starts with the lock free and no ghost waiters."""
+    registry = hazina.Registry()
+
+    @hazina.bulkhead("forked", registry=registry, max_concurrent=4, max_queue=8, max_wait=0.01)
+    def dependency() -> int:
+        return 1
+
+    def work() -> None:
+        with contextlib.suppress(hazina.BulkheadFull):
+            dependency()
+        dependency.policy.stats()
+
+    def use() -> None:
+        assert dependency() == 1
+        dependency.policy.stats()
+
+    with hammered(work):
+        assert fork_children(use) == []

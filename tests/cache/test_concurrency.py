@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import os
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
@@ -18,10 +20,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from interrupts import fork_children, hammered, lock_is_free, signal_storm
 
 import hazina
 from hazina._cache.flight import ABANDONED
 from hazina._cache.log import DEBUG
+from hazina._cache.store import _due
+from hazina.testing import FakeClock
 
 if TYPE_CHECKING:
     from conftest import Flavor
@@ -765,3 +770,95 @@ def test_threads_racing_on_hits_and_loads_never_see_the_clock_step_back(
 
     assert calls > 0
     assert steps == []
+
+
+# -- signals and fork ------------------------------------------------------------------------
+
+
+def assert_store_is_consistent(cache: hazina.Cache) -> None:
+    """The lock is free, nothing is in flight, and the store's parts agree."""
+    assert lock_is_free(cache._lock)
+    assert cache._flights == {}
+    store = cache.store
+    assert len(store) <= store.max_size
+    store.purge(cache._now(), limit=0)  # finishes a sift an exception cut short
+    heap = store._expiry
+    assert len(store._dues) == len(heap)
+    for spot, entry in enumerate(heap):
+        assert entry.spot == spot
+        assert store._dues[spot] == _due(entry)
+        parent = heap[(spot - 1) // 2]
+        assert spot == 0 or _due(parent) <= _due(entry)
+    normal = 0
+    for key, entry in store.entries.items():
+        rank = store.rank_of(entry)
+        normal += rank == 1
+        if entry.deadline != math.inf:
+            assert heap[entry.spot] is entry
+        if rank in (0, 2):
+            assert store._ranked[rank][key] is entry
+    assert store._normal == normal
+
+
+def test_exceptions_from_a_signal_storm_leave_the_cache_consistent_and_unlocked(
+    registry: hazina.Registry, clock: FakeClock
+) -> None:
+    """Regression (issue 10): exceptions from a signal handler landing inside cache calls
+    corrupted the store or left a key's load registered for ever; thousands of them,
+    anywhere in loads, writes, reads and deletes, now leave every part in agreement."""
+    cache = registry.cache("storm", max_size=64, ttl=5)
+    fn = hazina.cached("storm", registry=registry)(lambda k: k * 2)
+    priorities: list[Any] = ["low", "normal", "high"]
+
+    def call(i: int) -> None:
+        op = i % 6
+        if op == 0:
+            assert fn(i % 100) == (i % 100) * 2
+        elif op == 1:
+            sliding = 2.0 if i % 4 == 1 else None
+            cache.set(("s", i % 100), i, priority=priorities[i % 3], sliding=sliding)
+        elif op == 2:
+            cache.get(("s", i % 100))
+        elif op == 3:
+            assert cache.get_or_set(("g", i % 50), lambda: "v") == "v"
+        elif op == 4:
+            cache.delete(("s", i % 100))
+        else:
+            clock.advance(0.25)
+
+    signal_storm(call)
+
+    assert_store_is_consistent(cache)
+    cache.clear()
+    assert [fn(21), fn(21)] == [42, 42]
+    assert cache.stats().size == 1
+
+
+def test_a_child_forked_during_loads_and_writes_can_use_the_cache(
+    registry: hazina.Registry,
+) -> None:
+    """Regression (issue 10): a child forked while another thread held the cache's lock,
+    or led a load the child then missed, hung; now it starts with the lock free and
+    leads its own loads."""
+    cache = registry.cache("forked", max_size=50, ttl=60)
+    counter = iter(range(10**12))
+
+    def slow() -> str:
+        time.sleep(0.001)
+        return "parent"
+
+    def work() -> None:
+        n = next(counter)
+        cache.set(n % 200, n)
+        if n % 10 == 0:
+            cache.delete("shared")
+            cache.get_or_set("shared", slow)
+
+    def use() -> None:
+        cache.set(("child", os.getpid()), 1)
+        assert cache.get(("child", os.getpid())) == 1
+        assert cache.get_or_set(("loaded", os.getpid()), lambda: 2) == 2
+        cache.get_or_set("shared", lambda: "child")
+
+    with hammered(work):
+        assert fork_children(use) == []

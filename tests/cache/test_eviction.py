@@ -241,3 +241,59 @@ def test_listener_errors_do_not_break_the_call(flavor: Flavor, registry: hazina.
     flavor.call(fn, "a")
 
     assert flavor.call(fn, "b") == "B"
+
+
+# -- housekeeping a little at a time -------------------------------------------------------
+
+
+def test_a_write_after_a_mass_expiry_drops_a_few_expired_entries_not_all(
+    registry: hazina.Registry, clock: FakeClock
+) -> None:
+    """Regression (issue 10): the first write into a full cache whose entries had all
+    expired dropped every one of them in that call (185 ms at 100,000 entries); now a
+    write drops a few, and the rest go with later writes."""
+    cache = registry.cache("c", max_size=1000, ttl=1)
+    for key in range(1000):
+        cache.set(key, key)
+    clock.advance(2)
+
+    cache.set("new", 1)
+
+    assert len(cache.store) >= 990
+    assert cache.get("new") == 1
+
+
+def test_a_full_cache_of_expired_entries_takes_new_ones_without_evicting_live_ones(
+    registry: hazina.Registry, clock: FakeClock, events: list[object]
+) -> None:
+    """Expired entries never crowd out live ones: each write into a full cache replaces
+    an expired entry while one is left, whether all of them expired or some."""
+    cache = registry.cache("c", max_size=100)
+    for key in range(50):
+        cache.set(("short", key), key, ttl=1)
+        cache.set(("long", key), key, ttl=60)
+    clock.advance(2)
+
+    for key in range(50):
+        cache.set(("new", key), key, ttl=60)
+
+    assert evicted_keys(events) == []
+    assert all(("long", key) in cache and ("new", key) in cache for key in range(50))
+    assert cache.stats().evictions == 0
+
+
+def test_mixed_priorities_still_evict_lowest_first_after_many_passes(
+    registry: hazina.Registry, events: list[object]
+) -> None:
+    """With high and never_remove entries in front, a normal entry is still the one that
+    goes, write after write, and the high ones stay in their own recency order."""
+    cache = registry.cache("c", max_size=30)
+    for key in range(10):
+        cache.set(("pinned", key), key, priority="never_remove")
+        cache.set(("high", key), key, priority="high")
+    for key in range(200):
+        cache.set(("normal", key), key)
+
+    assert {key[0] for key in evicted_keys(events)} == {"normal"}
+    assert all(("pinned", k) in cache and ("high", k) in cache for k in range(10))
+    assert [("normal", k) in cache for k in range(190, 200)] == [True] * 10

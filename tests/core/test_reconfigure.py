@@ -514,3 +514,23 @@ def test_timeout_applies_new_seconds_to_the_next_call(registry: hazina.Registry)
     slow.policy.reconfigure(seconds=1.0)
     assert asyncio.run(slow()) == "done"
     assert slow.policy.stats().calls == 2
+
+
+def test_keyed_breaker_applies_changes_to_every_key(
+    registry: hazina.Registry, clock: FakeClock
+) -> None:
+    """Each key's breaker takes the new values; key= itself cannot be turned off."""
+    breaker = registry.circuit_breaker("hosts", key=lambda host: host, failure_threshold=1)
+    guarded = hazina.circuit_breaker("hosts", registry=registry)(failing)
+    with pytest.raises(Down):
+        guarded("a")
+    assert breaker.state_of("a") == "open"
+    breaker.reconfigure(open_for=5, failure_threshold=2)
+    clock.advance(5)
+    assert breaker.state_of("a") == "half_open"
+    with pytest.raises(Down):
+        guarded("b")
+    assert breaker.state_of("b") == "closed"  # a new key: two failures needed now
+    with pytest.raises(hazina.ConfigurationError, match="key= cannot be turned"):
+        breaker.reconfigure(key=None)
+    assert breaker.config.failure_threshold == 2

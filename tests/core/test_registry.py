@@ -39,6 +39,7 @@ BREAKER_STATS_FIELDS = {
     "slow_call_rate",
     "retry_after",
     "backend_errors",
+    "open_keys",
 }
 RETRY_STATS_FIELDS = {
     "calls",

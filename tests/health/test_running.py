@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from typing import Any
 
 import pytest
 from conftest import CheckHealth
+from interrupts import fork_children
 
 import hazina
 from hazina import HealthStatus
@@ -502,3 +504,25 @@ def test_a_check_raising_systemexit_is_recorded_then_reraised(
     assert stats["stopping"].status is UNHEALTHY
     assert stats["fine"].runs == 1
     assert stats["fine"].status is HEALTHY
+
+
+def test_a_child_forked_while_a_sync_check_hangs_runs_the_check_itself(
+    registry: hazina.Registry, release: threading.Event
+) -> None:
+    """Regression (issue 10): a child forked while a sync check hung in its thread joined
+    that run, whose thread the child does not have, and reported it timed out for ever;
+    now the child runs the check afresh."""
+    parent = os.getpid()
+
+    def hung_in_the_parent() -> bool:
+        if os.getpid() == parent:
+            release.wait(LIMIT)
+        return True
+
+    registry.health_check("hung", hung_in_the_parent, timeout=0.2)
+    assert registry.check_health_sync().entries["hung"].status is UNHEALTHY
+
+    def use() -> None:
+        assert registry.check_health_sync().entries["hung"].status is HEALTHY
+
+    assert fork_children(use, children=3) == []

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sys
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
 import pytest
+from interrupts import fork_children, hammered, lock_is_free, signal_storm
 
 import hazina
 from hazina.testing import FakeClock
@@ -200,8 +202,12 @@ def test_a_draining_lru_bucket_no_longer_goes_while_a_full_one_sits_beside_it(
     assert limiter.try_acquire("b", cost=5) is False
 
 
-def test_one_sweep_drops_every_full_bucket(registry: hazina.Registry, clock: FakeClock) -> None:
-    """When the table is full, every bucket that is full again goes at once, however recent."""
+def test_a_new_key_at_the_bound_evicts_one_key_and_keeps_the_draining_oldest(
+    registry: hazina.Registry, clock: FakeClock
+) -> None:
+    """Regression (issue 10): a new key at the bound swept the whole table, so one call
+    paid for looking at every key; now it evicts one key, a full one among the oldest
+    few before the draining least recently used one."""
     limiter = registry.rate_limiter("api", rate=1, per=1, burst=100, max_keys=100)
     limiter.acquire("oldest", cost=100)  # still draining when the table fills
     for key in range(99):
@@ -210,8 +216,8 @@ def test_one_sweep_drops_every_full_bucket(registry: hazina.Registry, clock: Fak
 
     limiter.acquire("newcomer")
 
-    assert limiter.stats().tracked_keys == 2
-    assert limiter.stats().evicted_keys == 99
+    assert limiter.stats().tracked_keys == 100
+    assert limiter.stats().evicted_keys == 1
     assert limiter.status("oldest").remaining == pytest.approx(1)
 
 
@@ -226,3 +232,68 @@ def test_forgetting_a_full_bucket_changes_nothing(
 
     assert [limiter.try_acquire("a") for _ in range(3)] == [True, True, False]
     assert limiter.stats().evicted_keys == 2
+
+
+# -- signals and fork ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("algorithm", ["token_bucket", "gcra", "sliding_window"])
+def test_exceptions_from_a_signal_storm_never_wedge_the_limiter_or_split_its_state(
+    registry: hazina.Registry, clock: FakeClock, algorithm: Algorithm
+) -> None:
+    """Regression (issue 10): an exception from a signal handler landing right after the
+    lock was taken left it taken for good; thousands of them, landing anywhere in keyed,
+    unkeyed and decorated calls, now leave the lock free and every count in step."""
+    limiter = registry.rate_limiter(
+        "storm", rate=1000, per=1e9, max_keys=50, algorithm=algorithm, key=lambda k: k
+    )
+    unkeyed = registry.rate_limiter("storm-shared", rate=10**9, algorithm=algorithm)
+    keyed_call = hazina.rate_limited("storm", registry=registry)(lambda k: k)
+    shared_call = hazina.rate_limited("storm-shared", registry=registry)(lambda: None)
+    admitted = refused = 0
+
+    def call(i: int) -> None:
+        nonlocal admitted, refused
+        if i % 3 == 0:
+            keyed_call(i % 200)
+            admitted += 1
+        elif i % 3 == 1:
+            if limiter.try_acquire(i % 200):
+                admitted += 1
+            else:
+                refused += 1
+        else:
+            shared_call()
+
+    calls = signal_storm(call)
+
+    assert lock_is_free(limiter.lock)
+    assert lock_is_free(unkeyed.lock)
+    stats = limiter.stats()
+    assert stats.tracked_keys <= 50
+    # A call interrupted after its decision is counted but never returned.
+    assert admitted <= stats.allowed <= calls
+    assert refused <= stats.rejected <= calls
+    for state in [*limiter.keys.entries.values(), limiter.shared_entry[0]]:
+        if algorithm == "sliding_window":
+            assert len(state.calls) % 2 == 0
+            assert state.total == pytest.approx(sum(list(state.calls)[1::2]))
+    limiter.reset()
+    assert [limiter.try_acquire("fresh") for _ in range(1001)].count(True) == 1000
+
+
+@pytest.mark.parametrize("algorithm", ["token_bucket", "gcra", "sliding_window"])
+def test_a_child_forked_while_threads_use_the_limiter_can_use_it(
+    registry: hazina.Registry, algorithm: Algorithm
+) -> None:
+    """Regression (issue 10): a child forked while another thread held the limiter's lock
+    hung on its first call; now every child's copy starts with the lock free."""
+    limiter = registry.rate_limiter("forked", rate=10, per=1e9, max_keys=20, algorithm=algorithm)
+    counter = iter(range(10**12))
+
+    def use() -> None:
+        assert limiter.try_acquire(("child", os.getpid()))
+        limiter.stats()
+
+    with hammered(lambda: limiter.try_acquire(next(counter) % 1000)):
+        assert fork_children(use) == []

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from interrupts import fork_children, hammered
 
 import hazina
 from hazina.testing import FakeClock, instant_waits
@@ -354,3 +355,30 @@ def test_tasks_never_overdraw(registry: hazina.Registry, clock: FakeClock) -> No
     assert registry.retry_budget("shared").stats() == hazina.RetryBudgetStats(
         attempts=1000, retries=500, refused=1000
     )
+
+
+def test_a_child_forked_while_threads_use_the_budget_can_use_it() -> None:
+    """A child forked while another thread held the budget's lock can still retry."""
+    registry = hazina.Registry()
+    calls = 0
+
+    @hazina.retry("forked", registry=registry, attempts=2, initial=0, jitter=None, budget="b")
+    def flaky() -> int:
+        nonlocal calls
+        calls += 1
+        if calls % 2:
+            raise ConnectionError
+        return 1
+
+    def work() -> None:
+        with contextlib.suppress(ConnectionError):
+            flaky()
+        registry.stats()
+
+    def use() -> None:
+        with contextlib.suppress(ConnectionError):  # the budget may be spent: no hang
+            flaky()
+        registry.stats()
+
+    with instant_waits(), hammered(work):
+        assert fork_children(use) == []
