@@ -298,6 +298,12 @@ class Registry:
             )
         config_class = _config_class(kind)
         shown = name
+        if target is not None and getattr(target, "backend", "memory") != "memory":
+            where = sources.get((kind_given, name, ""), "")
+            raise ConfigurationError(
+                f"{where}{kind} {target.name!r} keeps its state on a shared backend; "
+                f"reconfiguring it at run time is not supported yet"
+            )
         if target is not None:
             shown = target.name
             params = merged_options(type(target), target.given, params)

@@ -149,7 +149,16 @@ def test_a_shared_backend_policy_refuses_reconfigure_for_now(redis_url: str) -> 
         breaker = registry.circuit_breaker("reconfigure-shared")
         with pytest.raises(hazina.ConfigurationError, match="shared backend"):
             breaker.reconfigure(open_for=5)
+        local = registry.retry("reconfigure-local")
+        with pytest.raises(hazina.ConfigurationError, match="shared backend"):
+            registry.configure(
+                {
+                    "retry": {"reconfigure-local": {"attempts": 5}},
+                    "circuit_breaker": {"reconfigure-shared": {"open_for": 5}},
+                }
+            )
         assert breaker.config.open_for == 30
+        assert local.config.attempts == 3  # checked before anything changed
     finally:
         client.close()
 
