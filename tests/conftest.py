@@ -19,6 +19,9 @@ from redis_server import RedisServer
 import hazina
 from hazina.testing import FakeClock
 
+# pytester runs the pytest plugin as a user project would (tests/test_testing.py).
+pytest_plugins = ("pytester",)
+
 
 class Flavor:
     """Makes and calls an operation as sync or async code."""

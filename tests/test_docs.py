@@ -55,13 +55,23 @@ def test_the_api_page_lists_exactly_the_exports() -> None:
     """Every public name of hazina and its public modules has an entry, and no other name."""
     import hazina.config
     import hazina.health
+    import hazina.otel
+    import hazina.prometheus
     import hazina.redis
     import hazina.testing
 
     listed = set(re.findall(r"^```\{auto\w+\} ([\w.]+)$", (DOCS / "api.md").read_text(), re.M))
     exported = {
         f"{module.__name__}.{name}"
-        for module in (hazina, hazina.testing, hazina.health, hazina.redis, hazina.config)
+        for module in (
+            hazina,
+            hazina.testing,
+            hazina.health,
+            hazina.redis,
+            hazina.config,
+            hazina.prometheus,
+            hazina.otel,
+        )
         for name in module.__all__
     }
     assert listed == exported, "run: python docs/_ext/make_api.py"

@@ -44,3 +44,34 @@ def test_testing_module_exports() -> None:
 def test_package_ships_py_typed() -> None:
     """The installed package carries the PEP 561 py.typed marker."""
     assert importlib.resources.files("hazina").joinpath("py.typed").is_file()
+
+
+def test_hazina_imports_without_the_exporters_installed() -> None:
+    """With prometheus_client and opentelemetry unimportable, hazina, its testing kit and
+    its pytest plugin import, load neither, and only the exporter modules refuse."""
+    import subprocess
+    import sys
+
+    script = """
+import sys
+for blocked in ("prometheus_client", "opentelemetry", "structlog"):
+    sys.modules[blocked] = None  # what an absent package looks like to import
+import hazina, hazina.testing, hazina.health, hazina.pytest_plugin
+for name in ("hazina.prometheus", "hazina.otel"):
+    try:
+        __import__(name)
+    except ImportError:
+        pass
+    else:
+        raise SystemExit(name + " imported without its extra")
+"""
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, hazina, hazina.testing; print(sorted(sys.modules))"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    assert "prometheus_client" not in loaded
+    assert "opentelemetry" not in loaded

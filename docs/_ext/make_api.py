@@ -11,7 +11,15 @@ import importlib
 import inspect
 from pathlib import Path
 
-MODULES = ("hazina", "hazina.testing", "hazina.health", "hazina.redis", "hazina.config")
+MODULES = (
+    "hazina",
+    "hazina.testing",
+    "hazina.health",
+    "hazina.redis",
+    "hazina.config",
+    "hazina.prometheus",
+    "hazina.otel",
+)
 #: Groups of the top-level package, in page order: a name goes to the first that claims it.
 GROUPS = (
     ("Deadlines", lambda name, obj: name == "remaining"),
@@ -40,7 +48,8 @@ def page() -> str:
     lines = [
         "# API reference\n",
         "Everything public is importable from `hazina`, `hazina.testing`, `hazina.health`,",
-        "`hazina.redis` and `hazina.config`; nothing else is part of the API.\n",
+        "`hazina.redis` and `hazina.config` (with the extras: `hazina.prometheus`,",
+        "`hazina.otel`); nothing else is part of the API.\n",
     ]
     package = importlib.import_module("hazina")
     placed: set[str] = set()

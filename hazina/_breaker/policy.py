@@ -19,6 +19,7 @@ from .._core.errors import CircuitOpenError, ConfigurationError
 from .._core.forks import fresh_lock, reset_after_fork
 from .._core.host import Host
 from .._core.policy import Policy
+from .._core.switches import DISABLED
 from .config import CircuitBreakerConfig
 from .drivers import async_driver, sync_driver
 from .keyed import Keyed, keyed_async_driver, keyed_sync_driver
@@ -343,7 +344,7 @@ class CircuitBreaker(Policy[CircuitBreakerConfig, CircuitBreakerStats]):
             now = self._locked_now()
             events = self._advance(now)
             state = self.stored_state
-            if state is CLOSED:
+            if state is CLOSED or DISABLED.on:
                 probe = None
             elif state is HALF_OPEN and self._probes_in_flight < self.config.half_open_max_calls:
                 self._probes_in_flight += 1
@@ -394,7 +395,7 @@ class CircuitBreaker(Policy[CircuitBreakerConfig, CircuitBreakerStats]):
             if probe is not None:
                 if probe == self._generation and self.stored_state is HALF_OPEN:
                     events += self._judge_probe(outcome, slow, now)
-            elif outcome != IGNORED and self.stored_state is CLOSED:
+            elif outcome != IGNORED and self.stored_state is CLOSED and not DISABLED.on:
                 events += self._judge_closed(index, outcome == FAILURE, slow, now)
         self._publish(events)
 

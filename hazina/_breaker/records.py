@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import logging
 from collections.abc import Hashable
 
 import attrs
@@ -60,6 +61,11 @@ class CircuitStateChanged:
     key: Hashable = attrs.field(default=None, kw_only=True)
     #: Whether a dry-run breaker made this decision (it refuses nothing).
     dry_run: bool = attrs.field(default=False, kw_only=True)
+
+    def log_level(self) -> int:
+        """Opening is news for whoever is on call; probing and closing are routine."""
+        opened = self.new is CircuitState.OPEN or self.new is CircuitState.FORCED_OPEN
+        return logging.WARNING if opened else logging.INFO
 
 
 @attrs.frozen

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from .._core.clock import is_system_clock
 from .._core.errors import BackendUnavailable, CircuitOpenError, ConfigurationError
 from .._core.host import Host
+from .._core.switches import DISABLED
 from .._redis.link import BackendLink
 from .._redis.scripts import Script, Unreachable
 from .config import CircuitBreakerConfig
@@ -206,6 +207,8 @@ class RedisCircuitBreaker(CircuitBreaker):
 
     def admit_sync(self) -> Probe:
         """Admit a call the view does not wave through: its probe, or raise."""
+        if DISABLED.on:
+            return None
         if self._reject_if_seen_open():
             return None
         try:
@@ -216,6 +219,8 @@ class RedisCircuitBreaker(CircuitBreaker):
 
     async def admit_async(self) -> Probe:
         """:meth:`admit_sync` for async code."""
+        if DISABLED.on:
+            return None
         if self._reject_if_seen_open():
             return None
         try:
@@ -226,7 +231,7 @@ class RedisCircuitBreaker(CircuitBreaker):
 
     def record_sync(self, outcome: int, probe: Probe, duration: float) -> None:
         """Record a call's outcome; never raises for Redis (the caller has its outcome)."""
-        args = self._record_args(outcome, probe, duration)
+        args = None if DISABLED.on else self._record_args(outcome, probe, duration)
         if args is None:
             return
         try:
@@ -238,7 +243,7 @@ class RedisCircuitBreaker(CircuitBreaker):
 
     async def record_async(self, outcome: int, probe: Probe, duration: float) -> None:
         """:meth:`record_sync` for async code."""
-        args = self._record_args(outcome, probe, duration)
+        args = None if DISABLED.on else self._record_args(outcome, probe, duration)
         if args is None:
             return
         try:

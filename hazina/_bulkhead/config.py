@@ -9,8 +9,9 @@ import attrs
 
 from .._core.validation import (
     InvalidValue,
-    non_negative_or_none,
+    boolean,
     optional_callable,
+    optional_non_negative_duration,
     optional_positive_int,
     positive_int,
 )
@@ -27,11 +28,12 @@ class BulkheadConfig:
 
     max_concurrent: int | None = attrs.field(default=None, validator=optional_positive_int)
     max_queue: int = attrs.field(default=0, validator=_whole_or_zero)
-    max_wait: float | None = attrs.field(default=None, validator=non_negative_or_none)
+    max_wait: float | None = attrs.field(default=None, validator=optional_non_negative_duration)
     key: Callable[..., Hashable] | None = attrs.field(
         default=None, validator=optional_callable("a function of the call's arguments")
     )
     max_keys: int = attrs.field(default=100_000, validator=positive_int)
+    dry_run: bool = attrs.field(default=False, validator=boolean)
 
     def __attrs_post_init__(self) -> None:
         if self.max_concurrent is None:
@@ -49,3 +51,4 @@ class BulkheadOptions(TypedDict, total=False):
     max_wait: float | None
     key: Callable[..., Hashable] | None
     max_keys: int
+    dry_run: bool

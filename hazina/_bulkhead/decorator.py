@@ -50,6 +50,8 @@ def bulkhead(
         max_wait: Seconds a caller waits at most (default ``None``: no limit).
         key: A function of the call's arguments; each key gets its own slots.
         max_keys: Idle keys are forgotten past this many (default 100 000).
+        dry_run: Make, count and report every decision, but refuse or queue no call
+            (a call that finds no free slot runs at once, beyond the limit).
 
     Raises:
         ConfigurationError: A value is invalid, or ``name`` exists with another

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import threading
 from collections.abc import Awaitable, Callable, Hashable
 from time import monotonic
@@ -14,13 +13,11 @@ from .._core.errors import BulkheadFull
 from .._core.forks import fresh_lock, reset_after_fork
 from .._core.host import Host
 from .._core.policy import Policy
-from .._core.switches import WAITS
+from .._core.switches import DISABLED, WAITS
 from .compartments import Compartment, Compartments, Waiter
 from .config import BulkheadConfig
 from .drivers import async_driver, sync_driver
 from .records import BulkheadRejected, BulkheadStats
-
-logger = logging.getLogger("hazina.bulkhead")
 
 
 class Counts:
@@ -37,6 +34,10 @@ class Counts:
         self.rejected: int = 0
         self.wait_time: float = 0.0
         self.peak: int = active
+
+
+#: What :meth:`Bulkhead._queue` returns as the wait of a dry run's would-be refusal.
+DRY_RUN_REFUSAL = -1.0
 
 
 def _wake_task(future: asyncio.Future[None]) -> None:
@@ -220,9 +221,18 @@ class Bulkhead(Policy[BulkheadConfig, BulkheadStats]):
         if compartment.active < self.limit and not compartment.queue:
             self._take(compartment)
             return compartment, None, None
+        if DISABLED.on:  # hazina.testing.disabled(): room is made, beyond the limit
+            self._take(compartment)
+            return compartment, None, None
         config = self.config
         if len(compartment.queue) >= config.max_queue or WAITS.instant:
+            if config.dry_run:  # counted and reported as refused, and run at once
+                self._take(compartment)
+                return compartment, None, DRY_RUN_REFUSAL
             return compartment, None, 0.0
+        if config.dry_run:  # it would have waited in line: it runs at once
+            self._take(compartment)
+            return compartment, None, None
         limit = config.max_wait
         left = remaining()  # only read on the way to a wait
         if left is not None and (limit is None or left < limit):
@@ -261,14 +271,11 @@ class Bulkhead(Policy[BulkheadConfig, BulkheadStats]):
         return self._refusal(key, waited)
 
     def _refusal(self, key: Hashable, waited: float) -> BulkheadFull:
-        if logger.isEnabledFor(logging.DEBUG):
-            logger.debug(
-                "bulkhead %r refused a call",
-                self.name,
-                extra={"hazina_kind": self.kind, "hazina_name": self.name, "hazina_key": key},
-            )
         self.emit(BulkheadRejected(self.name, key, waited))
         return BulkheadFull(self.name, key)
+
+    def _refused_in_dry_run(self, key: Hashable) -> None:
+        self.emit(BulkheadRejected(self.name, key, 0.0, dry_run=True))
 
     def enter_slow_sync(self, compartment: Compartment | None, key: Hashable) -> Compartment:
         """Take a slot, waiting in line for one if allowed, or raise; the compartment
@@ -284,6 +291,9 @@ class Bulkhead(Policy[BulkheadConfig, BulkheadStats]):
                 latch = waiter.latch = threading.Lock()
                 latch.acquire()
         if waiter is None:
+            if limit == DRY_RUN_REFUSAL:
+                self._refused_in_dry_run(key)
+                return compartment
             raise self._refusal(key, 0.0)
         try:
             got = latch.acquire(True, -1 if limit is None else limit)
@@ -311,6 +321,9 @@ class Bulkhead(Policy[BulkheadConfig, BulkheadStats]):
                 waiter.future, waiter.loop = future, loop
                 waiter.thread = threading.get_ident()
         if waiter is None:
+            if limit == DRY_RUN_REFUSAL:
+                self._refused_in_dry_run(key)
+                return compartment
             raise self._refusal(key, 0.0)
         try:
             if limit is None:

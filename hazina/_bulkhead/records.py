@@ -34,3 +34,5 @@ class BulkheadRejected:
     name: str
     key: Hashable
     waited: float
+    #: Whether a dry-run policy made this decision (nothing was refused or delayed).
+    dry_run: bool = attrs.field(default=False, kw_only=True)

@@ -2,9 +2,9 @@
 
 The hit path is written out in both drivers (a method call would cost as much as the
 rest of it): one dict lookup, one clock read and one store of it (none for an entry
-that never expires), one C-level move_to_end, one lock-free count. Debug logging costs
-one attribute read; the flag is refreshed when a driver is built and on misses, never
-per hit.
+that never expires), one C-level move_to_end, one lock-free count. Debug logging and
+``hazina.testing.disabled()`` share one attribute read (the hit's slow lane); the flag
+is refreshed when a driver is built, on misses and when the switch flips, never per hit.
 Everything the hit path uses is bound to a local once, when it is built, so it reads
 only locals and closure cells; a miss reads the entry options from the policy, so
 reconfiguring them (``ttl``...) leaves the driver as it is.
@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from time import monotonic
 from typing import TYPE_CHECKING, Any
 
+from .._core.switches import DISABLED
 from .expiry import NEVER
 from .keys import plain_key
 from .log import DEBUG, logger
@@ -45,6 +46,10 @@ def sync_driver(cache: Cache, fn: Callable[..., Any]) -> Callable[..., Any]:
             if deadline is NEVER or (
                 deadline > (now := monotonic() if real_time else clock_now()) >= cache.seen
             ):
+                if debug.on:  # the hit's slow lane: debug logging, or caching switched off
+                    if DISABLED.on:
+                        return fn(*args, **kwargs)
+                    logger.debug("cache %r: hit for %r", name, key)
                 if deadline is not NEVER:
                     # Racing readers may leave an earlier reading: that only makes
                     # the check above let a later step back through to the lock.
@@ -60,8 +65,6 @@ def sync_driver(cache: Cache, fn: Callable[..., Any]) -> Callable[..., Any]:
                 if entry.sliding is not None:  # a sliding entry's deadline is never NEVER
                     entry.slide(now)
                 next(hits)
-                if debug.on:
-                    logger.debug("cache %r: hit for %r", name, key)
                 return entry.value
         return load(key, fn, args, kwargs, cache.default_entry_options)
 
@@ -89,6 +92,10 @@ def async_driver(cache: Cache, fn: Callable[..., Awaitable[Any]]) -> Callable[..
             if deadline is NEVER or (
                 deadline > (now := monotonic() if real_time else clock_now()) >= cache.seen
             ):
+                if debug.on:  # the hit's slow lane: debug logging, or caching switched off
+                    if DISABLED.on:
+                        return await fn(*args, **kwargs)
+                    logger.debug("cache %r: hit for %r", name, key)
                 if deadline is not NEVER:
                     # Racing readers may leave an earlier reading: that only makes
                     # the check above let a later step back through to the lock.
@@ -104,8 +111,6 @@ def async_driver(cache: Cache, fn: Callable[..., Awaitable[Any]]) -> Callable[..
                 if entry.sliding is not None:  # a sliding entry's deadline is never NEVER
                     entry.slide(now)
                 next(hits)
-                if debug.on:
-                    logger.debug("cache %r: hit for %r", name, key)
                 return entry.value
         return await load(key, fn, args, kwargs, cache.default_entry_options)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import random
 import threading
 from collections.abc import Awaitable, Callable
@@ -15,8 +14,6 @@ from .config import NOT_GIVEN, ChaosConfig
 from .deadline import time_left
 from .drivers import async_driver, sync_driver
 from .records import ChaosInjected, ChaosStats
-
-logger = logging.getLogger("hazina")
 
 #: What :meth:`Chaos.decide` returns for a call left alone: no delay, no error, no result.
 LEFT_ALONE: tuple[float, BaseException | None, Any] = (0.0, None, NOT_GIVEN)
@@ -112,8 +109,7 @@ class Chaos(Policy[ChaosConfig, ChaosStats]):
         if not events:
             return LEFT_ALONE
         for event in events:
-            logger.debug("chaos %r: injected %s", self.name, event.fault)
-            self.emit(event)
+            self.emit(event)  # logged at DEBUG on hazina.chaos, as per-call events are
         return delay, error, result
 
     def pause(self, delay: float) -> float:

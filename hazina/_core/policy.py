@@ -19,8 +19,6 @@ from .host import Host
 from .swap import swap_driver
 from .validation import build_config
 
-logger = logging.getLogger("hazina")
-
 ConfigT = TypeVar("ConfigT")
 StatsT = TypeVar("StatsT")
 
@@ -92,7 +90,6 @@ class Policy(abc.ABC, Generic[ConfigT, StatsT]):
             self._apply_config(new)
             self.given = merged
             self._rebuild_drivers()
-        logger.info("%s %r reconfigured: %r", self.kind, self.name, changes)
         self.emit(PolicyReconfigured(self.kind, self.name, dict(changes)))
 
     def _apply_config(self, config: ConfigT) -> None:
@@ -158,6 +155,9 @@ def merged_options(
 @attrs.frozen
 class PolicyReconfigured:
     """A policy's configuration was changed at run time; ``changes`` are the new values."""
+
+    #: Logged at INFO on ``hazina.<kind>``: rare, and worth knowing about.
+    log_level: ClassVar[int] = logging.INFO
 
     kind: str
     name: str

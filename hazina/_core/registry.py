@@ -39,6 +39,7 @@ from .clock import SYSTEM_CLOCK, Clock, checked_clock
 from .errors import ConfigurationError, safe_repr
 from .forks import fresh_lock, reset_after_fork
 from .host import Host
+from .logs import event_emitter
 from .policy import Policy, merged_options
 from .validation import build_config, describe_difference
 
@@ -139,8 +140,11 @@ class Registry:
         self._noted: set[tuple[str, str]] = set()
         # Replaced (never mutated) so _emit can iterate without a lock.
         self._listeners: tuple[Listener, ...] = ()
-        # What each policy sees of its registry: the clock, and where events go.
-        self._host = Host(self.clock, self._emit, self._companion)
+        # What each policy sees of its registry: the clock, and where events go (the
+        # listeners, then the logger of the policy's kind; see _host_for). This one,
+        # for a policy made without its kind, logs on the ``hazina`` logger.
+        self._host = Host(self.clock, event_emitter(None, self), self._companion)
+        self._hosts: dict[str, Host] = {}
 
     # -- factories ---------------------------------------------------------------
 
@@ -221,7 +225,7 @@ class Registry:
             name,
             build_config(HealthCheck.kind, name, HealthCheck.config_class, config),
             check_function(name, fn),
-            self._host,
+            self._host_for(HealthCheck.kind),
         )
         with self._lock:
             if name in self._policies[HealthCheck.kind]:
@@ -349,7 +353,7 @@ class Registry:
                 else:
                     config = build_config(kind, name, config_class, given)
                     self._note_precedence(kind, name, options, configured)
-                policy: PolicyT = make(name, config, self._host)
+                policy: PolicyT = make(name, config, self._host_for(kind))
                 policy.given = given
                 if configured is not None:
                     policy.configured = dict(configured)
@@ -495,6 +499,13 @@ class Registry:
                 self._listeners = tuple(listeners)
 
         return unsubscribe
+
+    def _host_for(self, kind: str) -> Host:
+        host = self._hosts.get(kind)
+        if host is None:
+            emit = event_emitter(kind, self)
+            host = self._hosts.setdefault(kind, Host(self.clock, emit, self._companion))
+        return host
 
     def _emit(self, event: object) -> None:
         for listener in self._listeners:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import logging
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
@@ -17,8 +16,6 @@ from .._core.policy import Policy
 from .config import NOT_GIVEN, FallbackConfig
 from .drivers import async_driver, sync_driver
 from .records import FallbackStats, FallbackUsed
-
-logger = logging.getLogger("hazina.fallback")
 
 #: What the drivers call to produce the fallback: ``(error, args, kwargs) -> result``.
 Produce = Callable[[BaseException, tuple[Any, ...], dict[str, Any]], Any]
@@ -105,13 +102,6 @@ class Fallback(Policy[FallbackConfig, FallbackStats]):
         """Count and report that the fallback answers a call that failed with ``error``."""
         next(self._fallbacks)
         self.emit(FallbackUsed(self.name, error))
-        if logger.isEnabledFor(logging.DEBUG):
-            logger.debug(
-                "fallback %r: answering %r",
-                self.name,
-                error,
-                extra={"hazina_kind": self.kind, "hazina_name": self.name, "hazina_error": error},
-            )
 
     def stats(self) -> FallbackStats:
         with self._lock:

@@ -22,3 +22,5 @@ class FallbackUsed:
 
     name: str
     error: BaseException
+    #: Whether a dry-run policy made this decision (nothing was refused or delayed).
+    dry_run: bool = attrs.field(default=False, kw_only=True)

@@ -13,7 +13,7 @@ from .._core.decorate import check_target, is_async_callable
 from .._core.errors import ConfigurationError
 from .._core.forks import fresh_lock, reset_after_fork
 from .._core.host import Host
-from .._core.policy import PolicyReconfigured, logger
+from .._core.policy import PolicyReconfigured
 from .._core.validation import build_config
 from .config import HealthCheckConfig
 from .records import (
@@ -100,7 +100,6 @@ class HealthCheck:
             merged = {**self.given, **changes}
             self.config = build_config(self.kind, self.name, self.config_class, merged)
             self.given = merged
-        logger.info("%s %r reconfigured: %r", self.kind, self.name, changes)
         self.emit(PolicyReconfigured(self.kind, self.name, dict(changes)))
 
     def _fresh_state(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -139,6 +140,11 @@ class HealthStatusChanged:
     new: HealthStatus
     #: Whether a dry-run policy made this decision (nothing was refused or delayed).
     dry_run: bool = attrs.field(default=False, kw_only=True)
+
+    def log_level(self) -> int:
+        """Getting worse (or starting anywhere but healthy) warns; getting better informs."""
+        worse = RANK[self.new] > (0 if self.old is None else RANK[self.old])
+        return logging.WARNING if worse else logging.INFO
 
 
 def _describe(error: BaseException) -> str:

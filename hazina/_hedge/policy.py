@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import logging
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -17,8 +16,6 @@ from .._core.validation import is_finite_number
 from .config import DELAY_EXPECTED, HedgeConfig
 from .drivers import async_driver, sync_driver
 from .records import HedgeStarted, HedgeStats
-
-logger = logging.getLogger("hazina.hedge")
 
 #: The longest wait a lock accepts; a longer delay means "never hedge after a delay".
 LONGEST_DELAY = threading.TIMEOUT_MAX
@@ -84,15 +81,6 @@ class Hedge(Policy[HedgeConfig, HedgeStats]):
         """Count and report that extra attempt number ``hedge`` starts."""
         next(self._hedges)
         self.emit(HedgeStarted(self.name, hedge, error))
-        if logger.isEnabledFor(logging.DEBUG):
-            why = "after the delay" if error is None else f"after {error!r}"
-            logger.debug(
-                "hedge %r: starting extra attempt %d %s",
-                self.name,
-                hedge,
-                why,
-                extra={"hazina_kind": self.kind, "hazina_name": self.name, "hazina_hedge": hedge},
-            )
 
     def won(self) -> None:
         """Count a call won by an extra attempt."""

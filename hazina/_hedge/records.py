@@ -25,3 +25,5 @@ class HedgeStarted:
     name: str
     hedge: int
     error: BaseException | None
+    #: Whether a dry-run policy made this decision (nothing was refused or delayed).
+    dry_run: bool = attrs.field(default=False, kw_only=True)

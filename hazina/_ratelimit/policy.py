@@ -15,6 +15,7 @@ from .._core.forks import fresh_lock, reset_after_fork
 from .._core.host import Host
 from .._core.keytable import KeyTable
 from .._core.policy import Policy
+from .._core.switches import DISABLED, WAITS
 from .._core.validation import MAX_SECONDS, is_finite_number
 from .config import RateLimiterConfig
 from .drivers import fast_async_driver, fast_sync_driver
@@ -201,8 +202,12 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
         verdict = self._reserve(key, cost, may_wait=False)
         if verdict is None:
             return True
+        if DISABLED.on:
+            self._pass_through(verdict)
+            return True
         assert not isinstance(verdict, _Reservation)
-        return self._refuse(key, cost, verdict) is None
+        # No error object: a refused try_acquire only returns False (and formats nothing).
+        return self._reported_refusal(key, cost, verdict)
 
     def status(self, key: Hashable = None) -> RateLimitStatus:
         """Where ``key`` stands now; looking does not take tokens or touch its recency."""
@@ -354,15 +359,30 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
             counts.waited += 1
             counts.wait_time += wait
 
+    def _pass_through(self, verdict: float | _Reservation) -> None:
+        """Under ``hazina.testing.disabled()``: admit now a call judged to wait or be refused."""
+        if isinstance(verdict, _Reservation):
+            self._give_back(verdict)
+        with self.lock:
+            if not isinstance(verdict, _Reservation):
+                self.counts.rejected -= 1  # counted by the decision it overrides
+            self.counts.admitted += 1
+
     def _refuse(self, key: Hashable, cost: float, retry_after: float) -> RateLimitExceeded | None:
         """Report a refusal (counted already); the error to raise, or ``None`` in a dry run,
         where the call goes ahead and counts as admitted too."""
+        if self._reported_refusal(key, cost, retry_after):
+            return None
+        return RateLimitExceeded(self.name, key, float(retry_after))
+
+    def _reported_refusal(self, key: Hashable, cost: float, retry_after: float) -> bool:
+        """Emit a refusal (counted already); whether a dry run lets the call go ahead."""
         retry_after = float(retry_after)  # a clock may count in whole numbers
         self.emit(RateLimitRejected(self.name, key, cost, retry_after, dry_run=self._dry_run))
         if self._dry_run:
             self._admitted_free()
-            return None
-        return RateLimitExceeded(self.name, key, retry_after)
+            return True
+        return False
 
     # -- acquiring: the sync and async drivers of one decision ----------------------
 
@@ -370,6 +390,8 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
         verdict = self._reserve(key, cost, self._may_wait)
         if verdict is None:
             return
+        if DISABLED.on:
+            return self._pass_through(verdict)
         if not isinstance(verdict, _Reservation):
             error = self._refuse(key, cost, verdict)
             if error is None:
@@ -382,7 +404,8 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
             self._waited_out(verdict.wait)
             return
         try:
-            self.clock.sleep(verdict.wait)
+            if not WAITS.instant:
+                self.clock.sleep(verdict.wait)
         except BaseException:
             self._give_back(verdict)
             raise
@@ -392,6 +415,8 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
         verdict = self._reserve(key, cost, self._may_wait)
         if verdict is None:
             return
+        if DISABLED.on:
+            return self._pass_through(verdict)
         if not isinstance(verdict, _Reservation):
             error = self._refuse(key, cost, verdict)
             if error is None:
@@ -404,7 +429,8 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
             self._waited_out(verdict.wait)
             return
         try:
-            await self.clock.asleep(verdict.wait)
+            if not WAITS.instant:
+                await self.clock.asleep(verdict.wait)
         except BaseException:
             # Cancelled while queued: the call never runs, so it takes nothing.
             self._give_back(verdict)

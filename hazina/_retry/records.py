@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+from typing import ClassVar
+
 import attrs
 
 
@@ -29,6 +32,8 @@ class RetryScheduled:
     #: Whether a dry-run policy made this decision (nothing was refused or delayed).
     dry_run: bool = attrs.field(default=False, kw_only=True)
 
+    log_level: ClassVar[int] = logging.INFO
+
 
 @attrs.frozen
 class RetryGaveUp:
@@ -40,3 +45,5 @@ class RetryGaveUp:
     error: BaseException | None
     #: Whether a dry-run policy made this decision (nothing was refused or delayed).
     dry_run: bool = attrs.field(default=False, kw_only=True)
+
+    log_level: ClassVar[int] = logging.WARNING

@@ -6,14 +6,14 @@ from typing import TypedDict
 
 import attrs
 
-from .._core.validation import InvalidValue, optional_positive, positive_int
+from .._core.validation import InvalidValue, optional_duration, positive_int
 
 
 @attrs.frozen(kw_only=True)
 class TimeoutConfig:
     """A timeout's configuration; see :func:`hazina.timeout`."""
 
-    seconds: float | None = attrs.field(default=None, validator=optional_positive)
+    seconds: float | None = attrs.field(default=None, validator=optional_duration)
     max_abandoned: int = attrs.field(default=8, validator=positive_int)
 
     def __attrs_post_init__(self) -> None:

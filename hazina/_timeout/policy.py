@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 import weakref
@@ -20,8 +19,6 @@ from .drivers import async_driver, sync_driver
 from .records import CallTimedOut, TimeoutStats
 from .watch import Watches
 from .workers import WORKERS, Job, WorkerPool
-
-logger = logging.getLogger("hazina.timeout")
 
 
 class Timeout(Policy[TimeoutConfig, TimeoutStats]):
@@ -93,18 +90,6 @@ class Timeout(Policy[TimeoutConfig, TimeoutStats]):
                 self._abandoned += 1
                 self.running_abandoned += 1
         event = CallTimedOut(self.name, self.seconds, abandoned, refused)
-        if logger.isEnabledFor(logging.DEBUG):
-            logger.debug(
-                "timeout %r: call timed out after %ss",
-                self.name,
-                self.seconds,
-                extra={
-                    "hazina_kind": self.kind,
-                    "hazina_name": self.name,
-                    "hazina_abandoned": abandoned,
-                    "hazina_refused": refused,
-                },
-            )
         self.emit(event)
         return TimeoutExceeded(self.name, self.seconds)
 

@@ -32,3 +32,5 @@ class CallTimedOut:
     seconds: float
     abandoned: bool
     refused: bool
+    #: Whether a dry-run policy made this decision (nothing was refused or delayed).
+    dry_run: bool = attrs.field(default=False, kw_only=True)

@@ -358,3 +358,33 @@ def test_a_refusal_is_logged_at_debug_only(
     [record] = [r for r in caplog.records if r.name == "hazina.bulkhead"]
     assert record.levelno == logging.DEBUG
     assert (record.hazina_name, record.hazina_key) == ("b", "k")  # type: ignore[attr-defined]
+
+
+def test_a_dry_run_bulkhead_counts_and_reports_refusals_but_runs_every_call(
+    registry: hazina.Registry,
+) -> None:
+    """dry_run=True: a call that finds no free slot (and no room to queue) is counted as
+    rejected and reported with dry_run=True, then runs at once, beyond the limit."""
+    events: list[object] = []
+    registry.subscribe(events.append)
+    release = threading.Event()
+    inside = threading.Barrier(3)
+
+    @hazina.bulkhead("dry", registry=registry, max_concurrent=1, dry_run=True)
+    def hold() -> str:
+        inside.wait(5)
+        release.wait(5)
+        return "ok"
+
+    threads = [threading.Thread(target=hold) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    wait_until(lambda: registry.bulkhead("dry").stats().active == 3)
+    release.set()
+    for thread in threads:
+        thread.join(5)
+    stats = registry.bulkhead("dry").stats()
+    assert (stats.admitted, stats.rejected, stats.peak_active) == (3, 2, 3)
+    refusals = [event for event in events if isinstance(event, hazina.BulkheadRejected)]
+    assert len(refusals) == 2
+    assert all(event.dry_run for event in refusals)

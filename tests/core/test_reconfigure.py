@@ -81,8 +81,9 @@ def test_reconfigure_emits_and_logs_policy_reconfigured(
     with caplog.at_level(logging.INFO, logger="hazina"):
         registry.reconfigure("circuit_breaker", "db", open_for=5)
     assert events == [hazina.PolicyReconfigured("circuit_breaker", "db", {"open_for": 5})]
-    assert [record.levelno for record in caplog.records] == [logging.INFO]
-    assert "circuit_breaker 'db' reconfigured" in caplog.records[0].getMessage()
+    records = [(r.name, r.levelno) for r in caplog.records]
+    assert records == [("hazina.circuit_breaker", logging.INFO)]
+    assert "'db': PolicyReconfigured changes={'open_for': 5}" in caplog.records[0].getMessage()
 
 
 def test_reconfigure_of_an_unknown_policy_is_a_key_error(registry: hazina.Registry) -> None:

@@ -373,4 +373,5 @@ def test_a_hedge_started_is_logged_at_debug(
     (record,) = caplog.records
     assert record.levelno == logging.DEBUG
     assert record.hazina_name == "search"  # type: ignore[attr-defined]
-    assert "after the delay" in record.getMessage()
+    assert record.hazina_hedge == 1  # type: ignore[attr-defined]
+    assert record.hazina_error is None  # type: ignore[attr-defined]  # after the delay

@@ -20,6 +20,7 @@ import hazina
         ({"seconds": float("inf")}, "got inf"),
         ({"seconds": "1"}, "got '1'"),
         ({"seconds": True}, "got True"),
+        ({"seconds": 1e300}, "at most 9.22337e+09, got 1e+300"),
         ({"seconds": 1, "max_abandoned": 0}, "max_abandoned must be a whole number"),
         ({"seconds": 1, "max_abandoned": 1.5}, "got 1.5"),
         ({"seconds": 1, "max_abandoned": True}, "got True"),
