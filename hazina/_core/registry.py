@@ -221,9 +221,13 @@ class Registry:
         """Register ``fn`` as the health check ``name``; a name already taken is refused."""
         if not isinstance(name, str) or not name:
             raise ConfigurationError(f"health_check name must be a non-empty string, got {name!r}")
+        configured = self._configured_for(HealthCheck.kind, name)
+        given: dict[str, Any] = {**config, **(configured or {})}
+        if configured is not None:
+            self._note_precedence(HealthCheck.kind, name, config, configured)
         check = HealthCheck(
             name,
-            build_config(HealthCheck.kind, name, HealthCheck.config_class, config),
+            build_config(HealthCheck.kind, name, HealthCheck.config_class, given),
             check_function(name, fn),
             self._host_for(HealthCheck.kind),
         )
@@ -234,7 +238,8 @@ class Registry:
                     f"(registry.remove('health_check', {name!r}) first to replace it)"
                 )
             self._policies[HealthCheck.kind][name] = check
-        check.given = dict(config)
+        check.given = given
+        check.configured = dict(configured or {})
         return check
 
     # -- configuration at run time ----------------------------------------------------
@@ -295,11 +300,6 @@ class Registry:
         sources: Mapping[tuple[str, str, str], str],
         kind_given: str,
     ) -> None:
-        if kind == HealthCheck.kind and target is None:
-            raise ConfigurationError(
-                f"health_check {name!r}: no such check; health checks are registered in "
-                f"code and can only be reconfigured"
-            )
         config_class = _config_class(kind)
         shown = name
         if target is not None and getattr(target, "backend", "memory") != "memory":

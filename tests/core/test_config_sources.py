@@ -201,3 +201,12 @@ def test_a_misshapen_variable_is_named() -> None:
     """A variable under the prefix without kind, name and parameter is refused naming it."""
     with pytest.raises(hazina.ConfigurationError, match="HAZINA__RETRY__ATTEMPTS: expected"):
         hazina.config.from_env(environ={"HAZINA__RETRY__ATTEMPTS": "3"})
+
+
+def test_a_health_check_registered_later_takes_its_configured_values(
+    registry: hazina.Registry,
+) -> None:
+    """An entry for a health check applies when the check is registered."""
+    registry.configure({"health_check": {"disk": {"timeout": 2.5, "critical": False}}})
+    check = registry.health_check("disk", lambda: True, timeout=1)
+    assert (check.config.timeout, check.config.critical) == (2.5, False)

@@ -544,3 +544,38 @@ def test_keyed_breaker_applies_changes_to_every_key(
     with pytest.raises(hazina.ConfigurationError, match="key= cannot be turned"):
         breaker.reconfigure(key=None)
     assert breaker.config.failure_threshold == 2
+
+
+def test_retry_budget_keeps_its_window_of_the_same_length(registry: hazina.Registry) -> None:
+    """Retries spent stay spent under a new ratio; a new window length starts it empty."""
+    budget = registry.retry_budget("b", ratio=0.0, min_per_second=0.1, window=10)
+    guarded = hazina.retry("api", attempts=3, budget="b", registry=registry)(failing)
+    with pytest.raises(Down):
+        guarded()  # the reserve is one retry: one allowed, one refused
+    assert (budget.stats().retries, budget.stats().refused) == (1, 1)
+    budget.reconfigure(min_per_second=0.2)  # a reserve of two, one already spent
+    with pytest.raises(Down):
+        guarded()
+    assert budget.stats().retries == 2
+    budget.reconfigure(window=5, min_per_second=0.4)  # a fresh window of two
+    with pytest.raises(Down):
+        guarded()
+    assert budget.stats().retries == 4
+
+
+def test_hedge_uses_a_new_delay_from_the_next_call(registry: hazina.Registry) -> None:
+    """A hedge reconfigured to a zero delay hedges a slow first attempt at once."""
+    import asyncio
+
+    calls: list[int] = []
+
+    @hazina.hedge("h", delay=60, registry=registry)
+    async def slow() -> str:
+        calls.append(1)
+        if len(calls) == 1:
+            await asyncio.sleep(1)
+        return "ok"
+
+    slow.policy.reconfigure(delay=0.0)
+    assert asyncio.run(slow()) == "ok"
+    assert slow.policy.stats().hedges == 1
