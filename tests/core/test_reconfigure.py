@@ -579,3 +579,27 @@ def test_hedge_uses_a_new_delay_from_the_next_call(registry: hazina.Registry) ->
     slow.policy.reconfigure(delay=0.0)
     assert asyncio.run(slow()) == "ok"
     assert slow.policy.stats().hedges == 1
+
+
+def test_methods_keep_binding_across_a_driver_change(registry: hazina.Registry) -> None:
+    """Instance methods and classmethods still get their self or class after a new driver."""
+
+    class Service:
+        factor = 3
+
+        @hazina.circuit_breaker("svc", registry=registry)
+        def times(self, value: int) -> int:
+            return value * self.factor
+
+        @classmethod
+        @hazina.circuit_breaker("svc", registry=registry)
+        def class_times(cls, value: int) -> int:
+            return value * cls.factor
+
+    service = Service()
+    registry.reconfigure("circuit_breaker", "svc", slow_call_duration=10.0)
+    assert service.times(2) == 6
+    assert Service.class_times(2) == 6
+    registry.reconfigure("circuit_breaker", "svc", slow_call_duration=None)
+    assert service.times(3) == 9
+    assert registry.get("circuit_breaker", "svc").stats().calls == 3
