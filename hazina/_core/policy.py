@@ -99,15 +99,20 @@ class Policy(abc.ABC, Generic[ConfigT, StatsT]):
         """
         self.config = config
 
-    def _remember_driver(
-        self, decorated: Callable[..., Any], target: Callable[..., Any], is_async: bool
-    ) -> None:
-        code = getattr(decorated, "__code__", None)
-        if not isinstance(code, types.CodeType):
-            return
+    def _driver_for(self, target: Callable[..., Any], is_async: bool) -> Callable[..., Any]:
+        """A driver for ``target``, remembered so a reconfigure can give it a new one.
+
+        Built under the reconfigure lock, so a reconfigure running meanwhile either
+        comes first (this driver is built from the new configuration) or sees it.
+        """
         with self._reconfiguring:
-            self._decorated = [entry for entry in self._decorated if entry[0]() is not None]
-            self._decorated.append((weakref.ref(decorated), target, is_async, code))
+            driver = self._async_driver(target) if is_async else self._sync_driver(target)
+            code = getattr(driver, "__code__", None)
+            if isinstance(code, types.CodeType):
+                live = [entry for entry in self._decorated if entry[0]() is not None]
+                live.append((weakref.ref(driver), target, is_async, code))
+                self._decorated = live
+        return driver
 
     def _rebuild_drivers(self) -> None:
         for ref, target, is_async, native in self._decorated:
