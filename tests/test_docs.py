@@ -75,3 +75,23 @@ def test_the_api_page_lists_exactly_the_exports() -> None:
         for name in module.__all__
     }
     assert listed == exported, "run: python docs/_ext/make_api.py"
+
+
+def test_the_registry_page_names_every_stats_field_of_every_kind() -> None:
+    """A kind's stats fields are all on the registry page: a new field cannot go unlisted."""
+    import attrs
+
+    from hazina._core.metrics import stats_class_of
+    from hazina._core.registry import KINDS
+
+    page = (DOCS / "registry.md").read_text()
+    missing = []
+    for kind in KINDS:
+        stats_class = stats_class_of(hazina.Registry, kind)
+        assert stats_class is not None, kind
+        missing += [
+            f"{stats_class.__name__}.{field.name}"
+            for field in attrs.fields(stats_class)
+            if f"`{field.name}`" not in page
+        ]
+    assert missing == []

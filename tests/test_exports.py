@@ -1,7 +1,7 @@
 """The public API: what ``hazina`` exports, and that it ships its type information.
 
-That the exports are exactly the names the README documents is checked in
-``test_readme.py``.
+That the exports are exactly the names the API reference documents is checked in
+``test_docs.py``.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The recommended stack, sync and async: ``@retry`` over ``@circuit_breaker``, and the
-README's full stack with ``@rate_limited`` and ``@cached`` above them.
+docs' full stack with ``@rate_limited`` and ``@cached`` above them.
 
 With retry outside, every attempt goes through the breaker (so the breaker sees the
 real failure rate), and a rejection's ``retry_after`` tells the retry how long to wait
@@ -8,6 +8,8 @@ before the breaker will admit a probe. Both policies share one registry and fake
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -325,7 +327,7 @@ def test_attempts_split_into_admitted_and_rejected_over_an_outage(
 def full_stack(
     flavor: Flavor, registry: hazina.Registry, dependency: Callable[[str, str], list[str]]
 ) -> Any:
-    """rate_limited > cached > retry > circuit_breaker around ``dependency``, as the README."""
+    """rate_limited > cached > retry > circuit_breaker around ``dependency`` (docs: stacking)."""
     layers: list[Any] = [
         hazina.rate_limited(
             "search", registry=registry, rate=10, per=1.0, burst=3, key=lambda user, q: user
@@ -447,3 +449,61 @@ def test_hedge_over_retry_and_breaker_gives_each_attempt_its_own_retries(
     assert hedged.policy.stats() == hazina.HedgeStats(calls=1, hedges=0, hedge_wins=0)
     assert outer.policy.stats().successes_after_retry == 1
     assert_every_attempt_seen(outer, breaker, dependency)
+
+
+# -- the recommended full stack ------------------------------------------------------
+
+
+def test_the_recommended_full_stack_turns_hung_attempts_into_the_fallback(
+    flavor: Flavor,
+) -> None:
+    """fallback > rate limit > cache > retry > breaker > bulkhead > timeout > function, as
+    the docs recommend: each hung attempt times out on its own deadline, is a breaker
+    failure and is retried; when retries give up the fallback answers, nothing is cached,
+    and a working dependency's answer is cached and served by the next call."""
+    registry = hazina.Registry()
+    hang = {"on": True}
+    calls = 0
+
+    def body(item: str) -> str:
+        nonlocal calls
+        calls += 1
+        if hang["on"]:
+            time.sleep(0.5)  # far past the timeout: the attempt is abandoned
+        return f"price of {item}"
+
+    async def async_body(item: str) -> str:
+        nonlocal calls
+        calls += 1
+        if hang["on"]:
+            await asyncio.sleep(0.5)  # cancelled at the deadline
+        return f"price of {item}"
+
+    fn: Any = async_body if flavor.is_async else body
+    for layer in (
+        hazina.timeout("price-call", registry=registry, seconds=0.05, max_abandoned=100),
+        hazina.bulkhead("price-backend", registry=registry, max_concurrent=4),
+        hazina.circuit_breaker("price-backend", registry=registry, failure_threshold=10),
+        hazina.retry("price-backend", registry=registry, attempts=3, initial=0.01),
+        hazina.cached("prices", registry=registry, ttl=60),
+        hazina.rate_limited("prices", registry=registry, rate=100, per=1),
+        hazina.fallback("prices", registry=registry, value="price unknown"),
+    ):
+        fn = layer(fn)
+
+    with instant_waits():
+        assert flavor.call(fn, "tea") == "price unknown"
+        hang["on"] = False
+        assert flavor.call(fn, "tea") == "price of tea"
+        assert flavor.call(fn, "tea") == "price of tea"  # a cache hit
+
+    stats = registry.stats()
+    assert stats["timeout"]["price-call"].timeouts == 3
+    assert stats["circuit_breaker"]["price-backend"].failures == 3
+    assert stats["circuit_breaker"]["price-backend"].successes == 1
+    assert stats["retry"]["price-backend"].give_ups == 1
+    assert stats["fallback"]["prices"].fallbacks == 1
+    assert (stats["cache"]["prices"].loads, stats["cache"]["prices"].hits) == (2, 1)
+    assert stats["rate_limiter"]["prices"].allowed == 3
+    assert stats["bulkhead"]["price-backend"].active == 0
+    assert calls == 4

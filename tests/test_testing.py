@@ -242,16 +242,16 @@ def test_the_plugin_is_registered_by_its_entry_point() -> None:
     assert plugin.value == "hazina.pytest_plugin"
 
 
-def test_the_readme_recipe_for_import_time_decorators_passes(pytester: pytest.Pytester) -> None:
-    """The README's example of testing functions decorated against hazina.registry runs
+def test_the_docs_recipe_for_import_time_decorators_passes(pytester: pytest.Pytester) -> None:
+    """The docs' example of testing functions decorated against hazina.registry runs
     as a user's test file and passes."""
     import re
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    page = (Path(__file__).resolve().parent.parent / "docs" / "testing.md").read_text()
     [recipe] = [
         block
-        for block in re.findall(r"```python\n(.*?)```", readme, re.S)
+        for block in re.findall(r"```python\n(.*?)```", page, re.S)
         if block.startswith("# app.py")
     ]
     pytester.makepyfile(test_app=recipe)

@@ -12,6 +12,7 @@ from .._core.validation import (
     BACKEND_ERROR_CHOICES,
     MAX_SECONDS,
     BackendErrorChoice,
+    Duration,
     InvalidValue,
     boolean,
     duration,
@@ -22,6 +23,7 @@ from .._core.validation import (
     optional_positive_int,
     optional_unit_interval,
     positive_int,
+    seconds,
     unit_interval,
 )
 
@@ -48,13 +50,17 @@ class CircuitBreakerConfig:
         default=attrs.Factory(lambda self: 60 if self.window == "time" else 100, takes_self=True),
         validator=positive_int,
     )
-    slow_call_duration: float | None = attrs.field(default=None, validator=optional_duration)
+    slow_call_duration: float | None = attrs.field(
+        converter=seconds, default=None, validator=optional_duration
+    )
     slow_call_rate: float = attrs.field(default=1.0, validator=unit_interval)
-    open_for: float = attrs.field(default=30.0, validator=duration)
+    open_for: float = attrs.field(converter=seconds, default=30.0, validator=duration)
     half_open_max_calls: int = attrs.field(default=1, validator=positive_int)
     success_threshold: int = attrs.field(default=2, validator=positive_int)
     half_open_timeout: float = attrs.field(
-        default=attrs.Factory(lambda self: self.open_for, takes_self=True), validator=duration
+        converter=seconds,
+        default=attrs.Factory(lambda self: self.open_for, takes_self=True),
+        validator=duration,
     )
     failure_on: ErrorTest = attrs.field(default=Exception, validator=validate_error_test)
     ignore_on: ErrorTest | None = attrs.field(default=None, validator=validate_optional_error_test)
@@ -65,6 +71,7 @@ class CircuitBreakerConfig:
     max_keys: int = attrs.field(default=10_000, validator=positive_int)
     open_for_multiplier: float = attrs.field(default=1.0, validator=_multiplier)
     max_open_for: float = attrs.field(
+        converter=seconds,
         default=attrs.Factory(lambda self: min(10 * self.open_for, MAX_SECONDS), takes_self=True),
         validator=duration,
     )
@@ -93,17 +100,17 @@ class CircuitBreakerOptions(TypedDict, total=False):
     failure_threshold: int | None
     window: Literal["count", "time"]
     window_size: int
-    slow_call_duration: float | None
+    slow_call_duration: Duration | None
     slow_call_rate: float
-    open_for: float
+    open_for: Duration
     half_open_max_calls: int
     success_threshold: int
-    half_open_timeout: float
+    half_open_timeout: Duration
     failure_on: ErrorTest
     ignore_on: ErrorTest | None
     on_backend_error: BackendErrorChoice
     key: Callable[..., Hashable] | None
     max_keys: int
     open_for_multiplier: float
-    max_open_for: float
+    max_open_for: Duration
     dry_run: bool

@@ -8,12 +8,14 @@ from typing import Any, TypedDict
 import attrs
 
 from .._core.validation import (
+    Duration,
     InvalidValue,
     boolean,
     optional_callable,
     optional_non_negative_duration,
     optional_positive_int,
     positive_int,
+    seconds,
 )
 
 
@@ -28,7 +30,9 @@ class BulkheadConfig:
 
     max_concurrent: int | None = attrs.field(default=None, validator=optional_positive_int)
     max_queue: int = attrs.field(default=0, validator=_whole_or_zero)
-    max_wait: float | None = attrs.field(default=None, validator=optional_non_negative_duration)
+    max_wait: float | None = attrs.field(
+        converter=seconds, default=None, validator=optional_non_negative_duration
+    )
     key: Callable[..., Hashable] | None = attrs.field(
         default=None, validator=optional_callable("a function of the call's arguments")
     )
@@ -48,7 +52,7 @@ class BulkheadOptions(TypedDict, total=False):
 
     max_concurrent: int | None
     max_queue: int
-    max_wait: float | None
+    max_wait: Duration | None
     key: Callable[..., Hashable] | None
     max_keys: int
     dry_run: bool

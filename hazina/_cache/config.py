@@ -11,6 +11,7 @@ from .._core.conditions import ErrorTest, validate_error_test
 from .._core.validation import (
     BACKEND_ERROR_CHOICES,
     BackendErrorChoice,
+    Duration,
     InvalidValue,
     boolean,
     duration,
@@ -18,6 +19,7 @@ from .._core.validation import (
     optional_callable,
     optional_duration,
     positive_int,
+    seconds,
 )
 from .expiry import PRIORITIES, ExpiresAt, Priority, valid_expires_at
 from .serializers import Serializer, valid_serializer
@@ -30,8 +32,10 @@ class CacheConfig:
     """A cache's configuration; see :func:`hazina.cached`."""
 
     max_size: int = attrs.field(default=1024, validator=positive_int)
-    ttl: float | None = attrs.field(default=None, validator=optional_duration)
-    sliding: float | None = attrs.field(default=None, validator=optional_duration)
+    ttl: float | None = attrs.field(converter=seconds, default=None, validator=optional_duration)
+    sliding: float | None = attrs.field(
+        converter=seconds, default=None, validator=optional_duration
+    )
     expires_at: ExpiresAt | None = attrs.field(default=None, validator=valid_expires_at)
     priority: Priority = attrs.field(default="normal", validator=one_of(*PRIORITIES))
     typed: bool = attrs.field(default=False, validator=boolean)
@@ -41,9 +45,13 @@ class CacheConfig:
         default="local", validator=one_of(*BACKEND_ERROR_CHOICES)
     )
     serializer: Serializer = attrs.field(default="json", validator=valid_serializer)
-    lease: float = attrs.field(default=10.0, validator=duration)
-    refresh_after: float | None = attrs.field(default=None, validator=optional_duration)
-    stale_if_error: float | None = attrs.field(default=None, validator=optional_duration)
+    lease: float = attrs.field(converter=seconds, default=10.0, validator=duration)
+    refresh_after: float | None = attrs.field(
+        converter=seconds, default=None, validator=optional_duration
+    )
+    stale_if_error: float | None = attrs.field(
+        converter=seconds, default=None, validator=optional_duration
+    )
     stale_on: ErrorTest = attrs.field(default=Exception, validator=validate_error_test)
 
     def __attrs_post_init__(self) -> None:
@@ -70,8 +78,8 @@ class CacheOptions(TypedDict, total=False):
     """Keyword arguments of :func:`hazina.cached` and its factory."""
 
     max_size: int
-    ttl: float | None
-    sliding: float | None
+    ttl: Duration | None
+    sliding: Duration | None
     expires_at: ExpiresAt | None
     priority: Priority
     typed: bool
@@ -79,7 +87,7 @@ class CacheOptions(TypedDict, total=False):
     single_flight: bool
     on_backend_error: BackendErrorChoice
     serializer: Serializer
-    lease: float
-    refresh_after: float | None
-    stale_if_error: float | None
+    lease: Duration
+    refresh_after: Duration | None
+    stale_if_error: Duration | None
     stale_on: ErrorTest

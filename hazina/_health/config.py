@@ -7,7 +7,7 @@ from typing import TypedDict
 
 import attrs
 
-from .._core.validation import InvalidValue, boolean, duration
+from .._core.validation import Duration, InvalidValue, boolean, duration, seconds
 
 
 def to_tags(value: str | Iterable[str]) -> tuple[str, ...]:
@@ -33,7 +33,7 @@ def _tags(value: object) -> tuple[str, ...]:
 class HealthCheckConfig:
     """A health check's configuration; see :func:`hazina.health_check`."""
 
-    timeout: float = attrs.field(default=5.0, validator=duration)
+    timeout: float = attrs.field(converter=seconds, default=5.0, validator=duration)
     critical: bool = attrs.field(default=True, validator=boolean)
     # A tag is one path segment of the HTTP endpoint (/health/<tag>), hence no '/'.
     tags: tuple[str, ...] = attrs.field(default=(), converter=_tags)
@@ -42,6 +42,6 @@ class HealthCheckConfig:
 class HealthCheckOptions(TypedDict, total=False):
     """Keyword arguments of :func:`hazina.health_check` and ``registry.health_check``."""
 
-    timeout: float
+    timeout: Duration
     critical: bool
     tags: str | Iterable[str]

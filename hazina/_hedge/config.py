@@ -8,7 +8,14 @@ from typing import Any, TypedDict
 import attrs
 
 from .._core.conditions import ErrorTest, validate_error_test
-from .._core.validation import MAX_SECONDS, InvalidValue, is_finite_number, positive_int
+from .._core.validation import (
+    MAX_SECONDS,
+    Duration,
+    InvalidValue,
+    is_finite_number,
+    positive_int,
+    seconds,
+)
 
 
 class _Required:
@@ -48,7 +55,9 @@ def _valid_delay(_: object, attribute: attrs.Attribute[Any], value: object) -> N
 class HedgeConfig:
     """A hedge policy's configuration; see :func:`hazina.hedge`."""
 
-    delay: float | Callable[[], float] = attrs.field(default=REQUIRED, validator=_valid_delay)
+    delay: float | Callable[[], float] = attrs.field(
+        converter=seconds, default=REQUIRED, validator=_valid_delay
+    )
     max_hedges: int = attrs.field(default=1, validator=positive_int)
     on: ErrorTest = attrs.field(default=Exception, validator=validate_error_test)
 
@@ -56,6 +65,6 @@ class HedgeConfig:
 class HedgeOptions(TypedDict, total=False):
     """Keyword arguments of :func:`hazina.hedge` and its factory."""
 
-    delay: float | Callable[[], float]
+    delay: Duration | Callable[[], float]
     max_hedges: int
     on: ErrorTest

@@ -6,14 +6,16 @@ from typing import TypedDict
 
 import attrs
 
-from .._core.validation import InvalidValue, optional_duration, positive_int
+from .._core.validation import Duration, InvalidValue, optional_duration, positive_int, seconds
 
 
 @attrs.frozen(kw_only=True)
 class TimeoutConfig:
     """A timeout's configuration; see :func:`hazina.timeout`."""
 
-    seconds: float | None = attrs.field(default=None, validator=optional_duration)
+    seconds: float | None = attrs.field(
+        converter=seconds, default=None, validator=optional_duration
+    )
     max_abandoned: int = attrs.field(default=8, validator=positive_int)
 
     def __attrs_post_init__(self) -> None:
@@ -25,5 +27,5 @@ class TimeoutConfig:
 class TimeoutOptions(TypedDict, total=False):
     """Keyword arguments of :func:`hazina.timeout` and its factory."""
 
-    seconds: float | None
+    seconds: Duration | None
     max_abandoned: int
