@@ -8,7 +8,7 @@ from typing import Any, TypedDict
 
 import attrs
 
-from .._core.validation import InvalidValue, boolean, is_finite_number, non_negative
+from .._core.validation import Duration, InvalidValue, boolean, is_finite_number, non_negative
 
 
 class NotGiven:
@@ -87,7 +87,7 @@ class ChaosOptions(TypedDict, total=False):
 
     error: type[BaseException] | BaseException | str | None
     error_rate: float
-    latency: float
+    latency: Duration
     latency_rate: float
     result: Any
     result_rate: float

@@ -8,6 +8,7 @@ stopped catching the mistake. The ``check_*`` functions are only type-checked.
 from __future__ import annotations
 
 import asyncio
+import datetime
 from collections.abc import Coroutine
 from typing import Any, assert_type
 
@@ -45,6 +46,7 @@ def check_policy_api() -> None:
     assert_type(policy.stats(), hazina.ChaosStats)
     assert_type(policy.config, hazina.ChaosConfig)
     assert_type(policy.reconfigure(error_rate=0.5), None)
+    assert_type(REGISTRY.chaos("typing.slow", latency=datetime.timedelta(seconds=1)), hazina.Chaos)
     assert_type(REGISTRY.reconfigure("chaos", "typing.stock", latency=1), None)
     assert_type(REGISTRY.configure({"retry": {"x": {"attempts": 2}}}), None)
     assert_type(hazina.config.from_env(), hazina.config.Configuration)
