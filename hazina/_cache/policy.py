@@ -88,7 +88,7 @@ class Cache(Policy[CacheConfig, CacheStats]):
         #: The latest clock reading (hits store theirs without the lock). A hit reading
         #: the clock below it goes to the lock's path: the clock may have stepped back,
         #: which a fresh reading under the lock decides (see _locked_now).
-        self.seen = -math.inf
+        self.seen: float = -math.inf
         self.build_key: KeyBuilder = (
             custom_key(config.key)
             if config.key is not None
