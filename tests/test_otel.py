@@ -62,7 +62,9 @@ def points(reader: InMemoryMetricReader) -> Points:
             for metric in scope.metrics:
                 for point in metric.data.data_points:
                     attributes = tuple(sorted((point.attributes or {}).items()))
-                    found[metric.name, attributes] = point.value  # type: ignore[union-attr]
+                    # Histogram points have no .value (types differ across SDK versions).
+                    number: Any = point
+                    found[metric.name, attributes] = number.value
     return found
 
 

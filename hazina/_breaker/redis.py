@@ -34,6 +34,7 @@ from .._core.host import Host
 from .._core.switches import DISABLED
 from .._redis.link import BackendLink
 from .._redis.scripts import Script, Unreachable
+from .._redis.wire import Command
 from .config import CircuitBreakerConfig
 from .policy import CircuitBreaker
 from .records import (
@@ -434,7 +435,23 @@ class RedisCircuitBreaker(CircuitBreaker):
 
     def stats(self) -> CircuitBreakerStats:
         """This process's counters; state, rates and ``retry_after`` read from Redis."""
-        reading = self._read()
+        return self._stats_with(self._read())
+
+    def reading_command(self) -> tuple[RedisBackend, Command] | None:
+        """The read :meth:`stats` makes, for the registry to send with others; ``None``
+        when Redis is down or the link has its own round trip to make first."""
+        if not self.link.may_batch():
+            return None
+        return self.backend, self.link.command(SCRIPT, self._keys, self._args("read"))
+
+    def stats_from(self, answer: Any) -> CircuitBreakerStats:
+        """:meth:`stats`, with the answer to :meth:`reading_command` (``None``, or an
+        error answer such as ``NOSCRIPT``: read the usual way)."""
+        if answer is None or isinstance(answer, Exception):
+            return self.stats()
+        return self._stats_with(self._apply(answer))
+
+    def _stats_with(self, reading: _Reading | None) -> CircuitBreakerStats:
         if reading is not None:
             state = reading.state
             failure_rate, slow_call_rate = reading.failure_rate, reading.slow_call_rate

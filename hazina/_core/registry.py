@@ -34,7 +34,7 @@ from .._retry_budget.config import RetryBudgetOptions
 from .._retry_budget.policy import RetryBudget
 from .._timeout.config import TimeoutOptions
 from .._timeout.policy import Timeout
-from .backend import Backend, BackendChoice
+from .backend import Backend, BackendChoice, BatchReader, SharedReading
 from .clock import SYSTEM_CLOCK, Clock, checked_clock
 from .errors import ConfigurationError, safe_repr
 from .forks import fresh_lock, reset_after_fork
@@ -469,11 +469,32 @@ class Registry:
     # -- observation -------------------------------------------------------------
 
     def stats(self) -> dict[str, dict[str, Any]]:
-        """``{kind: {name: stats}}`` for every policy, as frozen snapshots."""
-        return {
-            kind: {name: policy.stats() for name, policy in list(self._policies[kind].items())}
-            for kind in KINDS
-        }
+        """``{kind: {name: stats}}`` for every policy, as frozen snapshots.
+
+        Policies whose stats read a shared backend (a Redis breaker's state) are read
+        together: one round trip per backend, none while it is down.
+        """
+        result: dict[str, dict[str, Any]] = {}
+        batches: dict[int, tuple[BatchReader, list[tuple[str, str, SharedReading, Any]]]] = {}
+        for kind in KINDS:
+            by_name: dict[str, Any] = {}
+            for name, policy in list(self._policies[kind].items()):
+                if not isinstance(policy, SharedReading) or (
+                    (request := policy.reading_command()) is None
+                ):
+                    by_name[name] = policy.stats()
+                    continue
+                backend, command = request
+                batch = batches.setdefault(id(backend), (backend, []))
+                batch[1].append((kind, name, policy, command))
+                by_name[name] = None  # filled in below, in this order
+            result[kind] = by_name
+        for backend, requests in batches.values():
+            answers = backend.read_many([command for *_, command in requests])
+            for index, (kind, name, reader, _) in enumerate(requests):
+                answer = None if answers is None else answers[index]
+                result[kind][name] = reader.stats_from(answer)
+        return result
 
     def snapshot(self) -> dict[str, dict[str, dict[str, Any]]]:
         """:meth:`stats` as plain JSON-ready data."""

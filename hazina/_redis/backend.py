@@ -251,6 +251,32 @@ class RedisBackend:
         """Run ``script`` once; raise :class:`Unreachable` instead of waiting on a dead Redis."""
         return self.execute(script, ("EVALSHA", script.sha, len(keys), *keys, *args))
 
+    @property
+    def has_sync_client(self) -> bool:
+        """Whether sync calls can reach Redis (an asyncio-only backend cannot)."""
+        return self._client is not None
+
+    def read_many(self, commands: list[Command]) -> list[Any] | None:
+        """Send ``commands`` in one pipelined round trip (a scrape's reads); each one's
+        answer, an error answer as its exception, or ``None`` if Redis did not answer
+        (which starts an outage like any failed call, so the next scrape waits on
+        nothing)."""
+        client = self._client
+        if client is None or (self.down_until and not self._may_try()):
+            return None
+        pipeline = client.pipeline(transaction=False)
+        queue: Callable[..., Any] = pipeline.execute_command
+        for command in commands:
+            queue(*command)
+        try:
+            answers: list[Any] = pipeline.execute(raise_on_error=False)
+        except (RedisError, OSError) as error:
+            self._failed(error)
+            return None
+        if self._outage_error is not None:
+            self._answered()
+        return answers
+
     def prepare(self, command: Command) -> Command:
         """``command`` in the form :meth:`execute` sends fastest, for a hot path to keep."""
         if self._packer is None:

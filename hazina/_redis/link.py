@@ -106,7 +106,22 @@ class BackendLink:
 
     def run(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """One decision; :class:`Unreachable` (counted if a round trip failed) instead."""
-        return self.execute(script, ("EVALSHA", script.sha, len(keys), *keys, *args))
+        return self.execute(script, self.command(script, keys, args))
+
+    @staticmethod
+    def command(script: Script, keys: Sequence[str], args: Sequence[Any]) -> Command:
+        """The ``EVALSHA`` command of one run of ``script``."""
+        return ("EVALSHA", script.sha, len(keys), *keys, *args)
+
+    def may_batch(self) -> bool:
+        """Whether a read may go out with others now: Redis answers, this policy's shared
+        configuration is sound, and no renewal of it is due (that takes its own trip)."""
+        return (
+            self._broken is None
+            and not self.backend.down_until
+            and monotonic() < self._config_due
+            and self.backend.has_sync_client
+        )
 
     def execute(self, script: Script, command: Command) -> Any:
         """:meth:`run` with the whole ``EVALSHA`` command built (once, by a hot path)."""

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import Any
 
+import attrs
 import pytest
 import redis
 from redis_server import RedisServer
@@ -146,3 +148,64 @@ def test_concurrent_tasks_get_their_own_answers_through_the_pipeline(redis_url: 
     assert sum(asyncio.run(main())) == 20
     assert limiter.stats().allowed == 20
     assert limiter.stats().rejected == 44
+
+
+# -- reading stats: one round trip per backend --------------------------------------
+
+
+class _Counting(redis.Redis):
+    """A client that counts its pipelines and the EVALSHA commands it sends alone."""
+
+    pipelines = 0
+    alone = 0
+
+    def pipeline(self, *args: Any, **kwargs: Any) -> Any:
+        type(self).pipelines += 1
+        make: Any = super().pipeline
+        return make(*args, **kwargs)
+
+    def execute_command(self, *args: Any, **options: Any) -> Any:
+        if args[0] == "EVALSHA":
+            type(self).alone += 1
+        call: Any = super().execute_command
+        return call(*args, **options)
+
+
+def test_registry_stats_read_every_redis_breaker_in_one_round_trip(redis_url: str) -> None:
+    """A scrape of many Redis breakers is one pipelined round trip, with the same stats
+    each breaker reads alone."""
+    client = _Counting.from_url(redis_url)
+    registry = hazina.Registry(backend=RedisBackend(client=client))
+    breakers = [registry.circuit_breaker(f"db-{index}", failure_threshold=1) for index in range(6)]
+    for breaker in breakers[:2]:
+        with contextlib.suppress(ConnectionError), breaker:
+            raise ConnectionError  # opens it
+    _Counting.pipelines = _Counting.alone = 0
+
+    stats = registry.stats()["circuit_breaker"]
+
+    assert (_Counting.pipelines, _Counting.alone) == (1, 0)
+    assert [stats[f"db-{index}"].state for index in range(6)] == ["open"] * 2 + ["closed"] * 4
+    alone = breakers[0].stats()
+    assert attrs.evolve(stats["db-0"], retry_after=None) == attrs.evolve(alone, retry_after=None)
+    assert stats["db-0"].retry_after == pytest.approx(alone.retry_after, abs=0.5)
+    assert stats["db-0"].failures == 1
+
+
+def test_registry_stats_make_no_round_trip_while_redis_is_down(own_redis: RedisServer) -> None:
+    """While the backend is down a scrape answers from what each process saw, at once."""
+    client = _Counting.from_url(own_redis.url, socket_timeout=0.25, socket_connect_timeout=0.25)
+    registry = hazina.Registry(backend=RedisBackend(client=client, retry_interval=60))
+    breaker = registry.circuit_breaker("db")
+    assert registry.stats()["circuit_breaker"]["db"].state == "closed"
+    own_redis.kill()
+    with contextlib.suppress(hazina.BackendUnavailable, ConnectionError), breaker:
+        pass  # the failed round trip starts the outage
+    _Counting.pipelines = _Counting.alone = 0
+
+    started = time.monotonic()
+    stats = registry.stats()["circuit_breaker"]["db"]
+
+    assert time.monotonic() - started < 0.2
+    assert (_Counting.pipelines, _Counting.alone) == (0, 0)
+    assert stats.state == "closed"
