@@ -604,3 +604,39 @@ def test_methods_keep_binding_across_a_driver_change(registry: hazina.Registry) 
     registry.reconfigure("circuit_breaker", "svc", slow_call_duration=None)
     assert service.times(3) == 9
     assert registry.get("circuit_breaker", "svc").stats().calls == 3
+
+
+def test_tasks_awaiting_across_a_reconfigure_finish_under_one_configuration() -> None:
+    """Tasks suspended mid-call across reconfigures each answer from one whole configuration."""
+    import asyncio
+
+    registry = hazina.Registry()
+    configs: list[dict[str, Any]] = [
+        {"value": "first", "on": KeyError},
+        {"value": "second", "on": LookupError},
+        {"value": "third", "on": ValueError},
+    ]
+
+    async def body() -> None:
+        await asyncio.sleep(0)
+        raise KeyError("x")
+
+    guarded = hazina.fallback("tasks", registry=registry, **configs[0])(body)
+
+    async def call() -> Any:
+        try:
+            return await guarded()
+        except KeyError:
+            return "raised"
+
+    async def main() -> list[Any]:
+        calls = [asyncio.ensure_future(call()) for _ in range(600)]
+        for round_ in range(300):
+            guarded.policy.reconfigure(**configs[round_ % 3])
+            await asyncio.sleep(0)
+        return list(await asyncio.gather(*calls))
+
+    outcomes = asyncio.run(main())
+    assert set(outcomes) <= {"first", "second", "raised"}
+    assert "first" in outcomes or "second" in outcomes
+    assert guarded.policy.stats().calls == 600
