@@ -10,6 +10,9 @@ Run it with ``python examples/demo.py``. Three short acts:
    lookup runs once; later calls are hits until the entry expires.
 3. A search behind a per-user ``@rate_limited``: alice is held to her limit, bob is not
    held to hers.
+4. Chaos: fault injection, off until now, is switched on at run time against the
+   inventory service (a third of the calls fail, some are slow), and the breaker, the retry
+   and the cache are seen coping; then it is switched off again.
 """
 
 from __future__ import annotations
@@ -50,6 +53,8 @@ service = InventoryService()
 @hazina.cached("inventory", ttl=0.2)
 @hazina.retry("inventory", attempts=3, initial=0.02, max_delay=0.5)
 @hazina.circuit_breaker("inventory", failure_threshold=4, open_for=0.2, success_threshold=1)
+# Innermost and off by default: switched on at run time (act 4) to prove the rest works.
+@hazina.chaos("inventory", enabled=False, error=ConnectionError, error_rate=0.3, seed=7)
 def stock_level(sku: str) -> int:
     """How many of ``sku`` are in stock."""
     return service.stock(sku)
@@ -101,6 +106,39 @@ def print_health(moment: str) -> None:
         print(f"    {name}: {json.dumps(check)}")
 
 
+def chaos_act() -> None:
+    """Act 4: switch fault injection on at run time, watch the policies cope, switch it off."""
+    print("\n-- chaos on: 3 in 10 inventory calls fail, 1 in 5 is 30 ms slow --")
+    chaos = hazina.registry.chaos("inventory")
+    breaker = hazina.registry.get("circuit_breaker", "inventory")
+    retry = hazina.registry.get("retry", "inventory")
+    before = retry.stats().successes_after_retry
+    chaos.reconfigure(latency=0.03, latency_rate=0.2)  # changed while it runs
+    chaos.enable()
+    answered = 0
+    for request in range(1, 13):
+        sku = f"sku-{request % 4}"
+        try:
+            hits = stock_level.policy.stats().hits
+            level = stock_level(sku)
+            answered += 1
+            source = " (from the cache)" if stock_level.policy.stats().hits > hits else ""
+            print(f"  request {request:2}: {level} of {sku} in stock{source}")
+        except (ConnectionError, TimeoutError, hazina.CircuitOpenError) as error:
+            print(f"  request {request:2}: failed: {type(error).__name__}")
+        time.sleep(0.04)
+    chaos.disable()
+    stats = chaos.stats()
+    print(
+        f"  chaos injected {stats.errors_injected} errors and {stats.latency_injected} delays "
+        f"into {stats.calls} calls; {answered} of 12 requests were answered: "
+        f"{retry.stats().successes_after_retry - before} after a retry, "
+        f"{stock_level.policy.stats().hits} cache hits in all, "
+        f"{breaker.stats().rejections} calls refused by the breaker in all"
+    )
+    print(f"  chaos off again: {stock_level('sku-9')} of sku-9 in stock")
+
+
 def main() -> None:
     hazina.registry.subscribe(show)
     for request in range(1, 15):
@@ -137,6 +175,8 @@ def main() -> None:
             print(f"  search for {user}: ok")
         except hazina.RateLimitExceeded as error:
             print(f"  search for {user}: limited, retry after {error.retry_after:.2f}s")
+
+    chaos_act()
 
     print("\n-- the registry --")
     for kind, policies in hazina.registry.snapshot().items():

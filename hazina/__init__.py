@@ -16,6 +16,10 @@ from ._cache.config import CacheConfig
 from ._cache.decorator import CachedFunction, CachedMethod, cached
 from ._cache.policy import Cache
 from ._cache.records import CacheEvicted, CacheStats
+from ._chaos.config import ChaosConfig
+from ._chaos.decorator import chaos
+from ._chaos.policy import Chaos
+from ._chaos.records import ChaosInjected, ChaosStats
 from ._core.clock import Clock, SystemClock
 from ._core.conditions import Condition, when
 from ._core.deadline import remaining
@@ -29,6 +33,7 @@ from ._core.errors import (
     RateLimitExceeded,
     TimeoutExceeded,
 )
+from ._core.policy import PolicyReconfigured
 from ._core.registry import Registry, registry
 from ._fallback.config import FallbackConfig
 from ._fallback.decorator import fallback
@@ -94,6 +99,10 @@ __all__ = [
     "CachedMethod",
     "CallRejected",
     "CallTimedOut",
+    "Chaos",
+    "ChaosConfig",
+    "ChaosInjected",
+    "ChaosStats",
     "CircuitBreaker",
     "CircuitBreakerConfig",
     "CircuitBreakerStats",
@@ -123,6 +132,7 @@ __all__ = [
     "HedgeStats",
     "Limit",
     "LimitStatus",
+    "PolicyReconfigured",
     "RateLimitDelayed",
     "RateLimitExceeded",
     "RateLimitRejected",
@@ -147,6 +157,7 @@ __all__ = [
     "TimeoutStats",
     "bulkhead",
     "cached",
+    "chaos",
     "circuit_breaker",
     "fallback",
     "health_check",

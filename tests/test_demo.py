@@ -17,3 +17,5 @@ def test_demo_runs_to_the_end() -> None:
     assert finished.returncode == 0, finished.stderr
     assert "-- the registry --" in finished.stdout
     assert "rate_limiter 'search'" in finished.stdout
+    assert "-- chaos on:" in finished.stdout
+    assert "chaos off again" in finished.stdout

@@ -54,6 +54,7 @@ def test_docs_example_runs(
 def test_the_api_page_lists_exactly_the_exports() -> None:
     """Every public name of hazina and its public modules has an entry, and no other name."""
     import hazina.asgi
+    import hazina.config
     import hazina.health
     import hazina.httpx
     import hazina.otel
@@ -73,6 +74,7 @@ def test_the_api_page_lists_exactly_the_exports() -> None:
             hazina.httpx,
             hazina.asgi,
             hazina.wsgi,
+            hazina.config,
             hazina.prometheus,
             hazina.otel,
         )

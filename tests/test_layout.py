@@ -54,6 +54,7 @@ def test_every_feature_folder_has_the_same_files() -> None:
         "_breaker",
         "_bulkhead",
         "_cache",
+        "_chaos",
         "_fallback",
         "_health",
         "_hedge",

@@ -151,5 +151,6 @@ def test_every_kind_gets_instruments(
     registry.hedge("a", delay=1)
     registry.timeout("a", seconds=1)
     registry.bulkhead("a", max_concurrent=1)
+    registry.chaos("a")
     observed = {name.split(".")[1] for name, _ in points(reader)}
     assert observed == set(hazina.registry.stats())

@@ -141,6 +141,7 @@ def test_a_registry_of_each_kind_scrapes_cleanly(registry: hazina.Registry) -> N
     registry.hedge("a", delay=1)
     registry.timeout("a", seconds=1)
     registry.bulkhead("a", max_concurrent=1)
+    registry.chaos("a")
     _, families = scrape(registry)
     for kind in KINDS:
         assert any(name.startswith(f"hazina_{kind}_") for name in families), kind

@@ -19,6 +19,7 @@ MODULES = (
     "hazina.httpx",
     "hazina.asgi",
     "hazina.wsgi",
+    "hazina.config",
     "hazina.prometheus",
     "hazina.otel",
 )
@@ -50,8 +51,9 @@ def page() -> str:
     lines = [
         "# API reference\n",
         "Everything public is importable from `hazina`, `hazina.testing`, `hazina.health`,",
-        "`hazina.redis`, `hazina.httpx`, `hazina.asgi` and `hazina.wsgi` (with the extras:",
-        "`hazina.prometheus`, `hazina.otel`); nothing else is part of the API.\n",
+        "`hazina.redis`, `hazina.config`, `hazina.httpx`, `hazina.asgi` and `hazina.wsgi`",
+        "(with the extras: `hazina.prometheus`, `hazina.otel`); nothing else is part of",
+        "the API.\n",
     ]
     package = importlib.import_module("hazina")
     placed: set[str] = set()

@@ -15,7 +15,7 @@ import attrs
 from .._core.conditions import when
 from .._core.counters import Counter, new_counter, read_counter
 from .._core.deadline import cancelled_by_deadline
-from .._core.errors import CircuitOpenError
+from .._core.errors import CircuitOpenError, ConfigurationError
 from .._core.forks import fresh_lock, reset_after_fork
 from .._core.host import Host
 from .._core.policy import Policy
@@ -90,12 +90,16 @@ class CircuitBreaker(Policy[CircuitBreakerConfig, CircuitBreakerStats]):
         #: Completions when a keyed breaker's table last looked at this key's state.
         self.seen_completions = 0
         self._keyed: Keyed | None = None
+        #: What each key's breaker is configured with (a reconfigure replaces it).
+        self.per_key: CircuitBreakerConfig | None = None
         if config.key is not None:
-            per_key = attrs.evolve(config, key=None)
+            self.per_key = attrs.evolve(config, key=None)
             host = Host(self.clock, self.emit)
             self._keyed = Keyed(
                 self,
-                lambda key, tally: CircuitBreaker(name, per_key, host, key=key, shared=tally),
+                lambda key, tally: CircuitBreaker(
+                    name, self.per_key or config, host, key=key, shared=tally
+                ),
             )
         reset_after_fork(self)
 
@@ -127,6 +131,40 @@ class CircuitBreaker(Policy[CircuitBreakerConfig, CircuitBreakerStats]):
         self._probes_in_flight = 0
         self._probe_successes = 0
         self._half_open_deadline: float | None = None
+
+    def _apply_config(self, config: CircuitBreakerConfig) -> None:
+        # The state (closed, open, forced open...) is kept on any reconfigure; a window
+        # of another shape cannot hold the old one's calls, so it starts empty.
+        if (config.key is None) != (self.config.key is None):
+            raise ConfigurationError(
+                f"circuit_breaker {self.name!r}: key= cannot be turned on or off at run "
+                f"time (the breaker's state is kept per key, or not); use a new breaker"
+            )
+        with self._lock:
+            old = self.config
+            self._dry_run = config.dry_run
+            # The current open period follows the new open_for, keeping any growth.
+            self._open_for = min(
+                self._open_for * config.open_for / old.open_for, config.max_open_for
+            )
+            self._is_failure = when(config.failure_on)
+            self._is_ignored = when(config.ignore_on) if config.ignore_on is not None else None
+            if (old.window, old.window_size) != (config.window, config.window_size):
+                window = (
+                    TimeWindow(config.window_size)
+                    if config.window == "time"
+                    else CountWindow(config.window_size)
+                )
+                window.clear(read_counter(self.completions))
+                self.window = window
+                self._consecutive_failures = 0
+                self._last_failure_index = -2
+            self.config = config
+        if self._keyed is not None:
+            self.per_key = attrs.evolve(config, key=None)
+            self._keyed.table.max_keys = config.max_keys
+            for circuit in self._keyed.circuits():
+                circuit._apply_config(self.per_key)
 
     # -- public controls ---------------------------------------------------------
 

@@ -45,10 +45,10 @@ class Compartments:
     at most one per running or queued call.
     """
 
-    __slots__ = ("_max_keys", "entries")
+    __slots__ = ("entries", "max_keys")
 
     def __init__(self, max_keys: int) -> None:
-        self._max_keys: int = max_keys
+        self.max_keys: int = max_keys
         self.entries: OrderedDict[Hashable, Compartment] = OrderedDict()
 
     def obtain(self, key: Hashable) -> Compartment:
@@ -59,12 +59,12 @@ class Compartments:
             entries.move_to_end(key)
             return compartment
         compartment = entries[key] = Compartment()
-        if len(entries) > self._max_keys:
+        if len(entries) > self.max_keys:
             self._drop_idle(compartment)
         return compartment
 
     def _drop_idle(self, keep: Compartment) -> None:
-        excess = len(self.entries) - self._max_keys
+        excess = len(self.entries) - self.max_keys
         idle = []
         for key, compartment in self.entries.items():
             if compartment is not keep and compartment.is_idle():

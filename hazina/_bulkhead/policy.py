@@ -75,6 +75,28 @@ class Bulkhead(Policy[BulkheadConfig, BulkheadStats]):
         for compartment in self.compartments.entries.values():
             compartment.queue.clear()
 
+    def _apply_config(self, config: BulkheadConfig) -> None:
+        # Running calls are never interrupted; waiters are admitted only within the new
+        # limit (at once if it grew, as running calls finish if it shrank).
+        assert config.max_concurrent is not None  # the configuration refuses None
+        with self.lock:
+            self.limit = config.max_concurrent
+            self.compartments.max_keys = config.max_keys
+            for compartment in (self.shared, *self.compartments.entries.values()):
+                queue = compartment.queue
+                while queue and compartment.active < self.limit:
+                    if self._grant(queue.popleft()):
+                        self._count_granted(compartment)
+            self.config = config
+
+    def _count_granted(self, compartment: Compartment) -> None:
+        compartment.active += 1
+        if compartment is not self.shared:
+            self.counts.active += 1
+        peak = compartment.active if compartment is self.shared else self.counts.active
+        if peak > self.counts.peak:
+            self.counts.peak = peak
+
     def reset(self) -> None:
         """Counters to zero; running and queued calls are kept (they are still there)."""
         with self.lock:
@@ -152,7 +174,8 @@ class Bulkhead(Policy[BulkheadConfig, BulkheadStats]):
         Call with the lock held.
         """
         queue = compartment.queue
-        while queue:
+        # Above the limit (it shrank while these calls ran), a freed slot is not handed on.
+        while queue and compartment.active <= self.limit:
             if self._grant(queue.popleft()):
                 return  # the slot changed hands: `active` stays as it is
         compartment.active -= 1

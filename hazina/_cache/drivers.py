@@ -5,8 +5,9 @@ rest of it): one dict lookup, one clock read and one store of it (none for an en
 that never expires), one C-level move_to_end, one lock-free count. Debug logging and
 ``hazina.testing.disabled()`` share one attribute read (the hit's slow lane); the flag
 is refreshed when a driver is built, on misses and when the switch flips, never per hit.
-Everything a driver uses is bound to a local once, when it is built, so the hot path
-reads only locals and closure cells.
+Everything the hit path uses is bound to a local once, when it is built, so it reads
+only locals and closure cells; a miss reads the entry options from the policy, so
+reconfiguring them (``ttl``...) leaves the driver as it is.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ def sync_driver(cache: Cache, fn: Callable[..., Any]) -> Callable[..., Any]:
     always_build = build_key is not plain_key
     real_time, clock_now, debug, name = cache.real_time, cache.clock.now, DEBUG, cache.name
     load, explain = cache.load_sync, cache.explain_unhashable
-    options = cache.default_entry_options
 
     def cached_call(*args: Any, **kwargs: Any) -> Any:
         # A call without keyword arguments is its own key: no tuple is built.
@@ -66,7 +66,7 @@ def sync_driver(cache: Cache, fn: Callable[..., Any]) -> Callable[..., Any]:
                     entry.slide(now)
                 next(hits)
                 return entry.value
-        return load(key, fn, args, kwargs, options)
+        return load(key, fn, args, kwargs, cache.default_entry_options)
 
     return cached_call
 
@@ -78,7 +78,6 @@ def async_driver(cache: Cache, fn: Callable[..., Awaitable[Any]]) -> Callable[..
     always_build = build_key is not plain_key
     real_time, clock_now, debug, name = cache.real_time, cache.clock.now, DEBUG, cache.name
     load, explain = cache.load_async, cache.explain_unhashable
-    options = cache.default_entry_options
 
     async def cached_call(*args: Any, **kwargs: Any) -> Any:
         # A call without keyword arguments is its own key: no tuple is built.
@@ -113,7 +112,7 @@ def async_driver(cache: Cache, fn: Callable[..., Awaitable[Any]]) -> Callable[..
                     entry.slide(now)
                 next(hits)
                 return entry.value
-        return await load(key, fn, args, kwargs, options)
+        return await load(key, fn, args, kwargs, cache.default_entry_options)
 
     return cached_call
 
@@ -130,7 +129,7 @@ def sync_refreshing_driver(cache: Cache, fn: Callable[..., Any]) -> Callable[...
     always_build = build_key is not plain_key
     real_time, clock_now, debug, name = cache.real_time, cache.clock.now, DEBUG, cache.name
     load, explain, refresh = cache.load_sync, cache.explain_unhashable, cache.refresh_sync
-    options, stale = cache.default_entry_options, cache.stale
+    stale = cache.stale
 
     def cached_call(*args: Any, **kwargs: Any) -> Any:
         key = build_key(args, kwargs) if kwargs or always_build else args
@@ -155,9 +154,9 @@ def sync_refreshing_driver(cache: Cache, fn: Callable[..., Any]) -> Callable[...
                     logger.debug("cache %r: hit for %r", name, key)
                 value, refresh_at = entry.value
                 if refresh_at <= now:
-                    refresh(key, entry, fn, args, kwargs, options)
+                    refresh(key, entry, fn, args, kwargs, cache.default_entry_options)
                 return value
-        return load(key, fn, args, kwargs, options)
+        return load(key, fn, args, kwargs, cache.default_entry_options)
 
     return cached_call
 
@@ -176,7 +175,7 @@ def async_refreshing_driver(
     always_build = build_key is not plain_key
     real_time, clock_now, debug, name = cache.real_time, cache.clock.now, DEBUG, cache.name
     load, explain, refresh = cache.load_async, cache.explain_unhashable, cache.refresh_async
-    options, stale = cache.default_entry_options, cache.stale
+    stale = cache.stale
 
     async def cached_call(*args: Any, **kwargs: Any) -> Any:
         key = build_key(args, kwargs) if kwargs or always_build else args
@@ -201,8 +200,8 @@ def async_refreshing_driver(
                     logger.debug("cache %r: hit for %r", name, key)
                 value, refresh_at = entry.value
                 if refresh_at <= now:
-                    refresh(key, entry, fn, args, kwargs, options)
+                    refresh(key, entry, fn, args, kwargs, cache.default_entry_options)
                 return value
-        return await load(key, fn, args, kwargs, options)
+        return await load(key, fn, args, kwargs, cache.default_entry_options)
 
     return cached_call

@@ -109,6 +109,44 @@ class Cache(Policy[CacheConfig, CacheStats]):
         # settle them, so the next miss of each key leads a load of its own.
         self._flights.clear()
 
+    def _apply_config(self, config: CacheConfig) -> None:
+        # Entries keep the expiry they were stored with; a smaller max_size evicts at
+        # once. Entries stored in another shape (with or without the record that
+        # refresh_after and stale_if_error need) or under other keys are dropped.
+        wraps = config.refresh_after is not None or config.stale_if_error is not None
+        build_key: KeyBuilder = (
+            custom_key(config.key)
+            if config.key is not None
+            else typed_key
+            if config.typed
+            else plain_key
+        )
+        evicted: list[Entry] = []
+        with self._lock:
+            old = self.config
+            if wraps != self.wraps or (old.key, old.typed) != (config.key, config.typed):
+                self.store.clear()
+            self.store.max_size = config.max_size
+            while len(self.store) > config.max_size:
+                victim = self.store._evict()
+                if victim is None:
+                    break
+                evicted.append(victim)
+            self._evictions += len(evicted)
+            self.default_entry_options = EntryOptions(
+                ttl=config.ttl,
+                sliding=config.sliding,
+                expires_at=config.expires_at,
+                priority=config.priority,
+            )
+            self.stale = config.stale_if_error or 0.0
+            self._refresh_after = config.refresh_after
+            self.wraps = wraps
+            self._is_stale_error = when(config.stale_on)
+            self.build_key = build_key
+            self.config = config
+        self._report(evicted, full=False)
+
     def _fresh_state(self) -> None:
         self._hits_base = read_counter(self.hits)
         self._misses_base = read_counter(self._misses)

@@ -182,10 +182,10 @@ def apply_policy(policy: Policy[Any, Any], target: Callable[..., Any]) -> Any:
         return type(target)(apply_policy(policy, target.__func__))
     is_async = is_async_callable(target)
     if inspect.isfunction(target):
-        driver = policy._async_driver(target) if is_async else policy._sync_driver(target)
+        driver = policy._driver_for(target, is_async)
         functools.update_wrapper(driver, target)
         # update_wrapper copied an inner hazina layer's `policy`; each layer shows its own.
-        driver.policy = policy  # type: ignore[union-attr]
+        driver.policy = policy  # type: ignore[attr-defined]
         return driver
 
     def make_driver(wrapped: Callable[..., Any]) -> Callable[..., Any]:

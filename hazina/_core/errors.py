@@ -24,6 +24,9 @@ class ConfigurationError(HazinaError, ValueError):
     offending value, so the mistake surfaces at import rather than at 3 a.m.
     """
 
+    #: The parameter at fault, when one is.
+    param: str | None = None
+
 
 class CircuitOpenError(HazinaError):
     """A circuit breaker refused the call.

@@ -16,6 +16,8 @@ from .._bulkhead.config import BulkheadOptions
 from .._bulkhead.policy import Bulkhead
 from .._cache.config import CacheOptions
 from .._cache.policy import Cache
+from .._chaos.config import ChaosOptions
+from .._chaos.policy import Chaos
 from .._fallback.config import FallbackOptions
 from .._fallback.policy import Fallback
 from .._health.config import HealthCheckOptions, to_tags
@@ -38,7 +40,7 @@ from .errors import ConfigurationError, safe_repr
 from .forks import fresh_lock, reset_after_fork
 from .host import Host
 from .logs import event_emitter
-from .policy import Policy
+from .policy import Policy, merged_options
 from .validation import build_config, describe_difference
 
 logger = logging.getLogger("hazina")
@@ -53,6 +55,11 @@ class Registered(Protocol):
     kind: ClassVar[str]
     name: str
     config: Any
+    #: Parameters spelled out for it, and those of them set by ``configure()``.
+    given: dict[str, Any]
+    configured: dict[str, Any]
+
+    def reconfigure(self, **changes: Any) -> None: ...
 
     def stats(self) -> Any: ...
 
@@ -74,8 +81,35 @@ KINDS: tuple[str, ...] = tuple(
         Hedge,
         Timeout,
         Bulkhead,
+        Chaos,
     )
 )
+
+
+def _config_class(kind: str) -> type[Any]:
+    """The configuration class of ``kind`` (every class of a kind shares it)."""
+    pending: list[type[Any]] = [Policy, HealthCheck]
+    while pending:
+        held = pending.pop()
+        if getattr(held, "kind", None) == kind:
+            return held.config_class  # type: ignore[no-any-return]
+        pending.extend(held.__subclasses__())
+    raise KeyError(kind)  # pragma: no cover - every kind in KINDS has a class
+
+
+def _folded(name: str) -> str:
+    """A name as configuration matches it: case-insensitive, with ``-`` and ``_`` alike."""
+    return name.casefold().replace("-", "_")
+
+
+def _kind_named(given: str, where: str) -> str:
+    for kind in KINDS:
+        if _folded(kind) == _folded(given):
+            return kind
+    raise ConfigurationError(
+        f"{where}unknown policy kind {given!r} (known: {', '.join(sorted(KINDS))})"
+    )
+
 
 #: Kinds a policy may ask its host for by name (``Host.get_or_create``).
 _COMPANIONS: dict[str, type[Policy[Any, Any]]] = {RetryBudget.kind: RetryBudget}
@@ -101,6 +135,9 @@ class Registry:
         self._lock = threading.RLock()
         reset_after_fork(self)
         self._policies: dict[str, dict[str, Registered]] = {kind: {} for kind in KINDS}
+        # Values set by configure(), by kind and folded name, for policies made later too.
+        self._configured: dict[str, dict[str, dict[str, Any]]] = {kind: {} for kind in KINDS}
+        self._noted: set[tuple[str, str]] = set()
         # Replaced (never mutated) so _emit can iterate without a lock.
         self._listeners: tuple[Listener, ...] = ()
         # What each policy sees of its registry: the clock, and where events go (the
@@ -174,15 +211,23 @@ class Registry:
         """Get the bulkhead ``name``, creating it with ``config`` if new."""
         return self._get_or_create(Bulkhead, name, config)
 
+    def chaos(self, name: str, /, **config: Unpack[ChaosOptions]) -> Chaos:
+        """Get the chaos policy ``name``, creating it with ``config`` if new."""
+        return self._get_or_create(Chaos, name, config)
+
     def health_check(
         self, name: str, fn: CheckFunction, /, **config: Unpack[HealthCheckOptions]
     ) -> HealthCheck:
         """Register ``fn`` as the health check ``name``; a name already taken is refused."""
         if not isinstance(name, str) or not name:
             raise ConfigurationError(f"health_check name must be a non-empty string, got {name!r}")
+        configured = self._configured_for(HealthCheck.kind, name)
+        given: dict[str, Any] = {**config, **(configured or {})}
+        if configured is not None:
+            self._note_precedence(HealthCheck.kind, name, config, configured)
         check = HealthCheck(
             name,
-            build_config(HealthCheck.kind, name, HealthCheck.config_class, config),
+            build_config(HealthCheck.kind, name, HealthCheck.config_class, given),
             check_function(name, fn),
             self._host_for(HealthCheck.kind),
         )
@@ -193,7 +238,95 @@ class Registry:
                     f"(registry.remove('health_check', {name!r}) first to replace it)"
                 )
             self._policies[HealthCheck.kind][name] = check
+        check.given = given
+        check.configured = dict(configured or {})
         return check
+
+    # -- configuration at run time ----------------------------------------------------
+
+    def reconfigure(self, kind: str, name: str, /, **changes: Any) -> None:
+        """Change parameters of the policy ``kind`` ``name`` while it runs.
+
+        See :meth:`Policy.reconfigure`; ``KeyError`` if there is no such policy.
+        """
+        self.get(kind, name).reconfigure(**changes)
+
+    def configure(self, mapping: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> None:
+        """Create or reconfigure policies from ``{kind: {name: {param: value}}}``.
+
+        Kinds and names match case-insensitively with ``-`` and ``_`` alike. An entry
+        whose policy exists reconfigures it; one that matches no policy yet is held
+        until the first factory or decorator call of that name, which creates the policy
+        with these values. Configured values take precedence over values in code.
+        Everything is checked before anything changes: a ``ConfigurationError`` names
+        where the value came from (``hazina.config`` readers note files and variables),
+        the kind, the policy and the parameter.
+        """
+        sources: Mapping[tuple[str, str, str], str] = getattr(mapping, "sources", {})
+        plan: list[tuple[str, str, dict[str, Any], Registered | None]] = []
+        for kind_given, by_name in mapping.items():
+            kind = _kind_named(kind_given, sources.get((kind_given, "", ""), ""))
+            for name, params in by_name.items():
+                params = dict(params)
+                where = sources.get((kind_given, name, ""), "")
+                with self._lock:
+                    matches = [
+                        held
+                        for held_name, held in self._policies[kind].items()
+                        if _folded(held_name) == _folded(name)
+                    ]
+                if len(matches) > 1:
+                    raise ConfigurationError(
+                        f"{where}{kind} {name!r} matches several policies "
+                        f"({', '.join(repr(held.name) for held in matches)}); names are "
+                        f"matched case-insensitively with '-' and '_' alike"
+                    )
+                target = matches[0] if matches else None
+                self._check_entry(kind, name, params, target, sources, kind_given)
+                plan.append((kind, name, params, target))
+        for kind, name, params, target in plan:
+            with self._lock:
+                self._configured[kind][_folded(name)] = params
+            if target is not None:
+                target.configured = {**target.configured, **params}
+                target.reconfigure(**params)
+
+    def _check_entry(
+        self,
+        kind: str,
+        name: str,
+        params: dict[str, Any],
+        target: Registered | None,
+        sources: Mapping[tuple[str, str, str], str],
+        kind_given: str,
+    ) -> None:
+        config_class = _config_class(kind)
+        shown = name
+        if target is not None and getattr(target, "backend", "memory") != "memory":
+            where = sources.get((kind_given, name, ""), "")
+            raise ConfigurationError(
+                f"{where}{kind} {target.name!r} keeps its state on a shared backend; "
+                f"reconfiguring it at run time is not supported yet"
+            )
+        if target is not None:
+            shown = target.name
+            params = merged_options(type(target), target.given, params)
+        try:
+            build_config(kind, shown, config_class, params)
+        except ConfigurationError as error:
+            param = error.param
+            incomplete = target is None and param not in params and param is not None
+            if incomplete:
+                # A required parameter the code will give (a limiter's rate): the
+                # configured values are checked with it when the policy is created.
+                return
+            where = sources.get((kind_given, name, param or ""), "") or sources.get(
+                (kind_given, name, ""), ""
+            )
+            raise ConfigurationError(f"{where}{error}") from None
+
+    def _configured_for(self, kind: str, name: str) -> dict[str, Any] | None:
+        return self._configured[kind].get(_folded(name))
 
     def _get_or_create(
         self,
@@ -211,10 +344,19 @@ class Registry:
         with self._lock:
             existing = self._policies[kind].get(name)
             if existing is None:
-                config = (
-                    wanted if wanted is not None else build_config(kind, name, config_class, {})
-                )
+                configured = self._configured_for(kind, name)
+                given = merged_options(policy_class, options, configured or {})
+                if configured is None:
+                    config = (
+                        wanted if wanted is not None else build_config(kind, name, config_class, {})
+                    )
+                else:
+                    config = build_config(kind, name, config_class, given)
+                    self._note_precedence(kind, name, options, configured)
                 policy: PolicyT = make(name, config, self._host_for(kind))
+                policy.given = given
+                if configured is not None:
+                    policy.configured = dict(configured)
                 self._policies[kind][name] = policy
                 return policy
         held = getattr(existing, "backend", "memory")
@@ -224,11 +366,38 @@ class Registry:
                 f"asked for {backend!r})"
             )
         if wanted is not None and wanted != existing.config:
+            held_configured: dict[str, Any] = getattr(existing, "configured", {})
+            if held_configured and (
+                build_config(
+                    kind, name, config_class, merged_options(policy_class, options, held_configured)
+                )
+                == existing.config
+            ):
+                self._note_precedence(kind, name, options, held_configured)
+                return existing  # type: ignore[return-value]
             raise ConfigurationError(
                 f"{kind} {name!r} already exists with a different configuration: "
                 f"{describe_difference(existing.config, wanted)}"
             )
         return existing  # type: ignore[return-value]
+
+    def _note_precedence(
+        self, kind: str, name: str, options: Mapping[str, Any], configured: Mapping[str, Any]
+    ) -> None:
+        overridden = {
+            param: value
+            for param, value in configured.items()
+            if param in options and options[param] != value
+        }
+        if overridden and (kind, name) not in self._noted:
+            self._noted.add((kind, name))
+            logger.info(
+                "%s %r: configured values %r take precedence over the code's %r",
+                kind,
+                name,
+                overridden,
+                {param: options[param] for param in overridden},
+            )
 
     def _maker(
         self, policy_class: type[PolicyT], name: str, backend: BackendChoice | None

@@ -193,10 +193,12 @@ def build_config(kind: str, name: str, config_class: type[C], options: Mapping[s
         if param not in known:
             close = difflib.get_close_matches(param, known, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ConfigurationError(
+            unknown = ConfigurationError(
                 f"{kind} {name!r}: unknown parameter {param!r}{hint} "
                 f"(known: {', '.join(sorted(known))})"
             )
+            unknown.param = param
+            raise unknown
     try:
         return config_class(
             **{
@@ -207,10 +209,12 @@ def build_config(kind: str, name: str, config_class: type[C], options: Mapping[s
             }
         )
     except InvalidValue as invalid:
-        raise ConfigurationError(
+        error = ConfigurationError(
             f"{kind} {name!r}: {invalid.param} must be {invalid.expected}, "
             f"got {safe_repr(invalid.value)}"
-        ) from None
+        )
+        error.param = invalid.param
+        raise error from None
 
 
 def describe_difference(old: object, new: object) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import threading
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, ClassVar
 
 from .._core.conditions import when
 from .._core.counters import Counter, new_counter, read_counter
@@ -28,6 +28,10 @@ class Fallback(Policy[FallbackConfig, FallbackStats]):
     kind = "fallback"
     config_class = FallbackConfig
 
+    exclusive: ClassVar[tuple[tuple[frozenset[str], ...], ...]] = (
+        (frozenset({"value"}), frozenset({"handler"})),
+    )
+
     def __init__(self, name: str, config: FallbackConfig, host: Host) -> None:
         super().__init__(name, config, host)
         self.handles: Callable[[BaseException], bool] = when(config.on)
@@ -47,12 +51,23 @@ class Fallback(Policy[FallbackConfig, FallbackStats]):
         reset_after_fork(self)
         self._base = (0, 0)
 
+    def _apply_config(self, config: FallbackConfig) -> None:
+        # Built aside and then swapped, so a call never meets a half-made fallback.
+        producers = self._producers(config)
+        self.handles = when(config.on)
+        self.handler_is_async = config.handler is not NOT_GIVEN and is_async_callable(
+            config.handler
+        )
+        self.sync_handler, self.async_handler = producers
+        self.config = config
+
     def _after_fork_in_child(self) -> None:
         fresh_lock(self._lock)
 
-    def _producers(self) -> tuple[Produce, AsyncProduce]:
+    def _producers(self, config: FallbackConfig | None = None) -> tuple[Produce, AsyncProduce]:
         """How the sync and async drivers turn an error into the fallback's result."""
-        value, handler, name = self.config.value, self.config.handler, self.name
+        config = self.config if config is None else config
+        value, handler, name = config.value, config.handler, self.name
         if handler is NOT_GIVEN:
 
             def sync_value(error: BaseException, args: Any, kwargs: Any) -> Any:

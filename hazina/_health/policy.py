@@ -13,6 +13,8 @@ from .._core.decorate import check_target, is_async_callable
 from .._core.errors import ConfigurationError
 from .._core.forks import fresh_lock, reset_after_fork
 from .._core.host import Host
+from .._core.policy import PolicyReconfigured
+from .._core.validation import build_config
 from .config import HealthCheckConfig
 from .records import (
     DEGRADED,
@@ -68,7 +70,7 @@ class HealthCheck:
 
     def __init__(self, name: str, config: HealthCheckConfig, fn: CheckFunction, host: Host) -> None:
         self.name = name
-        self.config = config
+        self.config: HealthCheckConfig = config
         self.fn = fn
         self.is_async: bool = is_async_callable(fn)
         self.emit: Callable[[object], None] = host.emit
@@ -79,6 +81,9 @@ class HealthCheck:
         # An async check's task that was cancelled but has not finished (it ignores
         # cancellation): later runs on its loop join it rather than start another.
         self.leftover: asyncio.Future[Any] | None = None
+        self.given: dict[str, Any] = {}
+        #: Those of them set by ``registry.configure()``, which win over code.
+        self.configured: dict[str, Any] = {}
         self._fresh_state()
         reset_after_fork(self)
 
@@ -86,6 +91,16 @@ class HealthCheck:
         fresh_lock(self._lock)
         # Its thread stayed in the parent: joining its run would wait for ever.
         self.in_flight = None
+
+    def reconfigure(self, **changes: Any) -> None:
+        """Change the check's ``timeout``, ``critical`` or ``tags``; its next run uses them."""
+        if not changes:
+            return
+        with self._lock:
+            merged = {**self.given, **changes}
+            self.config = build_config(self.kind, self.name, self.config_class, merged)
+            self.given = merged
+        self.emit(PolicyReconfigured(self.kind, self.name, dict(changes)))
 
     def _fresh_state(self) -> None:
         self._runs = 0

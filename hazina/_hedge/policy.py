@@ -48,6 +48,16 @@ class Hedge(Policy[HedgeConfig, HedgeStats]):
         reset_after_fork(self)
         self._base = (0, 0, 0)
 
+    def _apply_config(self, config: HedgeConfig) -> None:
+        delay = config.delay
+        self._on = when(config.on)
+        self.delay_of = (
+            itertools.repeat(min(float(delay), LONGEST_DELAY)).__next__
+            if not callable(delay)
+            else self._computed_delay
+        )
+        self.config = config
+
     def _after_fork_in_child(self) -> None:
         fresh_lock(self._lock)
 

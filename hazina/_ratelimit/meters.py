@@ -47,6 +47,12 @@ class Meter(abc.ABC, Generic[StateT]):
     def clear(self, state: StateT) -> None:
         """Make ``state`` fresh again, in place."""
 
+    def carry(self, old: Meter[StateT], state: StateT, now: float) -> None:
+        """Rewrite ``state``, kept by ``old``, for this meter (a reconfigured limit).
+
+        By default the state means the same under both (a sliding window's log).
+        """
+
     @abc.abstractmethod
     def wait(self, state: StateT, now: float, cost: float) -> float:
         """Seconds from ``now`` until ``cost`` can be taken, behind every reservation."""
@@ -121,6 +127,11 @@ class TokenBucket(Meter[Balance]):
     def clear(self, state: Balance) -> None:
         state.tokens, state.stamp = self.burst, -math.inf
 
+    def carry(self, old: Meter[Balance], state: Balance, now: float) -> None:
+        # The tokens left are kept, capped at the new burst; they refill at the new rate.
+        tokens = old._tokens(state, now) if isinstance(old, TokenBucket) else self.burst
+        state.tokens, state.stamp = min(tokens, self.burst), now
+
     def _tokens(self, state: Balance, now: float) -> float:
         tokens = state.tokens + (now - state.stamp) * self.per_second
         return tokens if tokens < self.burst else self.burst
@@ -190,6 +201,12 @@ class Gcra(Meter[Schedule]):
 
     def clear(self, state: Schedule) -> None:
         state.tat = -math.inf
+
+    def carry(self, old: Meter[Schedule], state: Schedule, now: float) -> None:
+        # As the token bucket: the tokens left, capped at the new burst, are kept.
+        left = min(old.remaining(state, now), self.burst)
+        used = self.burst - left
+        state.tat = now + used * self.interval if used > 0 else -math.inf
 
     def wait(self, state: Schedule, now: float, cost: float) -> float:
         tat = state.tat if state.tat > now else now

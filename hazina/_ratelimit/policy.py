@@ -77,6 +77,9 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
     config_class = RateLimiterConfig
     #: Whether the drivers may inline an in-memory decision (a shared backend's may not).
     inline_drivers: ClassVar[bool] = True
+    exclusive: ClassVar[tuple[tuple[frozenset[str], ...], ...]] = (
+        (frozenset({"limits"}), frozenset({"rate", "per", "burst"})),
+    )
 
     def __init__(self, name: str, config: RateLimiterConfig, host: Host) -> None:
         super().__init__(name, config, host)
@@ -104,6 +107,44 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
         # Reservations of the parent's other threads stay taken: they never run here,
         # and keeping their tokens never over-admits.
         fresh_lock(self.lock)
+
+    def _apply_config(self, config: RateLimiterConfig) -> None:
+        # Each key keeps the tokens it has left, capped at the new burst, while the
+        # algorithm and the number of limits stay; otherwise every key starts full.
+        meter_class = ALGORITHMS[config.algorithm]
+        unchanged = (config.algorithm, config.limits) == (self.config.algorithm, self.config.limits)
+        meters: tuple[Meter[Any], ...] = (
+            self.meters if unchanged else tuple(meter_class(limit) for limit in config.limits)
+        )
+        with self.lock:
+            now = self.clock.now()
+            same_shape = config.algorithm == self.config.algorithm and len(meters) == len(
+                self.meters
+            )
+            # Read through the old meters' layout, before `_meter` changes.
+            entries = [self.shared_entry, *map(self.entry_of, self.keys.entries.values())]
+            old_meters = self.meters
+            self.meters = meters
+            self._meter = meters[0] if len(meters) == 1 else None
+            self._capacity = config.capacity
+            self._may_wait = config.wait
+            self._max_wait = config.max_wait
+            self._dry_run = config.dry_run
+            self.keys.max_keys = config.max_keys
+            if unchanged:
+                pass  # the same limits: the drivers keep what they hold
+            elif same_shape:
+                for entry in entries:
+                    for old, new, state in zip(old_meters, meters, entry, strict=True):
+                        new.carry(old, state, now)
+            else:
+                # The drivers are rebuilt after this, so these may be new objects.
+                self.shared_entry = self._fresh_entry()
+                self.keys = KeyTable(
+                    config.max_keys, lambda _key: self._fresh_stored(), self._stored_is_full
+                )
+                self._generation += 1
+            self.config = config
 
     def _fresh_entry(self) -> Entry:
         if self._meter is not None:

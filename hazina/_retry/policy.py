@@ -44,6 +44,19 @@ class Retry(Policy[RetryConfig, RetryStats]):
     def _after_fork_in_child(self) -> None:
         fresh_lock(self._lock)
 
+    def _apply_config(self, config: RetryConfig) -> None:
+        # Counters are kept; a new budget name joins that budget from the next call.
+        budget = self.budget
+        if config.budget != self.config.budget:
+            budget = None
+            if config.budget is not None and self.host.get_or_create is not None:
+                budget = self.host.get_or_create(RetryBudget.kind, config.budget)
+                budget.attach(self.first_try_successes)
+        with self._lock:
+            self._retry_on = when(config.on)
+            self.budget = budget
+            self.config = config
+
     def _fresh_state(self) -> None:
         self._first_try_base = read_counter(self.first_try_successes)
         self._calls = 0

@@ -59,6 +59,15 @@ class RetryBudget(Policy[RetryBudgetConfig, RetryBudgetStats]):
         #: When the current bucket ends; a call at or after it rolls the window (:meth:`roll`).
         self.next_bucket_at: float = float("-inf")
 
+    def _apply_config(self, config: RetryBudgetConfig) -> None:
+        # Totals are kept; the marks of the last window are kept unless its length changed.
+        with self._lock:
+            self._reserve = config.min_per_second * config.window
+            if config.window != self.config.window:
+                self._marks = Marks(config.window)
+                self.next_bucket_at = float("-inf")
+            self.config = config
+
     def reset(self) -> None:
         with self._lock:
             self._fresh_state()

@@ -45,6 +45,13 @@ class Timeout(Policy[TimeoutConfig, TimeoutStats]):
         self._fresh_state()
         _TIMEOUTS.add(self)
 
+    def _apply_config(self, config: TimeoutConfig) -> None:
+        # Counters are kept; calls already running keep the deadline they started with.
+        assert config.seconds is not None  # the configuration refuses None
+        with self._lock:
+            self.seconds = float(config.seconds)
+            self.config = config
+
     def _after_fork_in_child(self) -> None:
         fresh_lock(self._lock)
 

@@ -25,6 +25,7 @@ KINDS = {
     "hedge",
     "timeout",
     "bulkhead",
+    "chaos",
 }
 BREAKER_STATS_FIELDS = {
     "state",
