@@ -8,7 +8,7 @@ never see a backend at all.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
+from typing import Any, Literal, Protocol, TypeAlias
 
 from .host import Host
 
@@ -24,7 +24,6 @@ class Backend(Protocol):
         ...
 
 
-@runtime_checkable
 class SharedReading(Protocol):
     """A policy whose stats read shared state: the registry sends the reads of all such
     policies of one backend together, in one round trip (a scrape of many policies)."""

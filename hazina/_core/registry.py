@@ -6,7 +6,7 @@ import enum
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, ClassVar, Protocol, TypeVar, Unpack
+from typing import Any, ClassVar, Protocol, TypeVar, Unpack, cast
 
 import attrs
 
@@ -479,14 +479,16 @@ class Registry:
         for kind in KINDS:
             by_name: dict[str, Any] = {}
             for name, policy in list(self._policies[kind].items()):
-                if not isinstance(policy, SharedReading) or (
-                    (request := policy.reading_command()) is None
-                ):
+                # getattr, not isinstance with a runtime-checkable protocol: that check
+                # costs about 20 µs a policy, as much as a scrape's whole share.
+                reading = getattr(policy, "reading_command", None)
+                request = None if reading is None else reading()
+                if request is None:
                     by_name[name] = policy.stats()
                     continue
                 backend, command = request
                 batch = batches.setdefault(id(backend), (backend, []))
-                batch[1].append((kind, name, policy, command))
+                batch[1].append((kind, name, cast(SharedReading, policy), command))
                 by_name[name] = None  # filled in below, in this order
             result[kind] = by_name
         for backend, requests in batches.values():
