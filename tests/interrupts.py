@@ -24,7 +24,7 @@ class Interrupted(Exception):
     """What the storm's signal handler raises."""
 
 
-def signal_storm(call: Callable[[int], Any], hits: int = STORM_HITS, seconds: float = 20.0) -> int:
+def signal_storm(call: Callable[[int], Any], hits: int = STORM_HITS, seconds: float = 60.0) -> int:
     """Call ``call(i)`` for i = 0, 1, ... while a timer raises :class:`Interrupted` at
     random points, until ``hits`` calls were interrupted; returns how many calls ran."""
 

@@ -69,11 +69,13 @@ class Bulkhead(Policy[BulkheadConfig, BulkheadStats]):
 
     def _after_fork_in_child(self) -> None:
         fresh_lock(self.lock)
-        # Waiters queued by the parent's other threads do not exist here. (Slots those
-        # threads held stay counted: the child cannot tell them from its own.)
+        # The parent's other threads do not exist here: their queued waiters and the
+        # slots they held would be gone for good. All slots are free again (a call the
+        # forking thread itself was making then ends one below zero: one extra slot).
         self.shared.queue.clear()
-        for compartment in self.compartments.entries.values():
-            compartment.queue.clear()
+        self.shared.active = 0
+        self.compartments.entries.clear()
+        self.counts.active = 0
 
     def _apply_config(self, config: BulkheadConfig) -> None:
         # Running calls are never interrupted; waiters are admitted only within the new
