@@ -24,6 +24,9 @@ from hazina.testing import FakeClock
 
 
 def _registry(url: str, clock: FakeClock | None = None, **backend: Any) -> hazina.Registry:
+    # A generous command timeout unless a test sets its own: on a loaded machine the
+    # default 0.25 s can pass for an outage and send calls down the stand-in's path.
+    backend.setdefault("timeout", 2.0)
     made = RedisBackend.from_url(url, clock="registry" if clock is not None else "redis", **backend)
     return hazina.Registry(clock=clock, backend=made)
 
