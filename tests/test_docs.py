@@ -101,3 +101,15 @@ def test_the_registry_page_names_every_stats_field_of_every_kind() -> None:
             if f"`{field.name}`" not in page
         ]
     assert missing == []
+
+
+def test_the_defaults_page_has_a_table_for_every_kind() -> None:
+    """Each kind's configuration class has its generated table."""
+    page = (DOCS / "defaults.md").read_text()
+    tables = set(re.findall(r"^```\{hazina-defaults\} hazina\.(\w+)$", page, re.M))
+    config_classes = {
+        getattr(hazina, name).__name__
+        for name in hazina.__all__
+        if name.endswith("Config") and name != "Config"
+    }
+    assert tables == config_classes

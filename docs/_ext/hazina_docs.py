@@ -27,8 +27,18 @@ from sphinx.util.docutils import SphinxDirective
 
 
 def _import(dotted: str) -> Any:
-    module, _, attribute = dotted.rpartition(".")
-    return getattr(importlib.import_module(module), attribute)
+    """The object at ``dotted``: a module's attribute, or an attribute of one
+    (``hazina.Registry.retry_budget``)."""
+    parts = dotted.split(".")
+    for split in range(len(parts) - 1, 0, -1):
+        try:
+            found: Any = importlib.import_module(".".join(parts[:split]))
+        except ImportError:
+            continue
+        for attribute in parts[split:]:
+            found = getattr(found, attribute)
+        return found
+    raise ImportError(f"nothing to import in {dotted!r}")
 
 
 def args_of(docstring: str) -> dict[str, str]:

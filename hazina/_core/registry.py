@@ -172,6 +172,14 @@ class Registry:
         Retry policies share it with ``@retry(..., budget=name)``: together their retries
         add at most ``ratio`` (default 0.2) of the first attempts seen in the last
         ``window`` seconds (default 10), plus ``min_per_second`` (default 10) * ``window``.
+
+        Args:
+            name: The budget's name, as ``@retry(budget=...)`` gives it.
+            ratio: Retries allowed per first attempt over the window (default 0.2).
+            min_per_second: A reserve of this many retries per second of the window that
+                needs no first attempts (default 10).
+            window: Seconds of first attempts and retries the budget looks back over
+                (default 10).
         """
         return self._get_or_create(RetryBudget, name, config)
 
