@@ -442,7 +442,7 @@ class RedisCircuitBreaker(CircuitBreaker):
         when Redis is down or the link has its own round trip to make first."""
         if not self.link.may_batch():
             return None
-        return self.backend, self.link.command(SCRIPT, self._keys, self._args("read"))
+        return self.backend, SCRIPT.command(self._keys, self._args("read"))
 
     def stats_from(self, answer: Any) -> CircuitBreakerStats:
         """:meth:`stats`, with the answer to :meth:`reading_command` (``None``, or an

@@ -249,7 +249,7 @@ class RedisBackend:
 
     def run(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """Run ``script`` once; raise :class:`Unreachable` instead of waiting on a dead Redis."""
-        return self.execute(script, ("EVALSHA", script.sha, len(keys), *keys, *args))
+        return self.execute(script, script.command(keys, args))
 
     @property
     def has_sync_client(self) -> bool:
@@ -317,7 +317,7 @@ class RedisBackend:
 
     async def arun(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """:meth:`run` for async code, on this event loop's client."""
-        return await self.aexecute(script, ("EVALSHA", script.sha, len(keys), *keys, *args))
+        return await self.aexecute(script, script.command(keys, args))
 
     async def aexecute(self, script: Script, command: Command) -> Any:
         """:meth:`execute` for async code, on this event loop's client."""

@@ -106,12 +106,7 @@ class BackendLink:
 
     def run(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """One decision; :class:`Unreachable` (counted if a round trip failed) instead."""
-        return self.execute(script, self.command(script, keys, args))
-
-    @staticmethod
-    def command(script: Script, keys: Sequence[str], args: Sequence[Any]) -> Command:
-        """The ``EVALSHA`` command of one run of ``script``."""
-        return ("EVALSHA", script.sha, len(keys), *keys, *args)
+        return self.execute(script, script.command(keys, args))
 
     def may_batch(self) -> bool:
         """Whether a read may go out with others now: Redis answers, this policy's shared
@@ -138,7 +133,7 @@ class BackendLink:
 
     async def arun(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """:meth:`run` for async code."""
-        return await self.aexecute(script, ("EVALSHA", script.sha, len(keys), *keys, *args))
+        return await self.aexecute(script, script.command(keys, args))
 
     async def aexecute(self, script: Script, command: Command) -> Any:
         """:meth:`execute` for async code."""

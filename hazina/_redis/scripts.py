@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from importlib.resources import files
+from typing import Any
 
 
 class Script:
@@ -15,6 +17,10 @@ class Script:
         self.name: str = name
         self.source: str = (files(package) / name).read_text()
         self.sha: str = hashlib.sha1(self.source.encode()).hexdigest()
+
+    def command(self, keys: Sequence[str], args: Sequence[Any]) -> tuple[Any, ...]:
+        """The ``EVALSHA`` command of one run of this script."""
+        return ("EVALSHA", self.sha, len(keys), *keys, *args)
 
 
 class Unreachable(Exception):
