@@ -795,9 +795,14 @@ def test_threads_waiting_on_a_failed_fleet_load_each_get_the_stale_value(
     source.gate.clear()
     results: list[str] = []
     threads = [threading.Thread(target=lambda: results.append(fn(1))) for _ in range(6)]
-    for thread in threads:
-        thread.start()
+    # The leader first, held inside the load, so that the others all find its flight
+    # (started together, a late one could take the fleet lease over after the failure).
+    threads[0].start()
     deadline = time.monotonic() + 5
+    while source.runs < 2 and time.monotonic() < deadline:
+        time.sleep(0.001)
+    for thread in threads[1:]:
+        thread.start()
     while fn.policy.stats().coalesced < 5 and time.monotonic() < deadline:
         time.sleep(0.001)
     source.gate.set()
