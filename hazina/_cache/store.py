@@ -89,6 +89,17 @@ def _due(entry: Entry) -> float:
     return entry.deadline if sliding is None else sliding[2]
 
 
+def _oldest(ordered: OrderedDict[Hashable, Entry]) -> tuple[Hashable, Entry]:
+    """The first item of ``ordered``. Lock-free readers move entries to the end while the
+    lock holder looks (``touch``), which makes the iterator raise ``RuntimeError``: that
+    only means look again."""
+    while True:
+        try:
+            return next(iter(ordered.items()))
+        except RuntimeError:
+            continue
+
+
 class Store:
     """Entries bounded by ``max_size``, evicted least recently used, lowest priority first."""
 
@@ -253,7 +264,7 @@ class Store:
             entries = self.entries
             normal = self._touches[_NORMAL]
             for _ in range(len(entries)):
-                key, victim = next(iter(entries.items()))
+                key, victim = _oldest(entries)
                 if victim.touch is normal:
                     del entries[key]
                     self._normal -= 1
@@ -268,7 +279,7 @@ class Store:
     def _evict_from(self, lru: OrderedDict[Hashable, Entry]) -> Entry | None:
         entries = self.entries
         while lru:
-            key, victim = next(iter(lru.items()))
+            key, victim = _oldest(lru)
             if entries.get(key) is victim:
                 del entries[key]
                 self._forget(victim)
