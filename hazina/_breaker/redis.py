@@ -32,7 +32,7 @@ from .._core.clock import is_system_clock
 from .._core.errors import BackendUnavailable, CircuitOpenError, ConfigurationError
 from .._core.host import Host
 from .._core.switches import DISABLED
-from .._redis.link import BackendLink
+from .._redis.link import BackendLink, SharedPolicy
 from .._redis.scripts import Script, Unreachable
 from .._redis.wire import Command
 from .config import CircuitBreakerConfig
@@ -89,7 +89,7 @@ class _Reading:
         self.slow_call_rate = float(slow_call_rate) if slow_call_rate else None
 
 
-class RedisCircuitBreaker(CircuitBreaker):
+class RedisCircuitBreaker(SharedPolicy, CircuitBreaker):
     """A circuit breaker shared through Redis; made by the registry for ``backend=``.
 
     With ``key=`` the registry gets a :class:`~.redis_keyed.RedisKeyedCircuitBreaker`,
@@ -121,11 +121,35 @@ class RedisCircuitBreaker(CircuitBreaker):
         self.link = (
             BackendLink(backend, self.kind, name, config, host.clock) if link is None else link
         )
-        self._on_error = config.on_backend_error
         self._real_time = is_system_clock(host.clock)
         if keys is None:
             keys = [self.link.keys.policy("s"), self.link.keys.policy("w")]
         self._keys = keys
+        self._use(config)
+        self._tally = Tally() if tally is None else tally
+        # This process's view of the shared state, from its last round trip.
+        self._view: CircuitState = CLOSED
+        self._open_until = 0.0
+        self._synced_at = -math.inf
+        #: True while a call may run with no round trip before it (the view is closed
+        #: and the in-memory stand-in is not in charge); read on every call.
+        self._fast = True
+        self._ran_locally = False
+        if link is not None:
+            # A key's state: its first call here admits through Redis, which answers
+            # with the shared state (no round trip when the state is made).
+            self._fast = False
+
+    def _created(self) -> None:
+        super()._created()
+        if self.config.key is None:
+            # A new process must not take its first call for granted: the breaker may be
+            # open fleet-wide already.
+            self._read()
+
+    def _use(self, config: CircuitBreakerConfig) -> None:
+        """Send decisions under ``config`` (the arguments are one list, stored at once)."""
+        self._on_error = config.on_backend_error
         # Idle state is forgotten after a few open-and-probe cycles (and never before a
         # time window's buckets have left the window).
         longest_open = config.open_for if config.open_for_multiplier == 1 else config.max_open_for
@@ -148,23 +172,12 @@ class RedisCircuitBreaker(CircuitBreaker):
             config.open_for_multiplier,
             config.max_open_for,
         ]
-        self._tally = Tally() if tally is None else tally
-        # This process's view of the shared state, from its last round trip.
-        self._view: CircuitState = CLOSED
-        self._open_until = 0.0
-        self._synced_at = -math.inf
-        #: True while a call may run with no round trip before it (the view is closed
-        #: and the in-memory stand-in is not in charge); read on every call.
-        self._fast = True
-        self._ran_locally = False
-        if link is not None:
-            # A key's state: its first call here admits through Redis, which answers
-            # with the shared state (no round trip when the state is made).
-            self._fast = False
-        elif config.key is None:
-            # A new process must not take its first call for granted: the breaker may be
-            # open fleet-wide already.
-            self._read()
+
+    def _apply_config(self, config: CircuitBreakerConfig) -> None:
+        # The shared state is kept: the script starts a fresh window when its shape
+        # changes, and reads the open period's length from these arguments.
+        super()._apply_config(config)
+        self._use(config)
 
     # -- drivers ------------------------------------------------------------------------
 

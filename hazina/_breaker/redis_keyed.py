@@ -73,6 +73,16 @@ class RedisKeyedCircuitBreaker(RedisCircuitBreaker):
         )
         self._meta_sync(force=True)
 
+    def _apply_config(self, config: CircuitBreakerConfig) -> None:
+        super()._apply_config(config)
+        per_key = attrs.evolve(config, key=None)
+        with self._views_lock:
+            self._per_key = per_key
+            self._views.max_keys = config.max_keys
+            views = list(self._views.entries.values())
+        for view in views:
+            view._apply_config(per_key)
+
     def _new_view(self, key: Hashable) -> RedisCircuitBreaker:
         names = self.link.keys
         shared_as = (self._key_generation, key)

@@ -89,13 +89,7 @@ class Cache(Policy[CacheConfig, CacheStats]):
         #: the clock below it goes to the lock's path: the clock may have stepped back,
         #: which a fresh reading under the lock decides (see _locked_now).
         self.seen: float = -math.inf
-        self.build_key: KeyBuilder = (
-            custom_key(config.key)
-            if config.key is not None
-            else typed_key
-            if config.typed
-            else plain_key
-        )
+        self.build_key: KeyBuilder = self._key_builder(config)
         # Hits and misses are counted without the lock (the hit path has none).
         self.hits: Counter = new_counter()
         self._misses = new_counter()
@@ -109,18 +103,18 @@ class Cache(Policy[CacheConfig, CacheStats]):
         # settle them, so the next miss of each key leads a load of its own.
         self._flights.clear()
 
+    def _key_builder(self, config: CacheConfig) -> KeyBuilder:
+        """How a decorated call's arguments become this cache's key."""
+        if config.key is not None:
+            return custom_key(config.key)
+        return typed_key if config.typed else plain_key
+
     def _apply_config(self, config: CacheConfig) -> None:
         # Entries keep the expiry they were stored with; a smaller max_size evicts at
         # once. Entries stored in another shape (with or without the record that
         # refresh_after and stale_if_error need) or under other keys are dropped.
         wraps = config.refresh_after is not None or config.stale_if_error is not None
-        build_key: KeyBuilder = (
-            custom_key(config.key)
-            if config.key is not None
-            else typed_key
-            if config.typed
-            else plain_key
-        )
+        build_key = self._key_builder(config)
         evicted: list[Entry] = []
         with self._lock:
             old = self.config

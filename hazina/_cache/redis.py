@@ -36,7 +36,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
@@ -44,12 +44,12 @@ import attrs
 from .._core.errors import BackendUnavailable, ConfigurationError
 from .._core.host import Host
 from .._core.switches import DISABLED
-from .._redis.link import BackendLink
+from .._redis.link import BackendLink, SharedPolicy
 from .._redis.scripts import Script, Unreachable
 from .config import CacheConfig
 from .expiry import EntryOptions, ExpiresAt, Priority, _epoch_seconds
 from .flight import ABANDONED, ERROR, VALUE, Flight
-from .keys import _KEYWORDS, plain_key
+from .keys import _KEYWORDS, KeyBuilder, plain_key
 from .log import cache_logger
 from .policy import _NO_STALE, Cache
 from .records import CacheStats
@@ -175,7 +175,7 @@ sync_side, async_side = _ThreadSide(), _TaskSide()
 _LEAD, _JOIN, _POLL = "lead", "join", "poll"
 
 
-class RedisCache(Cache):
+class RedisCache(SharedPolicy, Cache):
     """A cache shared through Redis; made by the registry for ``backend=``."""
 
     def __init__(self, name: str, config: CacheConfig, host: Host, backend: RedisBackend) -> None:
@@ -183,19 +183,37 @@ class RedisCache(Cache):
         # The inherited in-memory cache is the stand-in while Redis is down.
         super().__init__(name, config, host)
         self.backend = backend
-        self.link = BackendLink(backend, self.kind, name, _shape(config), host.clock)
-        self.serializer: SerializerProtocol = serializer_for(config.serializer, name)
-        self._on_error = config.on_backend_error
+        self.link = BackendLink(backend, self.kind, name, config, host.clock, shape=_shape)
+        self._use(config)
         self._ran_locally = False
-        self._lease_ms = max(1, math.ceil(config.lease * 1000))
         self._generation_keys = [self.link.keys.policy("gen")]
         self._generation: str | None = None
         self._generation_due = 0.0
         # In-process flights by entry name (1 and True are one dict key, not one entry).
         self._fleet_flights: dict[str, Flight] = {}
+
+    def _key_builder(self, config: CacheConfig) -> KeyBuilder:
         if config.typed:
             # The Redis encoding keeps types apart already (and has no place for types).
-            self.build_key = plain_key
+            return plain_key
+        return super()._key_builder(config)
+
+    def _use(self, config: CacheConfig) -> None:
+        self.serializer: SerializerProtocol = serializer_for(config.serializer, self.name)
+        self._on_error = config.on_backend_error
+        self._lease_ms = max(1, math.ceil(config.lease * 1000))
+
+    def _share_config(
+        self, given: Mapping[str, Any], changes: Mapping[str, Any], config: CacheConfig
+    ) -> None:
+        _check_config(self.name, config)
+        super()._share_config(given, changes, config)
+
+    def _apply_config(self, config: CacheConfig) -> None:
+        # Entries in Redis keep the expiry they were stored with; ones written by another
+        # serializer read as misses and are loaded anew.
+        super()._apply_config(config)
+        self._use(config)
 
     # -- names ---------------------------------------------------------------------------
 

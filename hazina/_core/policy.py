@@ -13,7 +13,6 @@ from typing import Any, ClassVar, Generic, TypeVar
 import attrs
 
 from .clock import Clock
-from .errors import ConfigurationError
 from .forks import fresh_lock, on_fork_in_child
 from .host import Host
 from .swap import swap_driver
@@ -76,21 +75,23 @@ class Policy(abc.ABC, Generic[ConfigT, StatsT]):
         """
         if not changes:
             return
-        if getattr(self, "backend", "memory") != "memory":
-            # Other processes hold the same state under the stored configuration, and
-            # nothing yet tells them to adopt a new one.
-            raise ConfigurationError(
-                f"{self.kind} {self.name!r} keeps its state on a shared backend; "
-                f"reconfiguring it at run time is not supported yet (change its "
-                f"configuration in every process and restart them)"
-            )
         with self._reconfiguring:
             merged = merged_options(type(self), self.given, changes)
             new = build_config(self.kind, self.name, self.config_class, merged)
+            self._share_config(merged, changes, new)
             self._apply_config(new)
             self.given = merged
             self._rebuild_drivers()
         self.emit(PolicyReconfigured(self.kind, self.name, dict(changes)))
+
+    def _created(self) -> None:
+        """Called by the registry once ``given`` and ``configured`` are set."""
+
+    def _share_config(
+        self, given: Mapping[str, Any], changes: Mapping[str, Any], config: ConfigT
+    ) -> None:
+        """Before a reconfigure changes anything here: tell whoever shares this policy
+        (a shared backend stores it; it may refuse by raising)."""
 
     def _apply_config(self, config: ConfigT) -> None:
         """Swap ``config`` in, carrying over the state that still means something.

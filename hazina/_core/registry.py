@@ -310,12 +310,6 @@ class Registry:
     ) -> None:
         config_class = _config_class(kind)
         shown = name
-        if target is not None and getattr(target, "backend", "memory") != "memory":
-            where = sources.get((kind_given, name, ""), "")
-            raise ConfigurationError(
-                f"{where}{kind} {target.name!r} keeps its state on a shared backend; "
-                f"reconfiguring it at run time is not supported yet"
-            )
         if target is not None:
             shown = target.name
             params = merged_options(type(target), target.given, params)
@@ -365,6 +359,7 @@ class Registry:
                 policy.given = given
                 if configured is not None:
                     policy.configured = dict(configured)
+                policy._created()
                 self._policies[kind][name] = policy
                 return policy
         held = getattr(existing, "backend", "memory")

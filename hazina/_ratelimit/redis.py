@@ -26,7 +26,7 @@ from .._core.deadline import would_pass_deadline
 from .._core.errors import RateLimitExceeded
 from .._core.host import Host
 from .._core.switches import DISABLED, WAITS
-from .._redis.link import BackendLink
+from .._redis.link import BackendLink, SharedPolicy
 from .._redis.scripts import Script, Unreachable
 from .._redis.wire import Command
 from .config import RateLimiterConfig
@@ -60,26 +60,20 @@ def _encoded(number: float) -> bytes:
     return repr(float(number)).encode()
 
 
-class RedisRateLimiter(RateLimiter):
-    """A rate limiter shared through Redis; made by the registry for ``backend=``."""
+class _Plan:
+    """What a decision sends, built from one configuration and swapped in whole."""
 
-    inline_drivers: ClassVar[bool] = False
+    __slots__ = ("log_suffixes", "shared_keys", "state_suffix", "tail", "usual", "usual_cost")
 
-    def __init__(
-        self, name: str, config: RateLimiterConfig, host: Host, backend: RedisBackend
-    ) -> None:
-        # The inherited in-memory limiter is the stand-in while Redis is down.
-        super().__init__(name, _scaled(config), host)
-        self.config = config
-        self._capacity = config.capacity
-        self.backend = backend
-        self.link = BackendLink(backend, self.kind, name, config, host.clock)
-        self._on_error = config.on_backend_error
-        self._ran_locally = False
-        sliding = config.algorithm == "sliding_window"
-        self._log_suffixes = [f"w{index}" for index in range(1, len(config.limits) + 1)]
-        if not sliding:
-            self._log_suffixes = []
+    def __init__(self, config: RateLimiterConfig, link: BackendLink) -> None:
+        # Buckets of another algorithm or number of limits are not read as this one's:
+        # a reconfigure to another shape starts every key full, under other key names.
+        shape = (config.algorithm, len(config.limits))
+        tag = "" if shape == ("token_bucket", 1) else f".{config.algorithm}.{len(config.limits)}"
+        self.state_suffix = "s" + tag
+        self.log_suffixes: list[str] = []
+        if config.algorithm == "sliding_window":
+            self.log_suffixes = [f"w{index}{tag}" for index in range(1, len(config.limits) + 1)]
         # Encoded once: redis-py sends bytes as they are, and would format each number
         # on every call.
         numbers: list[float] = []
@@ -93,45 +87,82 @@ class RedisRateLimiter(RateLimiter):
             else:
                 window = SlidingWindow(limit)
                 numbers += [window.rate, window.window]
-        self._tail: tuple[bytes, ...] = (
+        self.tail: tuple[bytes, ...] = (
             b"" if config.max_wait is None else _encoded(config.max_wait),
             config.algorithm.encode(),
             b"%d" % len(config.limits),
             *(_encoded(number) for number in numbers),
         )
-        self._shared_keys = [self.link.keys.policy("s")] + [
-            self.link.keys.policy(suffix) for suffix in self._log_suffixes
+        self.shared_keys = [link.keys.policy(self.state_suffix)] + [
+            link.keys.policy(suffix) for suffix in self.log_suffixes
         ]
+        self.usual: dict[bytes, Command] = {}
+        self.usual_cost = config.cost
+
+
+class RedisRateLimiter(SharedPolicy, RateLimiter):
+    """A rate limiter shared through Redis; made by the registry for ``backend=``."""
+
+    inline_drivers: ClassVar[bool] = False
+
+    def __init__(
+        self, name: str, config: RateLimiterConfig, host: Host, backend: RedisBackend
+    ) -> None:
+        # The inherited in-memory limiter is the stand-in while Redis is down.
+        super().__init__(name, _scaled(config), host)
+        self.config = config
+        self.backend = backend
+        self.link = BackendLink(backend, self.kind, name, config, host.clock)
+        self._ran_locally = False
         self._fixed_time = backend.clock == "redis"
-        # The whole command of the usual decision (no key, the configured cost, the
-        # server's time), built and packed once.
-        self._usual: dict[bytes, Command] = {}
-        self._usual_cost = config.cost
+        self._use(config)
+
+    def _use(self, config: RateLimiterConfig) -> None:
+        """Send decisions under ``config``: the plan is one store, so a call sends all of
+        one configuration or all of the other."""
+        self._capacity = config.capacity
+        self._on_error = config.on_backend_error
+        plan = _Plan(config, self.link)
         if self._fixed_time and not callable(config.cost):
-            self._usual = {
-                mode: backend.prepare(self._command(mode, None, config.cost))
+            # The whole command of the usual decision (no key, the configured cost, the
+            # server's time), built and packed once.
+            plan.usual = {
+                mode: self.backend.prepare(self._command_of(plan, mode, None, config.cost))
                 for mode in (b"admit", b"wait")
             }
+        self._plan = plan
+
+    def _apply_config(self, config: RateLimiterConfig) -> None:
+        # The stand-in keeps its own (scaled) configuration; the shared buckets carry
+        # over in Redis while their shape stays (see _Plan).
+        self.config = _scaled(self.config)
+        super()._apply_config(_scaled(config))
+        self.config = config
+        self._use(config)
 
     # -- keys and arguments -------------------------------------------------------------
 
-    def _keys_of(self, key: Hashable) -> list[str]:
-        if key is None:
-            return self._shared_keys
-        names = self.link.keys
-        try:
-            return [names.of(key, "s")] + [names.of(key, suffix) for suffix in self._log_suffixes]
-        except TypeError as error:
-            raise TypeError(f"rate_limiter {self.name!r}: {error}") from None
-
     def _command(self, mode: bytes, key: Hashable, cost: float) -> Command:
         """The ``EVALSHA`` command of one decision."""
-        if key is None and cost == self._usual_cost and mode in self._usual:
-            return self._usual[mode]
-        keys = self._keys_of(key)
+        plan = self._plan
+        if key is None and cost == plan.usual_cost and mode in plan.usual:
+            return plan.usual[mode]
+        return self._command_of(plan, mode, key, cost)
+
+    def _command_of(self, plan: _Plan, mode: bytes, key: Hashable, cost: float) -> Command:
+        if key is None:
+            keys = plan.shared_keys
+        else:
+            names = self.link.keys
+            try:
+                keys = [names.of(key, plan.state_suffix)] + [
+                    names.of(key, suffix) for suffix in plan.log_suffixes
+                ]
+            except TypeError as error:
+                raise TypeError(f"rate_limiter {self.name!r}: {error}") from None
         now = self.link.now()
         time = b"" if isinstance(now, str) else _encoded(now)
-        return ("EVALSHA", SCRIPT.sha, len(keys), *keys, mode, time, _encoded(cost), *self._tail)
+        return ("EVALSHA", SCRIPT.sha, len(keys), *keys, mode, time, _encoded(cost), *plan.tail)
 
     # -- the decision ---------------------------------------------------------------------
 

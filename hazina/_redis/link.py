@@ -6,7 +6,9 @@ import datetime
 import enum
 import json
 import logging
-from collections.abc import Sequence
+import math
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from time import monotonic
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +16,9 @@ import attrs
 
 from .._core.clock import Clock
 from .._core.counters import Counter, new_counter, read_counter
-from .._core.errors import ConfigurationError
+from .._core.errors import BackendUnavailable, ConfigurationError
+from .._core.policy import merged_options
+from .._core.validation import build_config
 from .keys import KeyNames
 from .scripts import Script, Unreachable
 from .wire import Command
@@ -27,8 +31,6 @@ logger = logging.getLogger("hazina.redis")
 CONFIG_SCRIPT = Script(__package__, "config.lua")
 #: How long a stored configuration outlives the last process that created its policy.
 CONFIG_TTL_MS = 7 * 24 * 3600 * 1000
-#: Seconds between renewals of the configuration key by each process that uses it.
-CONFIG_RENEW_AFTER = 3600.0
 #: Parameters that only shape what one process does, never the shared state.
 LOCAL_PARAMETERS = frozenset({"on_backend_error", "wait", "max_wait", "local_fraction"})
 
@@ -77,7 +79,13 @@ class BackendLink:
     """What a Redis policy uses of its backend, with its own error count."""
 
     def __init__(
-        self, backend: RedisBackend, kind: str, name: str, config: object, clock: Clock
+        self,
+        backend: RedisBackend,
+        kind: str,
+        name: str,
+        config: object,
+        clock: Clock,
+        shape: Callable[[Any], object] = lambda config: config,
     ) -> None:
         self.backend = backend
         self.kind = kind
@@ -86,14 +94,20 @@ class BackendLink:
         #: Failed round trips (not calls skipped while the backend is marked down).
         self.errors: Counter = new_counter()
         self._clock = clock if backend.clock == "registry" else None
-        self._config = shared_configuration(config)
-        # When the shared configuration is next checked and its key renewed (monotonic
-        # seconds): at creation, then every CONFIG_RENEW_AFTER (never more often than
-        # sync_interval), in a round trip of its own, never inside a decision.
-        self._config_due = 0.0
+        self._shape: Callable[[Any], object] = shape
+        self._config = shared_configuration(shape(config))
+        # The parameters of a configuration stored by a reconfigure, as JSON ("" for the
+        # code's), and the version of the stored configuration this process runs.
+        self._params = ""
+        self._version: int | None = None
+        # When the stored configuration is next checked and its key renewed (monotonic
+        # seconds): when the policy is created, then at most every sync_interval, in a
+        # round trip of its own, never inside a decision.
+        self._config_due = math.inf
         self._broken: ConfigurationError | None = None
+        self._owner: SharedPolicy | None = None
+        self._adopting = False
         backend.attach(kind, name)
-        self._check_config(at_creation=True)
 
     @property
     def backend_errors(self) -> int:
@@ -121,7 +135,7 @@ class BackendLink:
     def execute(self, script: Script, command: Command) -> Any:
         """:meth:`run` with the whole ``EVALSHA`` command built (once, by a hot path)."""
         if monotonic() >= self._config_due:
-            self._check_config(at_creation=False)
+            self._check_config()
         if self._broken is not None:
             raise Unreachable(self.backend.retry_interval, attempted=False) from self._broken
         try:
@@ -150,43 +164,256 @@ class BackendLink:
 
     # -- shared configuration ------------------------------------------------------------
 
-    def _config_call(self) -> tuple[list[str], list[object]]:
-        return [self.keys.policy("config")], [self._config, CONFIG_TTL_MS]
+    def start(self, owner: SharedPolicy) -> None:
+        """Check the stored configuration when ``owner`` is created: store this one if
+        none is, adopt one a reconfigure stored, refuse one that differs (``ConfigurationError``).
 
-    def _check_config(self, *, at_creation: bool) -> None:
-        keys, args = self._config_call()
+        If Redis does not answer, the check runs at its first answer instead.
+        """
+        self._owner = owner
+        if owner.configured:
+            # Values from registry.configure() are shared like a reconfigure's.
+            self._params = _params_text(portable_params(owner.given))
+        self._check_config(at_creation=True)
+
+    def store(self, params: Mapping[str, Any], config: object) -> None:
+        """Store a reconfigured ``config`` (built from ``params``) for the whole fleet.
+
+        Raises:
+            BackendUnavailable: Redis did not answer; nothing was stored.
+            ConfigurationError: The backend has only an asyncio client.
+        """
+        shared, text = shared_configuration(self._shape(config)), _params_text(params)
+        keys = [self.keys.policy("config")]
         try:
-            stored = self.backend.run(CONFIG_SCRIPT, keys, args)
+            answer = self.backend.run(CONFIG_SCRIPT, keys, ["store", shared, CONFIG_TTL_MS, text])
         except Unreachable as unreachable:
             if unreachable.attempted:
                 next(self.errors)
-            return  # checked at Redis's first answer
+            raise BackendUnavailable(self.name, unreachable.retry_after) from unreachable
+        self._config, self._params, self._version = shared, text, answer[0]
+        self._broken = None
+        self._config_due = monotonic() + self.backend.sync_interval
+
+    def _config_call(self) -> tuple[list[str], list[object]]:
+        if self._version is None:
+            args: list[object] = ["create", self._config, CONFIG_TTL_MS, self._params]
+        else:
+            args = ["check", self._config, CONFIG_TTL_MS, self._params, self._version]
+        return [self.keys.policy("config")], args
+
+    def _check_config(self, *, at_creation: bool = False) -> None:
+        self._config_due = monotonic() + self.backend.sync_interval
+        keys, args = self._config_call()
+        try:
+            answer = self.backend.run(CONFIG_SCRIPT, keys, args)
+        except Unreachable as unreachable:
+            self._unchecked(unreachable)
+            return
         except ConfigurationError:
-            return  # only an async client: the first async call checks
-        self._judge(stored, at_creation=at_creation)
+            self._config_due = 0.0  # only an async client: the first async call checks
+            return
+        self._judge(answer, at_creation=at_creation)
 
     async def _acheck_config(self) -> None:
+        self._config_due = monotonic() + self.backend.sync_interval
         keys, args = self._config_call()
         try:
-            stored = await self.backend.arun(CONFIG_SCRIPT, keys, args)
+            answer = await self.backend.arun(CONFIG_SCRIPT, keys, args)
         except Unreachable as unreachable:
-            if unreachable.attempted:
-                next(self.errors)
+            self._unchecked(unreachable)
             return
-        self._judge(stored, at_creation=False)
+        self._judge(answer, at_creation=False)
 
-    def _judge(self, stored: bytes | str | None, *, at_creation: bool) -> None:
-        self._config_due = monotonic() + max(self.backend.sync_interval, CONFIG_RENEW_AFTER)
-        if stored is None:
+    def _unchecked(self, unreachable: Unreachable) -> None:
+        if unreachable.attempted:
+            next(self.errors)
+        if self._version is None:
+            self._config_due = 0.0  # never checked: check at Redis's first answer
+
+    def _judge(self, answer: list[Any], *, at_creation: bool) -> None:
+        version = answer[0]
+        if len(answer) == 1:
+            return  # unchanged since this process last looked
+        stored, params = _text(answer[1]), _text(answer[2])
+        if stored == self._config:
+            self._version = version
             return
-        theirs = stored.decode() if isinstance(stored, bytes) else stored
-        error = ConfigurationError(
+        if params:
+            # Stored by a reconfigure (or configure()): it wins over this process's code.
+            if at_creation:
+                self._adopt(version, stored, params, at_creation=True)
+            elif not self._adopting:
+                # Never inside the call that found it: that call may hold the policy's
+                # locks, and adopting takes them.
+                self._adopting = True
+                threading.Thread(
+                    target=self._adopt,
+                    args=(version, stored, params),
+                    name=f"hazina-adopt-{self.kind}-{self.name}",
+                    daemon=True,
+                ).start()
+            return
+        self._refuse(
             f"{self.kind} {self.name!r} exists on {self.backend!r} with a different "
-            f"configuration: stored {theirs}, this process has {self._config}"
+            f"configuration: stored {stored}, this process has {self._config}",
+            at_creation=at_creation,
         )
+
+    def _adopt(self, version: int, stored: str, params: str, *, at_creation: bool = False) -> None:
+        try:
+            self._adopt_now(version, stored, params, at_creation=at_creation)
+        finally:
+            self._adopting = False
+
+    def _adopt_now(self, version: int, stored: str, params: str, *, at_creation: bool) -> None:
+        owner = self._owner
+        try:
+            if owner is None:
+                raise ConfigurationError("no policy to adopt it")
+            config = owner.adopt_params(json.loads(params))
+            if config is None:
+                # A reconfigure of this process's own is running: look again soon.
+                self._config_due = 0.0
+                return
+            adopted = shared_configuration(self._shape(config))
+            if adopted != stored:
+                raise ConfigurationError(
+                    f"rebuilt from its parameters it reads {adopted}, not {stored} "
+                    f"(are other processes running another version of hazina?)"
+                )
+        except ConfigurationError as error:
+            self._refuse(
+                f"{self.kind} {self.name!r}: cannot adopt the configuration stored on "
+                f"{self.backend!r} by a reconfigure ({params}): {error}",
+                at_creation=at_creation,
+            )
+            return
+        self._config, self._params, self._version = stored, params, version
+        self._broken = None
+        logger.debug(
+            "hazina: %s %r adopted configuration version %s stored on %r: %s",
+            self.kind,
+            self.name,
+            version,
+            self.backend,
+            params,
+        )
+
+    def _refuse(self, message: str, *, at_creation: bool) -> None:
+        error = ConfigurationError(message)
         if at_creation:
             raise error
-        # Found later (Redis was down at creation): the policy must not share state
-        # shaped differently, so it acts as if the backend were down.
+        # Found later (Redis was down at creation, or a stored configuration cannot be
+        # adopted): the policy must not share state shaped differently, so it acts as
+        # if the backend were down.
         self._broken = error
         logger.error("hazina: %s", error, extra={"hazina_backend": repr(self.backend)})
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _params_text(params: Mapping[str, Any]) -> str:
+    return json.dumps(dict(params), sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def _portable(value: object) -> object:
+    """``value`` as JSON that the parameter accepts back; :data:`NOT_PORTABLE` if none."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else NOT_PORTABLE
+    if isinstance(value, enum.Enum):
+        return _portable(value.value)
+    if isinstance(value, datetime.timedelta):
+        return value.total_seconds()
+    if isinstance(value, tuple | list):
+        items = [_portable(item) for item in value]
+        return NOT_PORTABLE if NOT_PORTABLE in items else items
+    return NOT_PORTABLE
+
+
+NOT_PORTABLE = object()
+
+
+def portable_params(given: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters of ``given`` that shape shared state and travel as JSON.
+
+    The rest (callables, exception types, :data:`LOCAL_PARAMETERS`) stay each process's own.
+    """
+    shared = {}
+    for param, value in given.items():
+        if param in LOCAL_PARAMETERS:
+            continue
+        portable = _portable(value)
+        if portable is not NOT_PORTABLE:
+            shared[param] = portable
+    return shared
+
+
+class SharedPolicy:
+    """Mixed into a Redis policy: its configuration is the fleet's, changed by any process.
+
+    A reconfigure stores the new configuration (the parameters that travel as JSON, from
+    which every process rebuilds it) before changing anything here; other processes adopt
+    it at their next check, at most ``sync_interval`` later.
+    """
+
+    link: BackendLink
+    kind: str
+    name: str
+    config: Any
+    config_class: type[Any]
+    given: dict[str, Any]
+    configured: dict[str, Any]
+    _reconfiguring: threading.Lock
+
+    if TYPE_CHECKING:
+
+        def _apply_config(self, config: Any) -> None: ...
+
+        def _rebuild_drivers(self) -> None: ...
+
+    def _created(self) -> None:
+        self.link.start(self)
+
+    def _share_config(
+        self, given: Mapping[str, Any], changes: Mapping[str, Any], config: Any
+    ) -> None:
+        for param, value in changes.items():
+            if (
+                param not in LOCAL_PARAMETERS
+                and not callable(value)
+                and _portable(value) is NOT_PORTABLE
+            ):
+                raise ConfigurationError(
+                    f"{self.kind} {self.name!r}: {param}={value!r} cannot be shared through "
+                    f"Redis; give it as a number, a string, or a list of them"
+                )
+        self.link.store(portable_params(given), config)
+
+    def adopt_params(self, params: dict[str, Any]) -> object | None:
+        """Run on ``params`` (stored by another process) with this process's own local
+        and non-portable parameters; the new configuration, or ``None`` if a reconfigure
+        is running here (``ConfigurationError`` if they make no valid configuration)."""
+        if not self._reconfiguring.acquire(blocking=False):
+            return None
+        try:
+            own = {
+                param: value
+                for param, value in self.given.items()
+                if param in LOCAL_PARAMETERS or _portable(value) is NOT_PORTABLE
+            }
+            given = merged_options(type(self), own, params)
+            config: object = build_config(self.kind, self.name, self.config_class, given)
+            if config != self.config:
+                self._apply_config(config)
+                self._rebuild_drivers()
+            self.given = given
+            # A decorator giving the code's values still finds this policy.
+            self.configured = {**self.configured, **params}
+            return config
+        finally:
+            self._reconfiguring.release()

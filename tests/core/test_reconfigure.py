@@ -138,32 +138,6 @@ def test_every_kind_can_be_reconfigured(registry: hazina.Registry) -> None:
     assert set(changes) | {"health_check"} == set(registry.stats())
 
 
-def test_a_shared_backend_policy_refuses_reconfigure_for_now(redis_url: str) -> None:
-    """A Redis-backed policy says plainly that it cannot be reconfigured at run time yet."""
-    import redis
-
-    from hazina.redis import RedisBackend
-
-    client = redis.Redis.from_url(redis_url)
-    try:
-        registry = hazina.Registry(backend=RedisBackend(client=client))
-        breaker = registry.circuit_breaker("reconfigure-shared")
-        with pytest.raises(hazina.ConfigurationError, match="shared backend"):
-            breaker.reconfigure(open_for=5)
-        local = registry.retry("reconfigure-local")
-        with pytest.raises(hazina.ConfigurationError, match="shared backend"):
-            registry.configure(
-                {
-                    "retry": {"reconfigure-local": {"attempts": 5}},
-                    "circuit_breaker": {"reconfigure-shared": {"open_for": 5}},
-                }
-            )
-        assert breaker.config.open_for == 30
-        assert local.config.attempts == 3  # checked before anything changed
-    finally:
-        client.close()
-
-
 # -- the hot path ------------------------------------------------------------------------
 
 
