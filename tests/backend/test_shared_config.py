@@ -6,6 +6,7 @@ its own connections and its own view); one test runs a real second process.
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
 import queue
 import threading
@@ -14,10 +15,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from redis_server import RedisServer
 
 import hazina
 from hazina.redis import RedisBackend
-from tests.redis_server import RedisServer
 
 #: Short, so a process checks the stored configuration within a test's patience.
 SYNC = 0.05
@@ -105,7 +106,7 @@ def test_a_process_started_after_a_reconfigure_runs_the_stored_configuration(
     def call() -> int:
         return 1
 
-    assert call.policy is limiter  # type: ignore[attr-defined]
+    assert call.policy is limiter
 
 
 def test_code_that_differs_from_a_code_configuration_is_still_refused(
@@ -220,3 +221,57 @@ def test_another_real_process_adopts_the_change(redis_url: str) -> None:
     finally:
         worker.join(TIMEOUT)
     assert worker.exitcode == 0
+
+
+def test_values_configured_before_creation_are_stored_for_the_fleet(
+    fleet: Callable[[], hazina.Registry],
+) -> None:
+    """A process whose configure() gave values before its code created the policy stores
+    them, like a reconfigure: the processes already running adopt them."""
+    running = fleet().rate_limiter("held", rate=2, per=60)
+    starting = fleet()
+    starting.configure({"rate_limiter": {"held": {"rate": 4}}})
+    created = starting.rate_limiter("held", rate=2, per=60)
+    assert created.config.limits[0].rate == 4
+    assert adopted(running, "rate", 4, lambda: running.try_acquire(key="poke"))
+
+
+def test_every_key_of_a_keyed_breaker_takes_the_new_configuration(
+    fleet: Callable[[], hazina.Registry],
+) -> None:
+    """Keys this process already holds follow a reconfigure as new keys do."""
+    registry = fleet()
+    breaker = registry.circuit_breaker("per-host", failure_threshold=3, key=lambda host: host)
+
+    @hazina.circuit_breaker("per-host", registry=registry)
+    def fetch(host: str) -> None:
+        raise ConnectionError(host)
+
+    with pytest.raises(ConnectionError):
+        fetch("a")  # key "a" is held from here on
+    breaker.reconfigure(failure_threshold=1)
+    for host in ("a", "b"):
+        with pytest.raises(ConnectionError):
+            fetch(host)
+        assert breaker.state_of(host) is hazina.CircuitState.OPEN
+
+
+def test_an_async_process_adopts_the_change(fleet: Callable[[], hazina.Registry]) -> None:
+    """A process whose calls are all async checks and adopts the same way."""
+    one = fleet().cache("pages", ttl=60)
+    elsewhere = fleet()
+    other = elsewhere.cache("pages", ttl=60)
+
+    @hazina.cached("pages", registry=elsewhere)
+    async def page(number: int) -> int:
+        return number
+
+    async def poke_until_adopted() -> None:
+        deadline = time.monotonic() + TIMEOUT
+        while other.config.ttl != 120 and time.monotonic() < deadline:
+            assert await page(1) == 1
+            await asyncio.sleep(SYNC / 2)
+
+    one.reconfigure(ttl=120)
+    asyncio.run(poke_until_adopted())
+    assert other.config.ttl == 120
