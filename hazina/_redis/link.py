@@ -17,6 +17,7 @@ import attrs
 from .._core.clock import Clock
 from .._core.counters import Counter, new_counter, read_counter
 from .._core.errors import BackendUnavailable, ConfigurationError
+from .._core.forks import reset_after_fork
 from .._core.policy import merged_options
 from .._core.validation import build_config
 from .keys import KeyNames
@@ -108,6 +109,13 @@ class BackendLink:
         self._owner: SharedPolicy | None = None
         self._adopting = False
         backend.attach(kind, name)
+        reset_after_fork(self)
+
+    def _after_fork_in_child(self) -> None:
+        if self._adopting:
+            # The parent's adopting thread does not exist here: look again at once.
+            self._adopting = False
+            self._config_due = 0.0
 
     @property
     def backend_errors(self) -> int:
