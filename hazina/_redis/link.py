@@ -131,12 +131,13 @@ class BackendLink:
         return self.execute(script, script.command(keys, args))
 
     def may_batch(self) -> bool:
-        """Whether a read may go out with others now: Redis answers, this policy's shared
-        configuration is sound, and no renewal of it is due (that takes its own trip)."""
+        """Whether a read may go out with others now: Redis answers, and this policy's
+        shared configuration has been checked and is sound. A check that is due waits for
+        the policy's next call: a scrape of many policies stays one round trip."""
         return (
             self._broken is None
+            and self._version is not None
             and not self.backend.down_until
-            and monotonic() < self._config_due
             and self.backend.has_sync_client
         )
 

@@ -172,13 +172,14 @@ class _Counting(redis.Redis):
 
 def test_registry_stats_read_every_redis_breaker_in_one_round_trip(redis_url: str) -> None:
     """A scrape of many Redis breakers is one pipelined round trip, with the same stats
-    each breaker reads alone."""
+    each breaker reads alone, even when their configuration checks are due."""
     client = _Counting.from_url(redis_url)
-    registry = hazina.Registry(backend=RedisBackend(client=client))
+    registry = hazina.Registry(backend=RedisBackend(client=client, sync_interval=0.001))
     breakers = [registry.circuit_breaker(f"db-{index}", failure_threshold=1) for index in range(6)]
     for breaker in breakers[:2]:
         with contextlib.suppress(ConnectionError), breaker:
             raise ConnectionError  # opens it
+    time.sleep(0.01)  # every breaker's configuration check is due
     _Counting.pipelines = _Counting.alone = 0
 
     stats = registry.stats()["circuit_breaker"]
