@@ -296,8 +296,8 @@ class Registry:
             with self._lock:
                 self._configured[kind][_folded(name)] = params
             if target is not None:
+                target.reconfigure(**params)  # a shared backend may refuse (BackendUnavailable)
                 target.configured = {**target.configured, **params}
-                target.reconfigure(**params)
 
     def _check_entry(
         self,
