@@ -509,6 +509,7 @@ class RedisCache(Cache):
                 joined = self._epoch if step is _JOIN else 0
             if step is _LEAD:
                 lease = token if state == LEASED else None
+                self._mark_load(key)
                 return self._load_fleet_sync(names, lease, flight, fn, args, kwargs, options)
             if step is _POLL:
                 return self._poll_sync(key, names, flight, fn, args, kwargs, options)
@@ -548,6 +549,7 @@ class RedisCache(Cache):
                 joined = self._epoch if step is _JOIN else 0
             if step is _LEAD:
                 lease = token if state == LEASED else None
+                self._mark_load(key)
                 return await self._load_fleet_async(names, lease, flight, fn, args, kwargs, options)
             if step is _POLL:
                 return await self._poll_async(key, names, flight, fn, args, kwargs, options)
@@ -869,6 +871,7 @@ class RedisCache(Cache):
             self._abandon_fleet(names[0], flight)
             raise
         self._took_over()
+        self._mark_load(key)
         lease = token if state == LEASED else None
         return self._load_fleet_sync(names, lease, flight, fn, args, kwargs, options)
 
@@ -905,6 +908,7 @@ class RedisCache(Cache):
             self._abandon_fleet(names[0], flight)
             raise
         self._took_over()
+        self._mark_load(key)
         lease = token if state == LEASED else None
         return await self._load_fleet_async(names, lease, flight, fn, args, kwargs, options)
 
@@ -958,6 +962,7 @@ class RedisCache(Cache):
             return self.load_sync(key, fn, args, kwargs, options)
         self._deny(down)
         self._called_through()
+        self._mark_load(key)
         return fn(*args, **kwargs)
 
     async def _fetch_down_async(
@@ -974,6 +979,7 @@ class RedisCache(Cache):
             return await self.load_async(key, fn, args, kwargs, options)
         self._deny(down)
         self._called_through()
+        self._mark_load(key)
         return await fn(*args, **kwargs)
 
     def _called_through(self) -> None:
