@@ -166,7 +166,7 @@ def _add_span_event(event: object) -> None:
 #: load is marked on the span only when its cache is in one of them.
 _traced: tuple[Registry, ...] = ()
 _traced_lock = threading.Lock()
-logger = logging.getLogger("hazina.otel")
+_logger = logging.getLogger("hazina.otel")
 
 
 def _trace_loads(registry: Registry, *, add: bool) -> None:
@@ -199,7 +199,7 @@ def _add_load_event(policy: object, key: Hashable) -> None:
             return  # a cache of a registry nobody instrumented
         span.add_event("hazina.cache_load", {"hazina.name": name, "hazina.key": _attribute(key)})
     except Exception:
-        logger.exception("hazina: could not add a cache load to the current span")
+        _logger.exception("hazina: could not add a cache load to the current span")
 
 
 def _attribute(value: object) -> Any:

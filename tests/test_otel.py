@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from opentelemetry import trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
@@ -321,3 +322,24 @@ def test_a_cache_load_on_redis_is_marked_and_a_fleet_hit_is_not(
     assert [load["hazina.name"] for load in load_events(by_name["loads"])] == ["users"]
     assert load_events(by_name["finds"]) == []
     assert second.policy.stats().hits == 1
+
+
+def test_a_span_that_cannot_take_the_load_event_does_not_fail_the_load(
+    registry: hazina.Registry,
+    handle: hazina.otel.Instrumentation,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Marking the span runs inside the caller's load: if tracing itself breaks, the load
+    still runs and caches its value, and the failure is logged."""
+
+    def broken() -> None:
+        raise RuntimeError("tracing is broken")
+
+    monkeypatch.setattr(trace, "get_current_span", broken)
+    doubled = hazina.cached("doubled", registry=registry)(lambda key: key * 2)
+    assert doubled(21) == 42
+    assert doubled(21) == 42
+    stats = doubled.policy.stats()
+    assert (stats.loads, stats.hits, stats.load_errors) == (1, 1, 0)
+    assert "could not add a cache load" in caplog.text
