@@ -14,14 +14,18 @@ observation per policy with the attribute ``hazina.name``; a breaker's ``state``
 check's ``status``) is a one-hot gauge with a ``hazina.state`` (``hazina.status``)
 attribute. Every event a policy emits (a retry scheduled or given up, a breaker
 rejecting or changing state, a limiter refusing or delaying a call, ...) is added to the
-caller's current span as ``hazina.<event>`` with the event's fields as attributes.
+caller's current span as ``hazina.<event>`` with the event's fields as attributes. A
+cache load (a miss whose caller runs the loader) adds ``hazina.cache_load`` with
+``hazina.name`` and ``hazina.key``; it is no registry event, so listeners and logs do
+not see one per miss.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
 import attrs
@@ -29,6 +33,8 @@ from opentelemetry import metrics, trace
 from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
 from opentelemetry.trace import TracerProvider
 
+from ._core.errors import safe_repr
+from ._core.hooks import SPANS
 from ._core.metrics import Metric, metrics_of, one_hot_value, stats_class_of
 from ._core.registry import KINDS, Registry, registry_or_default
 
@@ -79,6 +85,7 @@ class Instrumentation:
             for metric in metrics_of(kind, stats_class_of(Registry, kind) or object)
         ]
         self._unsubscribe = registry.subscribe(_add_span_event)
+        _trace_loads(registry, add=True)
 
     def uninstrument(self) -> None:
         """Stop adding span events and reporting observations.
@@ -86,8 +93,12 @@ class Instrumentation:
         OpenTelemetry cannot delete an instrument, so the instruments stay with the
         meter and observe nothing from now on.
         """
-        self._active = False
+        with self._lock:
+            if not self._active:
+                return
+            self._active = False
         self._unsubscribe()
+        _trace_loads(self.registry, add=False)
 
     def _create(self, meter: metrics.Meter, metric: Metric) -> object:
         name = f"hazina.{metric.kind}.{metric.field}"
@@ -147,8 +158,52 @@ def _add_span_event(event: object) -> None:
             if value is None:
                 continue
             key = "hazina.name" if field.name == "name" else f"hazina.{field.name}"
-            attributes[key] = value if isinstance(value, str | bool | int | float) else repr(value)
+            attributes[key] = _attribute(value)
     span.add_event(f"hazina.{_snake(type(event).__name__)}", attributes)
+
+
+#: The registries instrumented now (one entry per active instrumentation); a cache
+#: load is marked on the span only when its cache is in one of them.
+_traced: tuple[Registry, ...] = ()
+_traced_lock = threading.Lock()
+_logger = logging.getLogger("hazina.otel")
+
+
+def _trace_loads(registry: Registry, *, add: bool) -> None:
+    """Count ``registry`` in or out, and install the load hook only while any is in."""
+    global _traced
+    with _traced_lock:
+        traced = list(_traced)
+        if add:
+            traced.append(registry)
+        else:
+            traced.remove(registry)
+        _traced = tuple(traced)
+        SPANS.cache_load = _add_load_event if traced else None
+
+
+def _add_load_event(policy: object, key: Hashable) -> None:
+    # Runs in the caller's load, before its loader: it must never raise.
+    try:
+        span = trace.get_current_span()
+        if not span.is_recording():
+            return
+        name: str = getattr(policy, "name", "")
+        for registry in _traced:
+            try:
+                if registry.get("cache", name) is policy:
+                    break
+            except KeyError:
+                continue
+        else:
+            return  # a cache of a registry nobody instrumented
+        span.add_event("hazina.cache_load", {"hazina.name": name, "hazina.key": _attribute(key)})
+    except Exception:
+        _logger.exception("hazina: could not add a cache load to the current span")
+
+
+def _attribute(value: object) -> Any:
+    return value if isinstance(value, str | bool | int | float) else safe_repr(value)
 
 
 def _snake(name: str) -> str:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from opentelemetry import trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
@@ -14,6 +18,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 import hazina
 import hazina.otel
+from hazina._core.hooks import SPANS
 from hazina.testing import instant_waits
 
 Points = dict[tuple[str, tuple[tuple[str, Any], ...]], float]
@@ -154,3 +159,187 @@ def test_every_kind_gets_instruments(
     registry.chaos("a")
     observed = {name.split(".")[1] for name, _ in points(reader)}
     assert observed == set(hazina.registry.stats())
+
+
+# -- cache loads ---------------------------------------------------------------------------
+
+
+def load_events(span: Any) -> list[dict[str, Any]]:
+    """The attributes of each hazina.cache_load event of ``span``."""
+    return [dict(event.attributes) for event in span.events if event.name == "hazina.cache_load"]
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+def test_a_cache_load_is_an_event_on_the_callers_span(
+    registry: hazina.Registry,
+    tracer_provider: TracerProvider,
+    spans: InMemorySpanExporter,
+    handle: hazina.otel.Instrumentation,
+    is_async: bool,
+) -> None:
+    """Each miss whose caller runs the loader marks the caller's span with the cache's name
+    and the key; hits mark nothing, and no registry event is emitted for either."""
+    events: list[object] = []
+    registry.subscribe(events.append)
+    skus = ["apple", "apple", "kiwi"]
+    if is_async:
+
+        @hazina.cached("prices", registry=registry)
+        async def price_async(sku: str) -> int:
+            return len(sku)
+
+        async def ask_all() -> list[int]:
+            return [await price_async(sku) for sku in skus]
+
+        # asyncio.run inside the span: its task starts from a copy of this context.
+        with tracer_provider.get_tracer("test").start_as_current_span("request"):
+            assert asyncio.run(ask_all()) == [5, 5, 4]
+    else:
+
+        @hazina.cached("prices", registry=registry)
+        def price(sku: str) -> int:
+            return len(sku)
+
+        with tracer_provider.get_tracer("test").start_as_current_span("request"):
+            assert [price(sku) for sku in skus] == [5, 5, 4]
+    [span] = spans.get_finished_spans()
+    loads = load_events(span)
+    assert [load["hazina.name"] for load in loads] == ["prices", "prices"]
+    assert "apple" in str(loads[0]["hazina.key"])
+    assert "kiwi" in str(loads[1]["hazina.key"])
+    assert [event.name for event in span.events] == ["hazina.cache_load"] * 2
+    assert events == []
+
+
+def test_a_caller_that_joins_a_load_gets_no_load_event(
+    registry: hazina.Registry,
+    tracer_provider: TracerProvider,
+    spans: InMemorySpanExporter,
+    handle: hazina.otel.Instrumentation,
+) -> None:
+    """Of two threads asking for one key, only the one that runs the loader gets the event."""
+    release = threading.Event()
+
+    @hazina.cached("profile", registry=registry)
+    def profile(user: int) -> int:
+        release.wait(5)
+        return user
+
+    tracer = tracer_provider.get_tracer("test")
+
+    def ask(span_name: str) -> None:
+        with tracer.start_as_current_span(span_name):
+            assert profile(7) == 7
+
+    leader = threading.Thread(target=ask, args=("leader",))
+    leader.start()
+    while profile.policy.stats().loads == 0:
+        time.sleep(0.001)
+    joiner = threading.Thread(target=ask, args=("joiner",))
+    joiner.start()
+    while profile.policy.stats().coalesced == 0:
+        time.sleep(0.001)
+    release.set()
+    leader.join()
+    joiner.join()
+    by_name = {span.name: span for span in spans.get_finished_spans()}
+    assert len(load_events(by_name["leader"])) == 1
+    assert load_events(by_name["joiner"]) == []
+
+
+def test_cache_loads_are_marked_only_for_instrumented_registries(
+    registry: hazina.Registry,
+    reader: InMemoryMetricReader,
+    tracer_provider: TracerProvider,
+    spans: InMemorySpanExporter,
+) -> None:
+    """A cache of a registry nobody instrumented marks nothing; with two instrumented,
+    taking one down leaves the other's loads marked; with none, the hook is gone."""
+    other = hazina.Registry()
+    mine = hazina.cached("mine", registry=registry)(lambda key: key)
+    theirs = hazina.cached("theirs", registry=other)(lambda key: key)
+    tracer = tracer_provider.get_tracer("test")
+
+    def marked() -> list[str]:
+        spans.clear()
+        with tracer.start_as_current_span("request"):
+            mine(object())
+            theirs(object())
+        [span] = spans.get_finished_spans()
+        return [load["hazina.name"] for load in load_events(span)]
+
+    assert marked() == []
+    first = hazina.otel.instrument(registry, meter_provider=MeterProvider())
+    assert marked() == ["mine"]
+    second = hazina.otel.instrument(other, meter_provider=MeterProvider())
+    assert marked() == ["mine", "theirs"]
+    first.uninstrument()
+    first.uninstrument()  # twice is harmless: it must not take the other's hook away
+    assert marked() == ["theirs"]
+    second.uninstrument()
+    assert marked() == []
+    # Nothing instrumented: a load does not even call into hazina.otel.
+    assert SPANS.cache_load is None
+
+
+def test_a_load_outside_any_recording_span_adds_nothing_and_loads(
+    registry: hazina.Registry, handle: hazina.otel.Instrumentation
+) -> None:
+    """With no current span (or one not recording) the load runs as usual."""
+    loaded = hazina.cached("plain", registry=registry)(lambda key: key * 2)
+    assert loaded(21) == 42
+    assert loaded.policy.stats().loads == 1
+
+
+def test_a_cache_load_on_redis_is_marked_and_a_fleet_hit_is_not(
+    redis_url: str, tracer_provider: TracerProvider, spans: InMemorySpanExporter
+) -> None:
+    """The process that loads a key into the shared cache marks its caller's span; another
+    process finding the value in Redis marks nothing."""
+    from hazina.redis import RedisBackend
+
+    def on_redis() -> hazina.Registry:
+        backend = RedisBackend.from_url(redis_url, timeout=2.0)
+        return hazina.Registry(backend=backend)
+
+    one, other = on_redis(), on_redis()
+    handles = [
+        hazina.otel.instrument(registry, meter_provider=MeterProvider())
+        for registry in (one, other)
+    ]
+    try:
+        first = hazina.cached("users", registry=one, ttl=60)(lambda user: user)
+        second = hazina.cached("users", registry=other, ttl=60)(lambda user: user)
+        tracer = tracer_provider.get_tracer("test")
+        with tracer.start_as_current_span("loads"):
+            assert first(7) == 7
+        with tracer.start_as_current_span("finds"):
+            assert second(7) == 7
+    finally:
+        for handle in handles:
+            handle.uninstrument()
+    by_name = {span.name: span for span in spans.get_finished_spans()}
+    assert [load["hazina.name"] for load in load_events(by_name["loads"])] == ["users"]
+    assert load_events(by_name["finds"]) == []
+    assert second.policy.stats().hits == 1
+
+
+def test_a_span_that_cannot_take_the_load_event_does_not_fail_the_load(
+    registry: hazina.Registry,
+    handle: hazina.otel.Instrumentation,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Marking the span runs inside the caller's load: if tracing itself breaks, the load
+    still runs and caches its value, and the failure is logged."""
+
+    def broken() -> None:
+        raise RuntimeError("tracing is broken")
+
+    monkeypatch.setattr(trace, "get_current_span", broken)
+    doubled = hazina.cached("doubled", registry=registry)(lambda key: key * 2)
+    assert doubled(21) == 42
+    assert doubled(21) == 42
+    stats = doubled.policy.stats()
+    assert (stats.loads, stats.hits, stats.load_errors) == (1, 1, 0)
+    assert "could not add a cache load" in caplog.text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import typing
 
 import attrs
@@ -18,10 +19,14 @@ from hazina.testing import FakeClock, instant_waits
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
-def scrape(registry: hazina.Registry | None) -> tuple[Samples, dict[str, tuple[str, str]]]:
-    """Every sample, and each family's (type, help), as Prometheus would read them."""
+def scrape(
+    registry: hazina.Registry | HazinaCollector | None,
+) -> tuple[Samples, dict[str, tuple[str, str]]]:
+    """Every sample, and each family's (type, help), as Prometheus would read them; a
+    collector given instead of a registry is scraped again as it is (its caches kept)."""
     collectors = prometheus_client.CollectorRegistry()
-    collectors.register(HazinaCollector(registry))
+    collector = registry if isinstance(registry, HazinaCollector) else HazinaCollector(registry)
+    collectors.register(collector)
     text = prometheus_client.generate_latest(collectors).decode()
     samples: Samples = {}
     families = {}
@@ -145,3 +150,179 @@ def test_a_registry_of_each_kind_scrapes_cleanly(registry: hazina.Registry) -> N
     _, families = scrape(registry)
     for kind in KINDS:
         assert any(name.startswith(f"hazina_{kind}_") for name in families), kind
+
+
+def names_in(samples: Samples, metric: str) -> set[str]:
+    """The policy names that have a sample of ``metric``."""
+    return {dict(labels)["name"] for name, labels in samples if name == metric}
+
+
+def test_policies_added_and_removed_between_scrapes_show_up_and_disappear(
+    registry: hazina.Registry,
+) -> None:
+    """One collector scraped again and again follows the registry: a policy created since
+    the last scrape appears, a removed one disappears, and one removed and made again
+    under the same name reads its own fresh stats."""
+    collector = HazinaCollector(registry)
+    first = registry.circuit_breaker("a", failure_threshold=1)
+    registry.circuit_breaker("b")
+    with pytest.raises(ConnectionError), first:
+        raise ConnectionError
+    samples, _ = scrape(collector)
+    assert names_in(samples, "hazina_circuit_breaker_calls_total") == {"a", "b"}
+    assert samples["hazina_circuit_breaker_state", (("name", "a"), ("state", "open"))] == 1
+
+    registry.circuit_breaker("c")
+    samples, _ = scrape(collector)
+    assert names_in(samples, "hazina_circuit_breaker_calls_total") == {"a", "b", "c"}
+    assert names_in(samples, "hazina_circuit_breaker_state") == {"a", "b", "c"}
+
+    # As many policies as before, but not the same ones.
+    registry.remove("circuit_breaker", "b")
+    registry.circuit_breaker("d")
+    samples, _ = scrape(collector)
+    assert names_in(samples, "hazina_circuit_breaker_calls_total") == {"a", "c", "d"}
+    assert names_in(samples, "hazina_circuit_breaker_state") == {"a", "c", "d"}
+    assert samples["hazina_circuit_breaker_state", (("name", "d"), ("state", "closed"))] == 1
+
+    registry.remove("circuit_breaker", "a")
+    registry.circuit_breaker("a")
+    samples, _ = scrape(collector)
+    assert samples["hazina_circuit_breaker_calls_total", (("name", "a"),)] == 0
+    assert samples["hazina_circuit_breaker_state", (("name", "a"), ("state", "closed"))] == 1
+    assert samples["hazina_circuit_breaker_state", (("name", "a"), ("state", "open"))] == 0
+    assert "hazina_circuit_breaker_retry_after" not in {name for name, _ in samples}
+
+    for name in ("a", "c", "d"):
+        registry.remove("circuit_breaker", name)
+    registry.retry("r")
+    samples, families = scrape(collector)
+    assert not any(name.startswith("hazina_circuit_breaker") for name in families)
+    assert names_in(samples, "hazina_retry_calls_total") == {"r"}
+
+
+def test_stats_move_between_scrapes_of_one_collector(
+    registry: hazina.Registry, clock: FakeClock
+) -> None:
+    """Counters, gauges that come and go with None, and a one-hot state that leaves a
+    value and comes back to it all read as they are now, scrape after scrape."""
+    collector = HazinaCollector(registry)
+    breaker = registry.circuit_breaker("db", failure_threshold=1, open_for=10, success_threshold=1)
+    registry.circuit_breaker("other")
+    check_ok = [True]
+    registry.health_check("api", lambda: check_ok[0])
+
+    def state(samples: Samples) -> list[str]:
+        return [
+            value
+            for (metric, labels), reading in samples.items()
+            if metric == "hazina_circuit_breaker_state" and ("name", "db") in labels
+            for key, value in labels
+            if key == "state" and reading == 1
+        ]
+
+    def status(samples: Samples) -> list[str]:
+        return [
+            value
+            for (metric, labels), reading in samples.items()
+            if metric == "hazina_health_check_status" and reading == 1
+            for key, value in labels
+            if key == "status"
+        ]
+
+    samples, _ = scrape(collector)
+    assert state(samples) == ["closed"]
+    assert status(samples) == []  # the check has not run: no sample at all
+    assert samples["hazina_circuit_breaker_calls_total", (("name", "db"),)] == 0
+
+    with breaker:
+        pass
+    with pytest.raises(ConnectionError), breaker:
+        raise ConnectionError
+    registry.check_health_sync()
+    samples, _ = scrape(collector)
+    assert state(samples) == ["open"]
+    assert status(samples) == ["healthy"]
+    assert samples["hazina_circuit_breaker_calls_total", (("name", "db"),)] == 2
+    assert samples["hazina_circuit_breaker_failures_total", (("name", "db"),)] == 1
+    assert samples["hazina_circuit_breaker_retry_after", (("name", "db"),)] == 10
+    assert samples["hazina_circuit_breaker_state", (("name", "other"), ("state", "closed"))] == 1
+
+    clock.advance(4)
+    check_ok[0] = False
+    registry.check_health_sync()
+    samples, _ = scrape(collector)
+    assert samples["hazina_circuit_breaker_retry_after", (("name", "db"),)] == 6
+    assert status(samples) == ["unhealthy"]
+
+    clock.advance(6)
+    samples, _ = scrape(collector)
+    assert state(samples) == ["half_open"]
+    assert "hazina_circuit_breaker_retry_after" not in {name for name, _ in samples}
+
+    with breaker:
+        pass
+    check_ok[0] = True
+    registry.check_health_sync()
+    samples, _ = scrape(collector)
+    assert state(samples) == ["closed"]
+    assert status(samples) == ["healthy"]
+    assert samples["hazina_circuit_breaker_calls_total", (("name", "db"),)] == 3
+    assert samples["hazina_health_check_runs_total", (("name", "api"),)] == 3
+
+
+def test_concurrent_scrapes_while_policies_come_and_go(registry: hazina.Registry) -> None:
+    """Threads scraping one collector while another thread adds and removes policies each
+    get a whole exposition: every breaker in it has one state at 1 and every sample's
+    label set appears once per family."""
+    collector = HazinaCollector(registry)
+    collectors = prometheus_client.CollectorRegistry()
+    collectors.register(collector)
+    for number in range(50):
+        registry.circuit_breaker(f"steady-{number}")
+    stop = threading.Event()
+    problems: list[str] = []
+    scrapes = [0]
+
+    def churn() -> None:
+        number = 0
+        while not stop.is_set():
+            registry.circuit_breaker(f"passing-{number}")
+            registry.retry(f"passing-{number}")
+            if number >= 3:
+                registry.remove("circuit_breaker", f"passing-{number - 3}")
+                registry.remove("retry", f"passing-{number - 3}")
+            number += 1
+
+    def scraper() -> None:
+        try:
+            while not stop.is_set():
+                text = prometheus_client.generate_latest(collectors).decode()
+                ones: dict[str, int] = {}
+                for family in text_string_to_metric_families(text):
+                    label_sets = [tuple(sorted(s.labels.items())) for s in family.samples]
+                    if len(label_sets) != len(set(label_sets)):
+                        problems.append(f"{family.name}: a label set twice")
+                    if family.name == "hazina_circuit_breaker_state":
+                        for sample in family.samples:
+                            name = sample.labels["name"]
+                            ones[name] = ones.get(name, 0) + int(sample.value)
+                if sorted(set(ones.values())) != [1]:
+                    problems.append(f"states at 1 per breaker: {set(ones.values())}")
+                if sum(name.startswith("steady-") for name in ones) != 50:
+                    problems.append("a steady breaker missing")
+                scrapes[0] += 1
+        except Exception as error:  # pragma: no cover - reported below
+            problems.append(repr(error))
+
+    threads = [threading.Thread(target=churn)] + [
+        threading.Thread(target=scraper) for _ in range(3)
+    ]
+    for thread in threads:
+        thread.start()
+    stop.wait(0.3)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    assert not problems, problems[:5]
+    assert scrapes[0] >= 3

@@ -23,6 +23,7 @@ from .._core.conditions import when
 from .._core.counters import Counter, new_counter, read_counter
 from .._core.errors import safe_repr
 from .._core.forks import fresh_lock, reset_after_fork
+from .._core.hooks import SPANS
 from .._core.host import Host
 from .._core.policy import Policy
 from .._core.validation import build_config
@@ -465,6 +466,9 @@ class Cache(Policy[CacheConfig, CacheStats]):
             # Inside the try: a log handler is user code, and if it raised before the
             # load settled, the key would stay locked for everyone after.
             self._log_step(_LEAD, key)
+            mark = SPANS.cache_load  # read once: an uninstrument may unset it meanwhile
+            if mark is not None:
+                mark(self, key)
             value = fn(*args, **kwargs)
             self._refuse_coroutine(value)
             now = self._now()  # expiry counts from when the value exists
@@ -490,6 +494,9 @@ class Cache(Policy[CacheConfig, CacheStats]):
     ) -> Any:
         try:
             self._log_step(_LEAD, key)
+            mark = SPANS.cache_load  # read once: an uninstrument may unset it meanwhile
+            if mark is not None:
+                mark(self, key)
             value = await fn(*args, **kwargs)
             self._refuse_coroutine(value)
             now = self._now()
@@ -503,6 +510,12 @@ class Cache(Policy[CacheConfig, CacheStats]):
                 raise
             return stale
         return value
+
+    def _mark_load(self, key: Hashable) -> None:
+        """Tell an exporter's hook, if one is installed, that this caller loads ``key``."""
+        mark = SPANS.cache_load  # read once: an uninstrument may unset it meanwhile
+        if mark is not None:
+            mark(self, key)
 
     def _log_step(self, step: str, key: Hashable) -> None:
         if DEBUG.refresh():

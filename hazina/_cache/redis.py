@@ -527,6 +527,7 @@ class RedisCache(SharedPolicy, Cache):
                 joined = self._epoch if step is _JOIN else 0
             if step is _LEAD:
                 lease = token if state == LEASED else None
+                self._mark_load(key)
                 return self._load_fleet_sync(names, lease, flight, fn, args, kwargs, options)
             if step is _POLL:
                 return self._poll_sync(key, names, flight, fn, args, kwargs, options)
@@ -566,6 +567,7 @@ class RedisCache(SharedPolicy, Cache):
                 joined = self._epoch if step is _JOIN else 0
             if step is _LEAD:
                 lease = token if state == LEASED else None
+                self._mark_load(key)
                 return await self._load_fleet_async(names, lease, flight, fn, args, kwargs, options)
             if step is _POLL:
                 return await self._poll_async(key, names, flight, fn, args, kwargs, options)
@@ -887,6 +889,7 @@ class RedisCache(SharedPolicy, Cache):
             self._abandon_fleet(names[0], flight)
             raise
         self._took_over()
+        self._mark_load(key)
         lease = token if state == LEASED else None
         return self._load_fleet_sync(names, lease, flight, fn, args, kwargs, options)
 
@@ -923,6 +926,7 @@ class RedisCache(SharedPolicy, Cache):
             self._abandon_fleet(names[0], flight)
             raise
         self._took_over()
+        self._mark_load(key)
         lease = token if state == LEASED else None
         return await self._load_fleet_async(names, lease, flight, fn, args, kwargs, options)
 
@@ -976,6 +980,7 @@ class RedisCache(SharedPolicy, Cache):
             return self.load_sync(key, fn, args, kwargs, options)
         self._deny(down)
         self._called_through()
+        self._mark_load(key)
         return fn(*args, **kwargs)
 
     async def _fetch_down_async(
@@ -992,6 +997,7 @@ class RedisCache(SharedPolicy, Cache):
             return await self.load_async(key, fn, args, kwargs, options)
         self._deny(down)
         self._called_through()
+        self._mark_load(key)
         return await fn(*args, **kwargs)
 
     def _called_through(self) -> None:
