@@ -48,10 +48,7 @@ class HazinaCollector:
 
     def __init__(self, registry: Registry | None = None) -> None:
         self._registry = registry
-        # What a scrape builds that depends only on the policies' names: their labels,
-        # one-hot samples and text lines, per kind and stats class. Replaced whole at
-        # the end of each scrape, so concurrent scrapes never see one half built.
-        self._shapes: dict[tuple[str, type], _Shape] = {}
+        self._scrapes = _Scrapes()
 
     def describe(self) -> Iterable[Metric]:
         # Policies come and go after registration: no fixed list of names to announce,
@@ -60,32 +57,8 @@ class HazinaCollector:
 
     def collect(self) -> Iterator[Metric]:
         """One family per stats field of every kind that has policies."""
-        for shape, snapshots in self._read():
+        for shape, snapshots in self._scrapes.read(registry_or_default(self._registry)):
             yield from shape.families(snapshots)
-
-    def _text(self) -> bytes:
-        """What ``generate_latest`` makes of :meth:`collect`, written without it."""
-        parts = [text for shape, snapshots in self._read() for text in shape.text(snapshots)]
-        return "".join(parts).encode()
-
-    def _read(self) -> Iterator[tuple[_Shape, list[Any]]]:
-        """Each stats class's shape with its policies' snapshots, registry order."""
-        registry = registry_or_default(self._registry)
-        known, seen = self._shapes, {}
-        for kind, by_name in registry.stats().items():
-            for stats_class, names, snapshots in _by_class(by_name):
-                key = (kind, stats_class)
-                shape = known.get(key)
-                if shape is None or shape.names != names:
-                    shape = _Shape(metrics_of(kind, stats_class), names)
-                seen[key] = shape
-                yield shape, snapshots
-        self._shapes = seen
-
-
-# One collector per registry that exposition() has read, for its cached shapes; gone
-# with the registry.
-_readers: weakref.WeakKeyDictionary[Registry, HazinaCollector] = weakref.WeakKeyDictionary()
 
 
 def exposition(registry: Registry | None = None) -> bytes:
@@ -101,10 +74,39 @@ def exposition(registry: Registry | None = None) -> bytes:
             ``None``.
     """
     registry = registry_or_default(registry)
-    reader = _readers.get(registry)
-    if reader is None:
-        reader = _readers.setdefault(registry, HazinaCollector(registry))
-    return reader._text()
+    scrapes = _text_scrapes.get(registry)
+    if scrapes is None:
+        scrapes = _text_scrapes.setdefault(registry, _Scrapes())
+    parts = [text for shape, snapshots in scrapes.read(registry) for text in shape.text(snapshots)]
+    return "".join(parts).encode()
+
+
+class _Scrapes:
+    """What the scrapes of one registry keep from one to the next."""
+
+    def __init__(self) -> None:
+        # What a scrape builds that depends only on the policies' names: their labels,
+        # one-hot samples and text lines, per kind and stats class. Replaced whole at
+        # the end of each scrape, so concurrent scrapes never see one half built.
+        self.shapes: dict[tuple[str, type], _Shape] = {}
+
+    def read(self, registry: Registry) -> Iterator[tuple[_Shape, list[Any]]]:
+        """Each stats class's shape with its policies' snapshots, in registry order."""
+        known, seen = self.shapes, {}
+        for kind, by_name in registry.stats().items():
+            for stats_class, names, snapshots in _by_class(by_name):
+                key = (kind, stats_class)
+                shape = known.get(key)
+                if shape is None or shape.names != names:
+                    shape = _Shape(metrics_of(kind, stats_class), names)
+                seen[key] = shape
+                yield shape, snapshots
+        self.shapes = seen
+
+
+#: exposition()'s shapes of each registry it has read; they hold no reference to the
+#: registry, so they go with it.
+_text_scrapes: weakref.WeakKeyDictionary[Registry, _Scrapes] = weakref.WeakKeyDictionary()
 
 
 def _by_class(by_name: dict[str, Any]) -> list[tuple[type, tuple[str, ...], list[Any]]]:
@@ -302,6 +304,7 @@ def _go(values: Iterable[Any]) -> list[str]:
     every finite float below 1e6."""
     floats = list(map(float, values))
     strings = list(map(repr, floats))
+    # A finite sum means no inf or NaN (an overflow only sends a column the slow way).
     if floats and not (math.isfinite(sum(floats)) and max(floats) < 1e6):
         strings = [
             text if -math.inf < number < 1e6 else _go_string(number)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 import typing
+import weakref
 from collections.abc import Callable
 
 import attrs
@@ -515,3 +517,14 @@ def test_exposition_reads_the_default_registry_at_the_call(
         assert names_in(parsed(exposition().decode()), "hazina_rate_limiter_allowed_total") == {
             name
         }
+
+
+def test_exposition_keeps_no_registry_alive() -> None:
+    """A registry exposition() has read is freed once the application drops it."""
+    registry = hazina.Registry()
+    registry.circuit_breaker("db")
+    assert b'name="db"' in exposition(registry)
+    dropped = weakref.ref(registry)
+    del registry
+    gc.collect()
+    assert dropped() is None
