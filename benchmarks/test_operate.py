@@ -11,11 +11,13 @@ Groups:
   exporters add nothing per call. The ``plain`` rows also run on a checkout without
   the exporters (they skip the ``exporters`` rows), which is how a branch is compared
   with main in the same session.
-- ``scrape``: one Prometheus scrape of a registry of 10, 100 or 1,000 policies (the
-  four call-wrapping kinds in turn), ``collect`` alone (hazina's part: stats and
-  samples), ``text`` (``generate_latest``: prometheus_client's rendering too) and
-  ``render`` (``generate_latest`` of the same families collected beforehand:
-  prometheus_client's rendering alone, the floor of ``text``).
+- ``scrape-<size>``: one Prometheus scrape of a registry of 10, 100 or 1,000 policies
+  (the four call-wrapping kinds in turn): ``collect`` alone (hazina's part of a
+  collector scrape: stats and samples), ``generate_latest`` (the whole collector scrape:
+  prometheus_client's rendering too), ``render`` (``generate_latest`` of the same
+  families collected beforehand: prometheus_client's rendering alone, the floor of
+  ``generate_latest``) and ``exposition`` (``hazina.prometheus.exposition()``: the same
+  bytes, written by hazina). Best read with ``--benchmark-timer=time.process_time``.
 """
 
 from __future__ import annotations
@@ -148,15 +150,16 @@ def populated(size: int) -> hazina.Registry:
 
 
 @pytest.mark.skipif(not HAS_EXPORTERS, reason="this checkout has no exporters")
-@pytest.mark.benchmark(group="scrape")
 @pytest.mark.parametrize("size", [10, 100, 1000])
-@pytest.mark.parametrize("part", ["collect", "text", "render"])
+@pytest.mark.parametrize("part", ["collect", "generate_latest", "render", "exposition"])
 def test_scrape(benchmark: BenchmarkFixture, size: int, part: str) -> None:
     import prometheus_client
 
-    from hazina.prometheus import HazinaCollector
+    from hazina.prometheus import HazinaCollector, exposition
 
-    collector = HazinaCollector(populated(size))
+    benchmark.group = f"scrape-{size}"
+    registry = populated(size)
+    collector = HazinaCollector(registry)
     collectors = prometheus_client.CollectorRegistry()
     if part == "render":
         collected = list(collector.collect())
@@ -166,6 +169,9 @@ def test_scrape(benchmark: BenchmarkFixture, size: int, part: str) -> None:
     if part == "collect":
         families = benchmark(lambda: list(collector.collect()))
         assert sum(len(family.samples) for family in families) >= 7 * size
+    elif part == "exposition":
+        text = benchmark(exposition, registry)
+        assert text == prometheus_client.generate_latest(collectors)
     else:
         text = benchmark(prometheus_client.generate_latest, collectors)
         assert text.count(b"\n") >= 7 * size

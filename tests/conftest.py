@@ -121,6 +121,26 @@ def events(registry: hazina.Registry) -> list[object]:
     return received
 
 
+@pytest.fixture
+def every_kind() -> Callable[[hazina.Registry, str], None]:
+    """Registers one policy of each kind under one name (for exporters' every-kind tests)."""
+
+    def register(registry: hazina.Registry, name: str) -> None:
+        registry.circuit_breaker(name)
+        registry.retry(name)
+        registry.cache(name)
+        registry.rate_limiter(name, rate=1)
+        registry.health_check(name, lambda: True)
+        registry.retry_budget(name)
+        registry.fallback(name, value=None)
+        registry.hedge(name, delay=1)
+        registry.timeout(name, seconds=1)
+        registry.bulkhead(name, max_concurrent=1)
+        registry.chaos(name)
+
+    return register
+
+
 # -- Redis --------------------------------------------------------------------------------
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -143,20 +143,13 @@ def test_uninstrument_stops_span_events_and_observations(
 
 
 def test_every_kind_gets_instruments(
-    registry: hazina.Registry, reader: InMemoryMetricReader, handle: hazina.otel.Instrumentation
+    registry: hazina.Registry,
+    reader: InMemoryMetricReader,
+    handle: hazina.otel.Instrumentation,
+    every_kind: Callable[[hazina.Registry, str], None],
 ) -> None:
     """One policy of each kind is observed under hazina.<kind>.*."""
-    registry.circuit_breaker("a")
-    registry.retry("a")
-    registry.cache("a")
-    registry.rate_limiter("a", rate=1)
-    registry.health_check("a", lambda: True)
-    registry.retry_budget("a")
-    registry.fallback("a", value=None)
-    registry.hedge("a", delay=1)
-    registry.timeout("a", seconds=1)
-    registry.bulkhead("a", max_concurrent=1)
-    registry.chaos("a")
+    every_kind(registry, "a")
     observed = {name.split(".")[1] for name, _ in points(reader)}
     assert observed == set(hazina.registry.stats())
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 import typing
+import weakref
+from collections.abc import Callable
 
 import attrs
 import prometheus_client
@@ -13,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 import hazina
 from hazina._core.metrics import GAUGES, metrics_of, stats_class_of
 from hazina._core.registry import KINDS, Registry
-from hazina.prometheus import HazinaCollector
+from hazina.prometheus import HazinaCollector, exposition
 from hazina.testing import FakeClock, instant_waits
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -134,19 +137,11 @@ def test_every_kind_gets_metrics_from_its_stats_class(kind: str) -> None:
             assert exported[field] == "one_hot"
 
 
-def test_a_registry_of_each_kind_scrapes_cleanly(registry: hazina.Registry) -> None:
+def test_a_registry_of_each_kind_scrapes_cleanly(
+    registry: hazina.Registry, every_kind: Callable[[hazina.Registry, str], None]
+) -> None:
     """Policies of every kind in one registry give one family per field, names unique."""
-    registry.circuit_breaker("a")
-    registry.retry("a")
-    registry.cache("a")
-    registry.rate_limiter("a", rate=1)
-    registry.health_check("a", lambda: True)
-    registry.retry_budget("a")
-    registry.fallback("a", value=None)
-    registry.hedge("a", delay=1)
-    registry.timeout("a", seconds=1)
-    registry.bulkhead("a", max_concurrent=1)
-    registry.chaos("a")
+    every_kind(registry, "a")
     _, families = scrape(registry)
     for kind in KINDS:
         assert any(name.startswith(f"hazina_{kind}_") for name in families), kind
@@ -271,13 +266,22 @@ def test_stats_move_between_scrapes_of_one_collector(
     assert samples["hazina_health_check_runs_total", (("name", "api"),)] == 3
 
 
-def test_concurrent_scrapes_while_policies_come_and_go(registry: hazina.Registry) -> None:
-    """Threads scraping one collector while another thread adds and removes policies each
-    get a whole exposition: every breaker in it has one state at 1 and every sample's
-    label set appears once per family."""
+@pytest.mark.parametrize("writer", ["generate_latest", "exposition"])
+def test_concurrent_scrapes_while_policies_come_and_go(
+    registry: hazina.Registry, writer: str
+) -> None:
+    """Threads scraping one collector (or calling exposition() on one registry) while
+    another thread adds and removes policies each get a whole exposition: every breaker
+    in it has one state at 1 and every sample's label set appears once per family."""
     collector = HazinaCollector(registry)
     collectors = prometheus_client.CollectorRegistry()
     collectors.register(collector)
+
+    def write() -> bytes:
+        if writer == "exposition":
+            return exposition(registry)
+        return prometheus_client.generate_latest(collectors)
+
     for number in range(50):
         registry.circuit_breaker(f"steady-{number}")
     stop = threading.Event()
@@ -297,7 +301,7 @@ def test_concurrent_scrapes_while_policies_come_and_go(registry: hazina.Registry
     def scraper() -> None:
         try:
             while not stop.is_set():
-                text = prometheus_client.generate_latest(collectors).decode()
+                text = write().decode()
                 ones: dict[str, int] = {}
                 for family in text_string_to_metric_families(text):
                     label_sets = [tuple(sorted(s.labels.items())) for s in family.samples]
@@ -326,3 +330,201 @@ def test_concurrent_scrapes_while_policies_come_and_go(registry: hazina.Registry
         thread.join()
     assert not problems, problems[:5]
     assert scrapes[0] >= 3
+
+
+# -- exposition(): the same text, written by hazina ------------------------------------------
+
+
+def through_prometheus_client(registry: hazina.Registry) -> bytes:
+    """What prometheus_client writes for a registry holding only a fresh collector."""
+    collectors = prometheus_client.CollectorRegistry()
+    collectors.register(HazinaCollector(registry))
+    return prometheus_client.generate_latest(collectors)
+
+
+def assert_same_text(registry: hazina.Registry) -> str:
+    """exposition() is byte for byte generate_latest; the text, for further checks."""
+    written = exposition(registry)
+    assert written == through_prometheus_client(registry)
+    return written.decode()
+
+
+def parsed(text: str) -> Samples:
+    """Every sample of ``text``, read back by prometheus_client's parser."""
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_exposition_matches_generate_latest_after_real_calls_on_every_kind(
+    registry: hazina.Registry, clock: FakeClock, every_kind: Callable[[hazina.Registry, str], None]
+) -> None:
+    """Breakers closed, open, half-open and forced open, caches with hits and misses, limiters that
+    admitted and refused, checks healthy, degraded, unhealthy and not yet run, and every
+    other kind: exposition() writes exactly what generate_latest does."""
+    registry.circuit_breaker("closed")
+    registry.circuit_breaker("open", failure_threshold=1, open_for=60)
+    registry.circuit_breaker("half-open", failure_threshold=1, open_for=30)
+    for name in ("open", "half-open"):
+        with pytest.raises(ConnectionError), registry.circuit_breaker(name):
+            raise ConnectionError
+    registry.circuit_breaker("forced").force_open()  # a forced state is one more member
+    clock.advance(10)
+
+    @hazina.cached("users", registry=registry)
+    @hazina.rate_limited("users", registry=registry, rate=2, per=60, burst=2)
+    @hazina.retry("users", registry=registry, attempts=3)
+    def user(number: int) -> int:
+        return number
+
+    user(1)
+    user(1)
+    user(2)
+    with pytest.raises(hazina.RateLimitExceeded):
+        user(3)
+
+    def reporting(status: hazina.HealthStatus) -> Callable[[], hazina.HealthStatus]:
+        return lambda: status
+
+    every_kind(registry, "every kind")
+    for status in hazina.HealthStatus:
+        registry.health_check(str(status), reporting(status))
+    registry.check_health_sync()
+    registry.health_check("never-run", lambda: True)
+    first = assert_same_text(registry)
+
+    clock.advance(25)  # the half-open one's wait is over; the open one counts down
+    text = assert_same_text(registry)
+    assert text != first
+    samples = parsed(text)
+    states = {
+        labels: value
+        for (metric, labels), value in samples.items()
+        if metric == "hazina_circuit_breaker_state" and value == 1
+    }
+    assert {dict(labels)["name"]: dict(labels)["state"] for labels in states} == {
+        "closed": "closed",
+        "open": "open",
+        "half-open": "half_open",
+        "forced": "forced_open",
+        "every kind": "closed",
+    }
+    statuses = {
+        dict(labels)["name"]: dict(labels)["status"]
+        for (metric, labels), value in samples.items()
+        if metric == "hazina_health_check_status" and value == 1
+    }
+    assert statuses == {
+        **{str(status): str(status) for status in hazina.HealthStatus},
+        "every kind": "healthy",
+    }
+    assert samples["hazina_cache_hits_total", (("name", "users"),)] == 1
+    assert samples["hazina_rate_limiter_rejected_total", (("name", "users"),)] == 1
+    for kind in KINDS:
+        assert f"# TYPE hazina_{kind}_" in text, kind
+
+
+def test_exposition_writes_values_as_prometheus_client_does(
+    registry: hazina.Registry, clock: FakeClock
+) -> None:
+    """Values Go writes with an exponent (a breaker open for 1,234,567.5 s), fractions,
+    tiny durations and zeros come out as generate_latest writes them."""
+
+    def slow() -> bool:
+        clock.advance(0.00001)
+        return True
+
+    registry.health_check("slow", slow)
+    registry.check_health_sync()
+    registry.circuit_breaker("long", failure_threshold=1, open_for=1_234_567.5)
+    registry.circuit_breaker("longer", failure_threshold=1, open_for=2e7)
+    for name in ("long", "longer"):
+        with pytest.raises(ConnectionError), registry.circuit_breaker(name):
+            raise ConnectionError
+    text = assert_same_text(registry)
+    assert 'hazina_circuit_breaker_retry_after{name="long"} 1.2345675e+06\n' in text
+    assert 'hazina_circuit_breaker_retry_after{name="longer"} 2e+07\n' in text
+    clock.advance(0.25)
+    assert 'hazina_circuit_breaker_retry_after{name="long"} 1.23456725e+06\n' in (
+        assert_same_text(registry)
+    )
+    clock.advance(1_000_000)
+    assert_same_text(registry)
+
+
+@pytest.mark.parametrize(
+    "name", ['say "hi"', "back\\slash", "two\nlines", "ünïcödé ✓", "a,b=c}{", "trailing\\"]
+)
+def test_exposition_escapes_names_as_generate_latest_does(
+    registry: hazina.Registry, name: str
+) -> None:
+    """A policy name with quotes, backslashes, newlines or other characters is written
+    exactly as generate_latest writes it, and the parser reads the name back."""
+    registry.circuit_breaker(name)
+    registry.health_check(name, lambda: False)
+    registry.check_health_sync()
+    samples = parsed(assert_same_text(registry))
+    assert samples["hazina_circuit_breaker_calls_total", (("name", name),)] == 0
+    assert samples["hazina_health_check_status", (("name", name), ("status", "unhealthy"))] == 1
+
+
+def test_exposition_follows_policies_added_and_removed(registry: hazina.Registry) -> None:
+    """Called again and again on one registry, exposition() shows a policy made since
+    the last call, drops a removed one, reads a remade one's fresh stats, and writes
+    nothing once the registry is empty."""
+    assert exposition(registry) == b""
+    breaker = registry.circuit_breaker("a", failure_threshold=1)
+    registry.circuit_breaker("b")
+    with pytest.raises(ConnectionError), breaker:
+        raise ConnectionError
+    assert names_in(parsed(assert_same_text(registry)), "hazina_circuit_breaker_state") == {
+        "a",
+        "b",
+    }
+
+    registry.remove("circuit_breaker", "b")
+    registry.circuit_breaker("c")  # as many as before, not the same ones
+    registry.retry("r")
+    samples = parsed(assert_same_text(registry))
+    assert names_in(samples, "hazina_circuit_breaker_calls_total") == {"a", "c"}
+    assert samples["hazina_circuit_breaker_state", (("name", "a"), ("state", "open"))] == 1
+    assert names_in(samples, "hazina_retry_calls_total") == {"r"}
+
+    registry.remove("circuit_breaker", "a")
+    registry.circuit_breaker("a")
+    samples = parsed(assert_same_text(registry))
+    assert samples["hazina_circuit_breaker_state", (("name", "a"), ("state", "closed"))] == 1
+    assert samples["hazina_circuit_breaker_failures_total", (("name", "a"),)] == 0
+
+    for name in ("a", "c"):
+        registry.remove("circuit_breaker", name)
+    registry.remove("retry", "r")
+    assert exposition(registry) == b""
+
+
+def test_exposition_reads_the_default_registry_at_the_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without a registry, exposition() reads whatever hazina.registry is at the call."""
+    from hazina._core import registry as default
+
+    for name in ("first", "second"):
+        fresh = hazina.Registry()
+        monkeypatch.setattr(default, "registry", fresh)
+        fresh.rate_limiter(name, rate=5)
+        assert names_in(parsed(exposition().decode()), "hazina_rate_limiter_allowed_total") == {
+            name
+        }
+
+
+def test_exposition_keeps_no_registry_alive() -> None:
+    """A registry exposition() has read is freed once the application drops it."""
+    registry = hazina.Registry()
+    registry.circuit_breaker("db")
+    assert b'name="db"' in exposition(registry)
+    dropped = weakref.ref(registry)
+    del registry
+    gc.collect()
+    assert dropped() is None
