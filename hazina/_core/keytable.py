@@ -45,10 +45,6 @@ SECOND_CHANCES = 64
 #: About how many keys a shard holds in a full table; a table this size or smaller has
 #: one shard (its order is then exactly least recently used first).
 SHARD_KEYS = 512
-#: A new key at the bound recounts the keys of every shard once per this many
-#: evictions: an exception from a signal handler between a change and its count can
-#: leave the running count off by one, and this puts it right.
-RECOUNT_EVERY = 1024
 
 
 def shard_count(max_keys: int) -> int:
@@ -64,8 +60,9 @@ class KeyTable(Generic[EntryT]):
 
     Every method leaves the table consistent at each step (a single C-level dict
     operation changes it), so an exception raised between two of them (a signal
-    handler's) loses at most the count of one eviction, or one key of the running
-    count (recounted every :data:`RECOUNT_EVERY` evictions).
+    handler's) loses at most the count of one eviction. The running count of keys
+    changes right after each insertion and deletion, with no call in between: the
+    interpreter runs signal handlers at calls and loops only, so none lands there.
 
     Lookups: the shard of ``key`` is ``shards[hash(key) & mask]``; with one shard
     (``mask`` 0) it is :attr:`entries` itself, which hot paths may use directly.
@@ -103,14 +100,13 @@ class KeyTable(Generic[EntryT]):
         self.entries: OrderedDict[Hashable, EntryT] = self.shards[0]
         self.evicted: int = 0
         self._size = 0
-        self._countdown = RECOUNT_EVERY
         self._cursor = 0  # where the search for a shard with keys resumes
 
     def clear(self) -> None:
         """Forget every key and the eviction count."""
         for shard in self.shards:
             shard.clear()
-        self._size = 0
+        self._size = len(self)  # 0, unless an exception cut the loop short
         self.evicted = 0
 
     def __len__(self) -> int:
@@ -144,12 +140,6 @@ class KeyTable(Generic[EntryT]):
         return entry
 
     def _make_room(self, shard: OrderedDict[Hashable, EntryT], now: float) -> None:
-        self._countdown -= 1
-        if self._countdown <= 0:
-            self._countdown = RECOUNT_EVERY
-            self._size = len(self)
-            if self._size < self.max_keys:
-                return
         if not shard:
             shard = self._any_shard()
         if self._touched is not None:
