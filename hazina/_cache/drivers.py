@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 def sync_driver(cache: Cache, fn: Callable[..., Any]) -> Callable[..., Any]:
     """A plain function that serves ``fn``'s calls from ``cache``."""
     DEBUG.refresh()
-    lookup, hits, build_key = cache.store.entries.get, cache.hits, cache.build_key
+    lookup, hits, build_key = cache.store.get, cache.hits, cache.build_key
     always_build = build_key is not plain_key
     real_time, clock_now, debug, name = cache.real_time, cache.clock.now, DEBUG, cache.name
     load, explain = cache.load_sync, cache.explain_unhashable
@@ -74,7 +74,7 @@ def sync_driver(cache: Cache, fn: Callable[..., Any]) -> Callable[..., Any]:
 def async_driver(cache: Cache, fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
     """An ``async def`` function that serves ``fn``'s calls from ``cache``."""
     DEBUG.refresh()
-    lookup, hits, build_key = cache.store.entries.get, cache.hits, cache.build_key
+    lookup, hits, build_key = cache.store.get, cache.hits, cache.build_key
     always_build = build_key is not plain_key
     real_time, clock_now, debug, name = cache.real_time, cache.clock.now, DEBUG, cache.name
     load, explain = cache.load_async, cache.explain_unhashable
@@ -125,7 +125,7 @@ def sync_refreshing_driver(cache: Cache, fn: Callable[..., Any]) -> Callable[...
     policy for a background refresh, which it starts only if none runs for the key.
     """
     DEBUG.refresh()
-    lookup, hits, build_key = cache.store.entries.get, cache.hits, cache.build_key
+    lookup, hits, build_key = cache.store.get, cache.hits, cache.build_key
     always_build = build_key is not plain_key
     real_time, clock_now, debug, name = cache.real_time, cache.clock.now, DEBUG, cache.name
     load, explain, refresh = cache.load_sync, cache.explain_unhashable, cache.refresh_sync
@@ -171,7 +171,7 @@ def async_refreshing_driver(
     policy for a background refresh, which it starts only if none runs for the key.
     """
     DEBUG.refresh()
-    lookup, hits, build_key = cache.store.entries.get, cache.hits, cache.build_key
+    lookup, hits, build_key = cache.store.get, cache.hits, cache.build_key
     always_build = build_key is not plain_key
     real_time, clock_now, debug, name = cache.real_time, cache.clock.now, DEBUG, cache.name
     load, explain, refresh = cache.load_async, cache.explain_unhashable, cache.refresh_async
