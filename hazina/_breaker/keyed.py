@@ -208,7 +208,9 @@ def keyed_sync_driver(
     breaker: CircuitBreaker, keyed: Keyed, fn: Callable[..., Any]
 ) -> Callable[..., Any]:
     """A plain function that calls ``fn`` through the breaker of its arguments' key."""
-    key_of, get = breaker.config.key, keyed.table.lookup()
+    key_of, get = breaker.config.key, keyed.table.entries.get
+    # A big table is sharded (see KeyTable): a key's state is in its hash's shard.
+    gets, mask = keyed.table.gets, keyed.table.mask
     slow, on_error = slow_sync_call(breaker, keyed, fn), keyed.record_error
     assert key_of is not None
     if breaker.config.slow_call_duration is not None or breaker.config.window == "time":
@@ -221,7 +223,7 @@ def keyed_sync_driver(
     def call_through_breaker(*args: Any, **kwargs: Any) -> Any:
         key = key_of(*args, **kwargs)
         try:
-            circuit = get(key)
+            circuit = gets[hash(key) & mask](key) if mask else get(key)
         except TypeError:  # unhashable: the slow path explains
             circuit = None
         if circuit is None or circuit.stored_state is not CLOSED:
@@ -241,7 +243,9 @@ def keyed_async_driver(
     breaker: CircuitBreaker, keyed: Keyed, fn: Callable[..., Awaitable[Any]]
 ) -> Callable[..., Awaitable[Any]]:
     """An ``async def`` function that awaits ``fn`` through the breaker of its key."""
-    key_of, get = breaker.config.key, keyed.table.lookup()
+    key_of, get = breaker.config.key, keyed.table.entries.get
+    # A big table is sharded (see KeyTable): a key's state is in its hash's shard.
+    gets, mask = keyed.table.gets, keyed.table.mask
     slow, on_error = slow_async_call(breaker, keyed, fn), keyed.record_error
     assert key_of is not None
     if breaker.config.slow_call_duration is not None or breaker.config.window == "time":
@@ -254,7 +258,7 @@ def keyed_async_driver(
     async def call_through_breaker(*args: Any, **kwargs: Any) -> Any:
         key = key_of(*args, **kwargs)
         try:
-            circuit = get(key)
+            circuit = gets[hash(key) & mask](key) if mask else get(key)
         except TypeError:  # unhashable: the slow path explains
             circuit = None
         if circuit is None or circuit.stored_state is not CLOSED:

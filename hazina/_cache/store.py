@@ -162,15 +162,17 @@ class Store:
             OrderedDict() for _ in range(shard_count(max_size))
         )
         self.mask = mask = len(self.shards) - 1
+        #: Each shard's ``get``, bound once: the hot path indexes these (a method
+        #: looked up on an ordered dict costs more than the lookup itself).
+        self.gets = gets = tuple(shard.get for shard in self.shards)
         #: The only shard of an unsharded store (the first one otherwise).
         self.entries: OrderedDict[Hashable, Entry] = self.shards[0]
-        shards = self.shards
         #: The entry under a key, or ``None``: one ``dict.get`` (the readers' lookup).
         self.get: Callable[[Hashable], Entry | None]
         if mask:
 
             def get(key: Hashable) -> Entry | None:
-                return shards[hash(key) & mask].get(key)
+                return gets[hash(key) & mask](key)
 
             self.get = get
         else:

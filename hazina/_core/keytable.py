@@ -96,6 +96,10 @@ class KeyTable(Generic[EntryT]):
             OrderedDict() for _ in range(shard_count(max_keys))
         )
         self.mask: int = len(self.shards) - 1
+        #: Each shard's ``get`` and ``move_to_end``, bound once: hot paths index these
+        #: (a method looked up on an ordered dict costs more than the lookup itself).
+        self.gets = tuple(shard.get for shard in self.shards)
+        self.moves = tuple(shard.move_to_end for shard in self.shards)
         #: The only shard of an unsharded table (the first one otherwise).
         self.entries: OrderedDict[Hashable, EntryT] = self.shards[0]
         self.evicted: int = 0
@@ -182,15 +186,3 @@ class KeyTable(Generic[EntryT]):
             if not touched(shard[oldest]):
                 return
             shard.move_to_end(oldest)
-
-    def lookup(self) -> Callable[[Hashable], EntryT | None]:
-        """A function giving the entry of a key or ``None``, as :meth:`get` does, for a
-        hot path: the dict's own ``get`` when the table has one shard."""
-        if not self.mask:
-            return self.entries.get
-        shards, mask = self.shards, self.mask
-
-        def get(key: Hashable) -> EntryT | None:
-            return shards[hash(key) & mask].get(key)
-
-        return get

@@ -271,7 +271,7 @@ def _admit_now(limiter: RateLimiter) -> AdmitNow:
     rebase = limiter.rebase
     counts = limiter.counts
     # A big key table is sharded (see KeyTable): a key's state is in its hash's shard.
-    entries, shards, mask = limiter.keys.entries, limiter.keys.shards, limiter.keys.mask
+    gets, moves, mask = limiter.keys.gets, limiter.keys.moves, limiter.keys.mask
     cost = _constant_cost(limiter)
 
     if isinstance(meter, SlidingWindow):
@@ -283,8 +283,8 @@ def _admit_now(limiter: RateLimiter) -> AdmitNow:
             try:
                 acquire()
                 if keyed:
-                    table = shards[hash(key) & mask] if mask else entries
-                    log = table.get(key)
+                    shard = hash(key) & mask if mask else 0
+                    log = gets[shard](key)
                     if log is None:
                         return False
                 else:
@@ -304,7 +304,7 @@ def _admit_now(limiter: RateLimiter) -> AdmitNow:
                 log.calls += (now, charge)
                 counts.admitted += 1
                 if keyed:
-                    table.move_to_end(key)
+                    moves[shard](key)
             except TypeError:
                 return False
             finally:
@@ -320,8 +320,8 @@ def _admit_now(limiter: RateLimiter) -> AdmitNow:
         def admit_bucket(key: Hashable) -> bool:
             try:
                 acquire()
-                table = shards[hash(key) & mask] if mask else entries
-                bucket = table.get(key)
+                shard = hash(key) & mask if mask else 0
+                bucket = gets[shard](key)
                 if bucket is None:
                     return False
                 now = monotonic() if real_time else now_of()
@@ -334,7 +334,7 @@ def _admit_now(limiter: RateLimiter) -> AdmitNow:
                 bucket.tokens = (burst if tokens > burst else tokens) - charge
                 bucket.stamp = now
                 counts.admitted += 1
-                table.move_to_end(key)
+                moves[shard](key)
             except TypeError:
                 return False
             finally:
@@ -349,8 +349,8 @@ def _admit_now(limiter: RateLimiter) -> AdmitNow:
         def admit_gcra(key: Hashable) -> bool:
             try:
                 acquire()
-                table = shards[hash(key) & mask] if mask else entries
-                schedule = table.get(key)
+                shard = hash(key) & mask if mask else 0
+                schedule = gets[shard](key)
                 if schedule is None:
                     return False
                 now = monotonic() if real_time else now_of()
@@ -363,7 +363,7 @@ def _admit_now(limiter: RateLimiter) -> AdmitNow:
                     return False
                 schedule.tat = tat
                 counts.admitted += 1
-                table.move_to_end(key)
+                moves[shard](key)
             except TypeError:
                 return False
             finally:
