@@ -15,12 +15,13 @@ Shards: CPython compacts a dict that has seen enough deletions by rebuilding it,
 costs time in proportion to its size and lands on whichever insertion finds it full
 (every ~0.7 to 2.5 times its size in new keys, so a table that keeps replacing keys
 pays for it again and again). A table of 100,000 keys took 4 ms for that, 14 ms with
-the fresh memory's page faults, in one call. A table larger than :data:`SHARD_KEYS`
-is therefore split by the keys' hashes into ordered dicts of about that many keys:
-a rebuild touches one shard. Recency is kept per shard, so the key that goes is the
-least recently used of the new key's shard (most often), not of the whole table:
-among a few hundred keys in hash order, the oldest is nearly always one of the
-table's oldest too.
+the fresh memory's page faults, in one call. A table larger than
+:data:`ONE_SHARD_UP_TO` is therefore split by the keys' hashes into ordered dicts of
+at most :data:`SHARD_KEYS` or so: a rebuild touches one shard. The price is on the hot
+paths of such a table: the key's hash picks the shard before the dict lookup.
+Recency is kept per shard, so the key that goes is the least recently used of the new
+key's shard (most often), not of the whole table: among a hundred keys in hash order,
+the oldest is one of the table's oldest few percent.
 
 A table whose hot path does not move keys to the end on every use (a keyed breaker's,
 which reads it without a lock) passes ``touched``: before anything goes, the least
@@ -42,16 +43,22 @@ EntryT = TypeVar("EntryT")
 NEAR_OLDEST = 4
 #: How many recently used keys one new key may move to the end before one goes anyway.
 SECOND_CHANCES = 64
-#: About how many keys a shard holds in a full table; a table this size or smaller has
-#: one shard (its order is then exactly least recently used first).
-SHARD_KEYS = 512
+#: A table of up to this many keys has one shard: its order is then exactly least
+#: recently used first, its hot paths use the dict's own methods, and rebuilding it
+#: takes well under 100 us.
+ONE_SHARD_UP_TO = 1024
+#: About how many keys a shard of a bigger table holds (half to all of this). Small, because a
+#: shard is rebuilt every few hundred new keys in it: at 128 a rebuild costs a few
+#: microseconds; at 512, tens, and one new key in a thousand paid them (the p99.9).
+SHARD_KEYS = 128
 
 
 def shard_count(max_keys: int) -> int:
     """How many shards a table of ``max_keys`` gets: a power of two (one when small)."""
     count = 1
-    while count * SHARD_KEYS < max_keys:
-        count *= 2
+    if max_keys > ONE_SHARD_UP_TO:
+        while count * SHARD_KEYS < max_keys:
+            count *= 2
     return count
 
 

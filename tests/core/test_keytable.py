@@ -6,7 +6,13 @@ from collections.abc import Hashable
 
 import pytest
 
-from hazina._core.keytable import NEAR_OLDEST, SECOND_CHANCES, SHARD_KEYS, KeyTable
+from hazina._core.keytable import (
+    NEAR_OLDEST,
+    ONE_SHARD_UP_TO,
+    SECOND_CHANCES,
+    SHARD_KEYS,
+    KeyTable,
+)
 
 
 class Counted:
@@ -74,10 +80,10 @@ def test_no_dict_of_a_big_table_holds_much_more_than_a_shard() -> None:
 
 
 def test_a_small_table_is_one_dict_in_least_recently_used_order() -> None:
-    """A table of SHARD_KEYS keys or fewer is one ordered dict: the key used longest ago
-    goes first, exactly."""
-    counted = Counted(SHARD_KEYS)
-    for key in range(SHARD_KEYS):
+    """A table of ONE_SHARD_UP_TO keys or fewer is one ordered dict: the key used
+    longest ago goes first, exactly."""
+    counted = Counted(ONE_SHARD_UP_TO)
+    for key in range(ONE_SHARD_UP_TO):
         counted.table.obtain(key, 0.0)
     counted.table.obtain(0, 0.0)  # used again: 1 is now the least recent
 
@@ -91,16 +97,18 @@ def test_a_small_table_is_one_dict_in_least_recently_used_order() -> None:
 def test_keys_that_all_hash_alike_still_keep_the_bound() -> None:
     """Keys crowding one shard are evicted from it, and a new key whose shard is empty
     evicts from another: the table never holds more than max_keys keys."""
-    counted = Counted(4 * SHARD_KEYS)
+    max_keys = 2 * ONE_SHARD_UP_TO
+    counted = Counted(max_keys)
     shards = len(counted.table.shards)
-    crowd = [key * shards for key in range(4 * SHARD_KEYS)]  # small ints hash to themselves
+    assert shards > 1
+    crowd = [key * shards for key in range(max_keys)]  # small ints hash to themselves
     for key in crowd:
         counted.table.obtain(key, 0.0)
 
     counted.table.obtain(1, 0.0)  # its shard is empty: one of the crowd goes
-    counted.table.obtain(5 * SHARD_KEYS * shards, 0.0)  # one more in the crowded shard
+    counted.table.obtain(max_keys * shards, 0.0)  # one more in the crowded shard
 
-    assert len(counted.table) == 4 * SHARD_KEYS
+    assert len(counted.table) == max_keys
     assert counted.table.evicted == 2
     assert counted.table.get(1) == 1
     assert counted.table.get(crowd[0]) is None  # the least recently used of the crowd

@@ -238,7 +238,7 @@ def test_forgetting_a_full_bucket_changes_nothing(
 # -- signals and fork ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("shard_keys", [keytable.SHARD_KEYS, 4], ids=["one-dict", "sharded"])
+@pytest.mark.parametrize("shard_keys", [keytable.ONE_SHARD_UP_TO, 4], ids=["one-dict", "sharded"])
 @pytest.mark.parametrize("algorithm", ["token_bucket", "gcra", "sliding_window"])
 def test_exceptions_from_a_signal_storm_never_wedge_the_limiter_or_split_its_state(
     registry: hazina.Registry,
@@ -251,6 +251,7 @@ def test_exceptions_from_a_signal_storm_never_wedge_the_limiter_or_split_its_sta
     lock was taken left it taken for good; thousands of them, landing anywhere in keyed,
     unkeyed and decorated calls, now leave the lock free and every count in step, in a
     key table of one dict and in a sharded one (whose running count must stay true)."""
+    monkeypatch.setattr(keytable, "ONE_SHARD_UP_TO", shard_keys)
     monkeypatch.setattr(keytable, "SHARD_KEYS", shard_keys)
     limiter = registry.rate_limiter(
         "storm", rate=1000, per=1e9, max_keys=50, algorithm=algorithm, key=lambda k: k
