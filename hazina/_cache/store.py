@@ -27,9 +27,10 @@ splits its entries by their keys' hashes into ordered dicts of at most
 fresh memory's page faults; shards filled together rebuild close together, so smaller
 is better). Recency is kept per shard: the ``normal`` entry evicted for a new key is
 the least recently used of the new key's shard (of another shard when that one has
-none), which among a few hundred keys in hash order is nearly always one of the
-store's oldest too. The price is on the readers' lookup of a sharded store, a Python
-function (the key's hash picks the shard) instead of one ``dict.get``. A store of up
+none), which among a hundred keys in hash order is about the store's oldest
+percent. The price is on the readers' lookup of a sharded store: the key's
+hash picks the shard's ``get`` first (inline in the decorators' hot path, a Python
+function in :attr:`Store.get`). A store of up
 to :data:`ONE_SHARD_UP_TO` entries (the default 1024) has one shard, in exact recency
 order, and its lookup is that dict's own ``get``. The ``low`` and ``high`` lists stay
 one dict each: a store full of them still rebuilds them whole.
@@ -68,7 +69,7 @@ _LOOK_FOR_ROOM = 8
 #: lookup stays the dict's own ``get``, and rebuilding it takes well under 100 us.
 ONE_SHARD_UP_TO = 1024
 #: About how many entries a shard of a bigger store holds (half to all of this).
-SHARD_SIZE = 256
+SHARD_SIZE = 128
 
 
 class Entry:
