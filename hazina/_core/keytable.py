@@ -131,10 +131,6 @@ class KeyTable(Generic[EntryT]):
         """Every entry, shard by shard."""
         return itertools.chain.from_iterable(shard.values() for shard in self.shards)
 
-    def keys(self) -> Iterator[Hashable]:
-        """Every key, shard by shard."""
-        return itertools.chain.from_iterable(self.shards)
-
     def obtain(self, key: Hashable, now: float) -> EntryT:
         """The entry of ``key``, made (evicting if need be) when new; marks it recently used."""
         shard = self.shards[hash(key) & self.mask]
