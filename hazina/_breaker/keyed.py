@@ -100,7 +100,7 @@ class Keyed:
     def completed(self) -> int:
         """Completed calls of every key since the last reset."""
         with self.lock:  # no key is forgotten (and folded in) while they are summed
-            live = sum(read_counter(circuit.completions) for circuit in self.table.entries.values())
+            live = sum(read_counter(circuit.completions) for circuit in self.table.values())
             with self._retired_lock:
                 return live + self._retired
 
@@ -154,7 +154,7 @@ class Keyed:
 
     def state_of(self, key: Hashable) -> CircuitState:
         try:
-            circuit = self.table.entries.get(key)
+            circuit = self.table.get(key)
         except TypeError:
             self.circuit(key)  # raises the explained TypeError
             raise
@@ -164,7 +164,7 @@ class Keyed:
 
     def circuits(self) -> list[CircuitBreaker]:
         with self.lock:
-            return list(self.table.entries.values())
+            return list(self.table.values())
 
     def open_keys(self) -> int:
         """How many keys are open or half-open now."""
@@ -174,13 +174,13 @@ class Keyed:
         """Every key's state forced open, quietly: the breaker reports it once."""
         with self.lock:
             self.forced = True
-            for circuit in self.table.entries.values():
+            for circuit in self.table.values():
                 circuit.force_quietly()
 
     def clear(self) -> list[object]:
         """Forget every key and zero the counts; the closings to report."""
         with self.lock:
-            circuits = list(self.table.entries.values())
+            circuits = list(self.table.values())
             self.table.clear()
             self.base = self.tally.read()
             with self._retired_lock:
@@ -209,6 +209,8 @@ def keyed_sync_driver(
 ) -> Callable[..., Any]:
     """A plain function that calls ``fn`` through the breaker of its arguments' key."""
     key_of, get = breaker.config.key, keyed.table.entries.get
+    # A big table is sharded (see KeyTable): a key's state is in its hash's shard.
+    gets, mask = keyed.table.gets, keyed.table.mask
     slow, on_error = slow_sync_call(breaker, keyed, fn), keyed.record_error
     assert key_of is not None
     if breaker.config.slow_call_duration is not None or breaker.config.window == "time":
@@ -221,7 +223,7 @@ def keyed_sync_driver(
     def call_through_breaker(*args: Any, **kwargs: Any) -> Any:
         key = key_of(*args, **kwargs)
         try:
-            circuit = get(key)
+            circuit = gets[hash(key) & mask](key) if mask else get(key)
         except TypeError:  # unhashable: the slow path explains
             circuit = None
         if circuit is None or circuit.stored_state is not CLOSED:
@@ -242,6 +244,8 @@ def keyed_async_driver(
 ) -> Callable[..., Awaitable[Any]]:
     """An ``async def`` function that awaits ``fn`` through the breaker of its key."""
     key_of, get = breaker.config.key, keyed.table.entries.get
+    # A big table is sharded (see KeyTable): a key's state is in its hash's shard.
+    gets, mask = keyed.table.gets, keyed.table.mask
     slow, on_error = slow_async_call(breaker, keyed, fn), keyed.record_error
     assert key_of is not None
     if breaker.config.slow_call_duration is not None or breaker.config.window == "time":
@@ -254,7 +258,7 @@ def keyed_async_driver(
     async def call_through_breaker(*args: Any, **kwargs: Any) -> Any:
         key = key_of(*args, **kwargs)
         try:
-            circuit = get(key)
+            circuit = gets[hash(key) & mask](key) if mask else get(key)
         except TypeError:  # unhashable: the slow path explains
             circuit = None
         if circuit is None or circuit.stored_state is not CLOSED:

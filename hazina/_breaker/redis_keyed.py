@@ -262,7 +262,7 @@ class RedisKeyedCircuitBreaker(RedisCircuitBreaker):
         """This process's counters; ``open_keys`` counts the keys it has seen open."""
         state = self.state
         with self._views_lock:
-            views = list(self._views.entries.values())
+            views = list(self._views.values())
         return tallied_stats(
             self._tally.read(),
             state,

@@ -29,6 +29,8 @@ def sync_driver(cache: Cache, fn: Callable[..., Any]) -> Callable[..., Any]:
     """A plain function that serves ``fn``'s calls from ``cache``."""
     DEBUG.refresh()
     lookup, hits, build_key = cache.store.entries.get, cache.hits, cache.build_key
+    # A big store is sharded (see store.py): a key's entry is in its hash's shard.
+    gets, mask = cache.store.gets, cache.store.mask
     always_build = build_key is not plain_key
     real_time, clock_now, debug, name = cache.real_time, cache.clock.now, DEBUG, cache.name
     load, explain = cache.load_sync, cache.explain_unhashable
@@ -37,7 +39,7 @@ def sync_driver(cache: Cache, fn: Callable[..., Any]) -> Callable[..., Any]:
         # A call without keyword arguments is its own key: no tuple is built.
         key = build_key(args, kwargs) if kwargs or always_build else args
         try:
-            entry = lookup(key)
+            entry = gets[hash(key) & mask](key) if mask else lookup(key)
         except TypeError as error:
             raise explain(fn, args, kwargs, error) from None
         if entry is not None:
@@ -75,6 +77,8 @@ def async_driver(cache: Cache, fn: Callable[..., Awaitable[Any]]) -> Callable[..
     """An ``async def`` function that serves ``fn``'s calls from ``cache``."""
     DEBUG.refresh()
     lookup, hits, build_key = cache.store.entries.get, cache.hits, cache.build_key
+    # A big store is sharded (see store.py): a key's entry is in its hash's shard.
+    gets, mask = cache.store.gets, cache.store.mask
     always_build = build_key is not plain_key
     real_time, clock_now, debug, name = cache.real_time, cache.clock.now, DEBUG, cache.name
     load, explain = cache.load_async, cache.explain_unhashable
@@ -83,7 +87,7 @@ def async_driver(cache: Cache, fn: Callable[..., Awaitable[Any]]) -> Callable[..
         # A call without keyword arguments is its own key: no tuple is built.
         key = build_key(args, kwargs) if kwargs or always_build else args
         try:
-            entry = lookup(key)
+            entry = gets[hash(key) & mask](key) if mask else lookup(key)
         except TypeError as error:
             raise explain(fn, args, kwargs, error) from None
         if entry is not None:
@@ -126,6 +130,8 @@ def sync_refreshing_driver(cache: Cache, fn: Callable[..., Any]) -> Callable[...
     """
     DEBUG.refresh()
     lookup, hits, build_key = cache.store.entries.get, cache.hits, cache.build_key
+    # A big store is sharded (see store.py): a key's entry is in its hash's shard.
+    gets, mask = cache.store.gets, cache.store.mask
     always_build = build_key is not plain_key
     real_time, clock_now, debug, name = cache.real_time, cache.clock.now, DEBUG, cache.name
     load, explain, refresh = cache.load_sync, cache.explain_unhashable, cache.refresh_sync
@@ -134,7 +140,7 @@ def sync_refreshing_driver(cache: Cache, fn: Callable[..., Any]) -> Callable[...
     def cached_call(*args: Any, **kwargs: Any) -> Any:
         key = build_key(args, kwargs) if kwargs or always_build else args
         try:
-            entry = lookup(key)
+            entry = gets[hash(key) & mask](key) if mask else lookup(key)
         except TypeError as error:
             raise explain(fn, args, kwargs, error) from None
         if entry is not None:
@@ -172,6 +178,8 @@ def async_refreshing_driver(
     """
     DEBUG.refresh()
     lookup, hits, build_key = cache.store.entries.get, cache.hits, cache.build_key
+    # A big store is sharded (see store.py): a key's entry is in its hash's shard.
+    gets, mask = cache.store.gets, cache.store.mask
     always_build = build_key is not plain_key
     real_time, clock_now, debug, name = cache.real_time, cache.clock.now, DEBUG, cache.name
     load, explain, refresh = cache.load_async, cache.explain_unhashable, cache.refresh_async
@@ -180,7 +188,7 @@ def async_refreshing_driver(
     async def cached_call(*args: Any, **kwargs: Any) -> Any:
         key = build_key(args, kwargs) if kwargs or always_build else args
         try:
-            entry = lookup(key)
+            entry = gets[hash(key) & mask](key) if mask else lookup(key)
         except TypeError as error:
             raise explain(fn, args, kwargs, error) from None
         if entry is not None:

@@ -193,7 +193,7 @@ class Cache(Policy[CacheConfig, CacheStats]):
 
         A peek, not a read: no hit is counted and the entry's recency is unchanged.
         """
-        entry = self.store.entries.get(key)
+        entry = self.store.get(key)
         if entry is None:
             return False
         now = self._now()
@@ -238,7 +238,7 @@ class Cache(Policy[CacheConfig, CacheStats]):
         with self._lock:
             self._flights.pop(key, None)  # a load in flight must not bring it back
             self._invalidations += 1
-            entry = self.store.entries.get(key)
+            entry = self.store.get(key)
             if entry is None or not self.store.remove(entry):
                 return False
             if entry.deadline - self.stale <= self._locked_now():
@@ -426,7 +426,7 @@ class Cache(Policy[CacheConfig, CacheStats]):
         if joined == self._epoch:
             self._coalesced -= 1  # its flight was abandoned; counted again below
         store = self.store
-        entry = store.entries.get(key)
+        entry = store.get(key)
         if entry is not None:
             now = self._locked_now()
             deadline = entry.deadline
@@ -590,7 +590,7 @@ class Cache(Policy[CacheConfig, CacheStats]):
         """
         if not self.stale or not isinstance(error, Exception):
             return _NO_STALE
-        entry = self.store.entries.get(key)
+        entry = self.store.get(key)
         if entry is None or entry.deadline <= self._now() or not self._is_stale_error(error):
             return _NO_STALE
         with self._lock:
@@ -669,7 +669,7 @@ class Cache(Policy[CacheConfig, CacheStats]):
         with self._lock:
             # The entry must still be the one found old: another refresh may have
             # replaced it since the caller looked it up.
-            if key in flights or self.store.entries.get(key) is not entry:
+            if key in flights or self.store.get(key) is not entry:
                 return None
             self._loads += 1
             self._refreshes += 1
@@ -733,7 +733,7 @@ class Cache(Policy[CacheConfig, CacheStats]):
         """
         self._fail(key, flight, error)
         with self._lock:
-            entry = self.store.entries.get(key)
+            entry = self.store.get(key)
             if entry is not None and self._refresh_after is not None:
                 value, refresh_at = entry.value
                 now = self._now()
@@ -754,7 +754,7 @@ class Cache(Policy[CacheConfig, CacheStats]):
     def _fresh(self, key: Hashable) -> Entry | None:
         """The fresh entry under ``key`` (counted as a hit), or ``None``; no lock taken."""
         try:
-            entry = self.store.entries.get(key)
+            entry = self.store.get(key)
         except TypeError:
             self._check_hashable(key)
             raise
@@ -794,7 +794,7 @@ class Cache(Policy[CacheConfig, CacheStats]):
         refused for want of room (everything left is ``never_remove``).
         """
         store = self.store
-        old = store.entries.get(entry.key)
+        old = store.get(entry.key)
         if entry.deadline - self.stale <= now:
             # Expired before it was stored: nothing to keep, and nothing older either.
             if old is not None:

@@ -1,21 +1,39 @@
 """The in-memory store behind a cache: entries, recency per priority, and expiry order.
 
 Concurrency contract: every method here mutates, and runs under the owning policy's
-lock. Readers on the hot path take no lock: they look an entry up in :attr:`Store.entries`
+lock. Readers on the hot path take no lock: they look an entry up with :attr:`Store.get`
 (one atomic ``dict.get``), compare its deadline with the clock, and mark it recently
 used by calling ``entry.touch(key)``: the C-level ``OrderedDict.move_to_end`` (atomic
-under the GIL) of :attr:`Store.entries` itself, and for ``low`` and ``high`` entries
-of their priority's own list too. ``touch`` only reorders and raises ``KeyError`` for
+under the GIL) of its shard, and for ``low`` and ``high`` entries of their priority's
+own list too. ``touch`` only reorders and raises ``KeyError`` for
 a key that has just been removed, so a reader can never put an entry back. For the
 readers' sake the containers are emptied in place, never replaced.
 
-Memory: one ordered dict holds every entry in recency order, so an entry costs one
-dict slot, not two. ``normal`` and ``never_remove`` entries need nothing more; ``low``
-and ``high`` ones also sit in their priority's own ordered dict, so the least recently
-used of a priority is found at once. The least recently used ``normal`` entry is the
-first one in :attr:`Store.entries` that is ``normal``: the ``high`` and ``never_remove``
-entries in front of it are moved to the back on the way (their order among themselves
-lives elsewhere or does not matter), so each is stepped over once per pass.
+Memory: one ordered dict (one shard of them, see below) holds each entry in recency
+order, so an entry costs one dict slot, not two. ``normal`` and ``never_remove`` entries
+need nothing more; ``low`` and ``high`` ones also sit in their priority's own ordered
+dict, so the least recently used of a priority is found at once. The least recently
+used ``normal`` entry is the first one in its shard that is ``normal``: the ``high`` and
+``never_remove`` entries in front of it are moved to the back on the way (their order
+among themselves lives elsewhere or does not matter), so each is stepped over once per
+pass.
+
+Shards: CPython compacts a dict that has seen enough deletions by rebuilding it, in
+time proportional to its size, inside whichever insertion finds it full. A cache of
+100,000 entries that keeps replacing them paid 5-18 ms for that in one write, every
+few hundred thousand writes. A store larger than :data:`ONE_SHARD_UP_TO` therefore
+splits its entries by their keys' hashes into ordered dicts of at most
+:data:`SHARD_SIZE` or so, so a rebuild touches one shard (tens of microseconds with the
+fresh memory's page faults; shards filled together rebuild close together, so smaller
+is better). Recency is kept per shard: the ``normal`` entry evicted for a new key is
+the least recently used of the new key's shard (of another shard when that one has
+none), which among a hundred keys in hash order is about the store's oldest
+percent. The price is on the readers' lookup of a sharded store: the key's
+hash picks the shard's ``get`` first (inline in the decorators' hot path, a Python
+function in :attr:`Store.get`). A store of up
+to :data:`ONE_SHARD_UP_TO` entries (the default 1024) has one shard, in exact recency
+order, and its lookup is that dict's own ``get``. The ``low`` and ``high`` lists stay
+one dict each: a store full of them still rebuilds them whole.
 
 Expiry: entries with a deadline sit in a binary heap ordered by when they are due
 (their deadline when scheduled; a sliding entry read since then is due later and is
@@ -34,8 +52,9 @@ is sifted again by the next heap operation.
 
 from __future__ import annotations
 
+import itertools
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
 from typing import Any
 
 from .expiry import NEVER, PRIORITIES
@@ -46,6 +65,11 @@ _LOW, _NORMAL, _HIGH = (PRIORITIES.index(name) for name in ("low", "normal", "hi
 _PURGE_PER_WRITE = 1
 #: A write that needs room looks at up to this many heap items to find an expired entry.
 _LOOK_FOR_ROOM = 8
+#: A store of up to this many entries has one shard (see "Shards" above): its readers'
+#: lookup stays the dict's own ``get``, and rebuilding it takes well under 100 us.
+ONE_SHARD_UP_TO = 1024
+#: About how many entries a shard of a bigger store holds (half to all of this).
+SHARD_SIZE = 128
 
 
 class Entry:
@@ -89,6 +113,25 @@ def _due(entry: Entry) -> float:
     return entry.deadline if sliding is None else sliding[2]
 
 
+def _touches(
+    shard: OrderedDict[Hashable, Entry],
+    low: OrderedDict[Hashable, Entry],
+    high: OrderedDict[Hashable, Entry],
+) -> tuple[Callable[[Hashable], None], ...]:
+    """The touch of each priority for the entries of ``shard``."""
+    move, move_low, move_high = shard.move_to_end, low.move_to_end, high.move_to_end
+
+    def touch_low(key: Hashable) -> None:
+        move(key)
+        move_low(key)
+
+    def touch_high(key: Hashable) -> None:
+        move(key)
+        move_high(key)
+
+    return (touch_low, move, touch_high, shard.move_to_end)
+
+
 def _oldest(ordered: OrderedDict[Hashable, Entry]) -> tuple[Hashable, Entry]:
     """The first item of ``ordered``. Lock-free readers move entries to the end while the
     lock holder looks (``touch``), which makes the iterator raise ``RuntimeError``: that
@@ -100,36 +143,58 @@ def _oldest(ordered: OrderedDict[Hashable, Entry]) -> tuple[Hashable, Entry]:
             continue
 
 
+def shard_count(max_size: int) -> int:
+    """How many shards a store of ``max_size`` gets: a power of two (one when small)."""
+    count = 1
+    if max_size > ONE_SHARD_UP_TO:
+        while count * SHARD_SIZE < max_size:
+            count *= 2
+    return count
+
+
 class Store:
     """Entries bounded by ``max_size``, evicted least recently used, lowest priority first."""
 
     def __init__(self, max_size: int) -> None:
         self.max_size = max_size
-        #: Every entry, least recently used first.
-        self.entries: OrderedDict[Hashable, Entry] = OrderedDict()
-        entries = self.entries
-        # Recency within low and high; normal's is the order of `entries` itself.
+        #: Every entry, least recently used first, per shard (see "Shards"). Fixed at
+        #: creation: a reconfigured ``max_size`` changes the bound, not the shards.
+        self.shards: tuple[OrderedDict[Hashable, Entry], ...] = tuple(
+            OrderedDict() for _ in range(shard_count(max_size))
+        )
+        self.mask = mask = len(self.shards) - 1
+        #: Each shard's ``get``, bound once: the hot path indexes these (a method
+        #: looked up on an ordered dict costs more than the lookup itself).
+        self.gets = gets = tuple(shard.get for shard in self.shards)
+        #: The only shard of an unsharded store (the first one otherwise).
+        self.entries: OrderedDict[Hashable, Entry] = self.shards[0]
+        #: The entry under a key, or ``None``: one ``dict.get`` (the readers' lookup).
+        self.get: Callable[[Hashable], Entry | None]
+        if mask:
+
+            def get(key: Hashable) -> Entry | None:
+                return gets[hash(key) & mask](key)
+
+            self.get = get
+        else:
+            self.get = self.entries.get
+        # Recency within low and high; normal's is the order of each shard itself.
         self._ranked = {_LOW: OrderedDict[Hashable, Entry](), _HIGH: OrderedDict[Hashable, Entry]()}
         low, high = self._ranked[_LOW], self._ranked[_HIGH]
-        move, move_low, move_high = entries.move_to_end, low.move_to_end, high.move_to_end
-
-        def touch_low(key: Hashable) -> None:
-            move(key)
-            move_low(key)
-
-        def touch_high(key: Hashable) -> None:
-            move(key)
-            move_high(key)
-
-        # One per priority, told apart by identity: `never_remove`'s is another bound
-        # method object than `normal`'s, for the same move.
-        self._touches: tuple[Callable[[Hashable], None], ...] = (
-            touch_low,
-            move,
-            touch_high,
-            entries.move_to_end,
-        )
+        #: Per shard, one touch per priority, told apart by identity: `never_remove`'s
+        #: is another bound method object than `normal`'s, for the same move.
+        self._touches = tuple(_touches(shard, low, high) for shard in self.shards)
+        #: ``id(touch)`` -> ``(shard, rank)``: an entry's touch tells both, with no
+        #: call of its key's ``__hash__``.
+        self._whose = {
+            id(touch): (index, rank)
+            for index, touches in enumerate(self._touches)
+            for rank, touch in enumerate(touches)
+        }
+        self._size = 0  # how many entries are stored, over every shard
         self._normal = 0  # how many normal entries are stored
+        self._normals = [0] * len(self.shards)  # the same, per shard
+        self._cursor = 0  # where the search for a shard with a normal entry resumes
         #: The expiry heap: entries by when they are due, and beside it when each is
         #: due (the sifts compare these without reading the entries).
         self._expiry: list[Entry] = []
@@ -138,7 +203,11 @@ class Store:
         self._unsifted: Entry | None = None
 
     def __len__(self) -> int:
-        return len(self.entries)
+        return self._size
+
+    def items(self) -> Iterator[tuple[Hashable, Entry]]:
+        """Every key and entry, shard by shard."""
+        return itertools.chain.from_iterable(shard.items() for shard in self.shards)
 
     def new_entry(
         self,
@@ -150,15 +219,12 @@ class Store:
         """An entry for this store (not yet in it)."""
         deadline, sliding, cap = expiry
         window = None if sliding is None else [sliding, cap, deadline]
-        return Entry(key, value, self._touches[rank], deadline, window)
+        touches = self._touches[hash(key) & self.mask]
+        return Entry(key, value, touches[rank], deadline, window)
 
     def rank_of(self, entry: Entry) -> int:
         """The index in :data:`PRIORITIES` of ``entry``'s priority."""
-        touch = entry.touch
-        for rank, candidate in enumerate(self._touches):
-            if candidate is touch:
-                return rank
-        raise AssertionError("an entry of another store")  # pragma: no cover
+        return self._whose[id(entry.touch)][1]
 
     def put(self, entry: Entry, now: float) -> tuple[bool, list[Entry], int]:
         """Store ``entry``, making room if needed.
@@ -167,48 +233,54 @@ class Store:
         entries evicted for it, and how many expired entries were dropped first.
         """
         key = entry.key
+        index, rank = self._whose[id(entry.touch)]
+        shard = self.shards[index]
         evicted: list[Entry] = []
-        old = self.entries.get(key)
+        old = shard.get(key)
         if old is not None:
             self.remove(old)
         expired = self.purge(now, _PURGE_PER_WRITE)
-        if len(self.entries) >= self.max_size:
+        if self._size >= self.max_size:
             expired += self.purge(now, _LOOK_FOR_ROOM, wanted=1)
-            if len(self.entries) >= self.max_size:
-                victim = self._evict()
+            if self._size >= self.max_size:
+                victim = self._evict(index)
                 if victim is None:
                     return False, evicted, expired
                 evicted.append(victim)
         # The heap and the priority's list first: see "Interruptions" above.
         if entry.deadline is not NEVER:
             self._push(entry)
-        rank = self.rank_of(entry)
         if rank in self._ranked:
             self._ranked[rank][key] = entry
-        self.entries[key] = entry
+        # No call from here to the counts, so they never disagree with the shard.
+        shard[key] = entry
+        self._size += 1
         if rank == _NORMAL:
             self._normal += 1
+            self._normals[index] += 1
         return True, evicted, expired
 
     def remove(self, entry: Entry) -> bool:
         """Remove ``entry`` if it is still the one stored under its key."""
         key = entry.key
-        entries = self.entries
-        if entries.get(key) is not entry:
+        index, rank = self._whose[id(entry.touch)]
+        shard = self.shards[index]
+        if shard.get(key) is not entry:
             return False
-        normal = entry.touch is self._touches[_NORMAL]
         # The lookup table first: from here on readers miss instead of finding it. No
-        # call between the removal and the count, so they never disagree.
-        del entries[key]
-        if normal:
+        # call between the removal and the counts, so they never disagree.
+        del shard[key]
+        self._size -= 1
+        if rank == _NORMAL:
             self._normal -= 1
+            self._normals[index] -= 1
         self._forget(entry)
         return True
 
     def purge(self, now: float, limit: float = float("inf"), wanted: float = float("inf")) -> int:
         """Drop entries expired at ``now``, looking at ``limit`` heap items at most and
         stopping after ``wanted`` drops; returns how many were dropped."""
-        heap, dues, entries = self._expiry, self._dues, self.entries
+        heap, dues, get = self._expiry, self._dues, self.get
         self._resift()
         expired = looked = 0
         while heap and looked < limit and expired < wanted:
@@ -216,7 +288,7 @@ class Store:
                 break
             entry = heap[0]
             looked += 1
-            if entries.get(entry.key) is not entry:
+            if get(entry.key) is not entry:
                 self._unschedule(entry)  # left behind by an interrupted removal
             elif entry.deadline > now:
                 self._reschedule(entry)  # a sliding entry read since it was scheduled
@@ -231,7 +303,7 @@ class Store:
         O(n), but only when the clock steps back (leaving a freezegun block), never on
         an ordinary call.
         """
-        for entry in self.entries.values():
+        for _, entry in self.items():
             if entry.deadline is not NEVER:
                 entry.deadline += step
             sliding = entry.sliding
@@ -245,43 +317,65 @@ class Store:
 
     def clear(self) -> None:
         """Remove every entry."""
-        self.entries.clear()
+        for shard in self.shards:
+            shard.clear()
         for lru in self._ranked.values():
             lru.clear()
         # `del [:]`, not clear(): no call between the two, which must stay one length.
         del self._expiry[:]
         del self._dues[:]
         self._unsifted = None
+        self._normals[:] = [0] * len(self.shards)
         self._normal = 0
+        self._size = 0
 
     # -- eviction ----------------------------------------------------------------------
 
-    def _evict(self) -> Entry | None:
-        """Remove the least recently used entry of the lowest priority present."""
+    def _evict(self, near: int = 0) -> Entry | None:
+        """Remove the least recently used entry of the lowest priority present (of
+        normal entries, of shard ``near`` if it has one)."""
         if self._ranked[_LOW]:
             return self._evict_from(self._ranked[_LOW])
-        if self._normal > 0:
-            entries = self.entries
-            normal = self._touches[_NORMAL]
-            for _ in range(len(entries)):
-                key, victim = _oldest(entries)
+        while self._normal > 0:
+            index = near if self._normals[near] > 0 else self._shard_with_normal()
+            if index < 0:
+                self._normal = 0  # pragma: no cover - a miscount; it must not loop for ever
+                break
+            shard = self.shards[index]
+            normal = self._touches[index][_NORMAL]
+            for _ in range(len(shard)):
+                key, victim = _oldest(shard)
                 if victim.touch is normal:
-                    del entries[key]
+                    del shard[key]
+                    self._size -= 1
                     self._normal -= 1
+                    self._normals[index] -= 1
                     self._forget(victim)
                     return victim
-                entries.move_to_end(key)  # high or never_remove: see the module doc
-            self._normal = 0  # pragma: no cover - a miscount; it must not loop for ever
+                shard.move_to_end(key)  # high or never_remove: see the module doc
+            self._normal -= self._normals[index]  # pragma: no cover - a miscount
+            self._normals[index] = 0  # pragma: no cover
         if self._ranked[_HIGH]:
             return self._evict_from(self._ranked[_HIGH])
         return None
 
+    def _shard_with_normal(self) -> int:
+        # Resumes where the last search stopped: a run of new keys in shards without
+        # normal entries looks at each shard once, not once per key.
+        normals, mask = self._normals, self.mask
+        for _ in range(len(normals)):
+            self._cursor = (self._cursor + 1) & mask
+            if normals[self._cursor] > 0:
+                return self._cursor
+        return -1
+
     def _evict_from(self, lru: OrderedDict[Hashable, Entry]) -> Entry | None:
-        entries = self.entries
         while lru:
             key, victim = _oldest(lru)
-            if entries.get(key) is victim:
-                del entries[key]
+            shard = self.shards[self._whose[id(victim.touch)][0]]
+            if shard.get(key) is victim:
+                del shard[key]
+                self._size -= 1
                 self._forget(victim)
                 return victim
             del lru[key]  # left behind by an interrupted removal

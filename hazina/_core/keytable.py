@@ -11,6 +11,18 @@ goes; if none is, the least recently used key itself. The keys used longest ago 
 likeliest to be full again, and a sweep of the whole table (what this replaced) made one
 unlucky call wait for every state to be looked at.
 
+Shards: CPython compacts a dict that has seen enough deletions by rebuilding it, which
+costs time in proportion to its size and lands on whichever insertion finds it full
+(every ~0.7 to 2.5 times its size in new keys, so a table that keeps replacing keys
+pays for it again and again). A table of 100,000 keys took 4 ms for that, 14 ms with
+the fresh memory's page faults, in one call. A table larger than
+:data:`ONE_SHARD_UP_TO` is therefore split by the keys' hashes into ordered dicts of
+at most :data:`SHARD_KEYS` or so: a rebuild touches one shard. The price is on the hot
+paths of such a table: the key's hash picks the shard before the dict lookup.
+Recency is kept per shard, so the key that goes is the least recently used of the new
+key's shard (most often), not of the whole table: among a hundred keys in hash order,
+the oldest is one of the table's oldest few percent.
+
 A table whose hot path does not move keys to the end on every use (a keyed breaker's,
 which reads it without a lock) passes ``touched``: before anything goes, the least
 recently used keys that were used since they were last looked at move to the end
@@ -22,15 +34,32 @@ from __future__ import annotations
 
 import itertools
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
 from typing import Generic, TypeVar
 
 EntryT = TypeVar("EntryT")
 
 #: How many of the least recently used states a new key at the bound looks at.
-NEAR_OLDEST = 16
+NEAR_OLDEST = 4
 #: How many recently used keys one new key may move to the end before one goes anyway.
 SECOND_CHANCES = 64
+#: A table of up to this many keys has one shard: its order is then exactly least
+#: recently used first, its hot paths use the dict's own methods, and rebuilding it
+#: takes well under 100 us.
+ONE_SHARD_UP_TO = 1024
+#: About how many keys a shard of a bigger table holds (half to all of this). Small, because a
+#: shard is rebuilt every few hundred new keys in it: at 128 a rebuild costs a few
+#: microseconds; at 512, tens, and one new key in a thousand paid them (the p99.9).
+SHARD_KEYS = 128
+
+
+def shard_count(max_keys: int) -> int:
+    """How many shards a table of ``max_keys`` gets: a power of two (one when small)."""
+    count = 1
+    if max_keys > ONE_SHARD_UP_TO:
+        while count * SHARD_KEYS < max_keys:
+            count *= 2
+    return count
 
 
 class KeyTable(Generic[EntryT]):
@@ -38,7 +67,12 @@ class KeyTable(Generic[EntryT]):
 
     Every method leaves the table consistent at each step (a single C-level dict
     operation changes it), so an exception raised between two of them (a signal
-    handler's) loses at most the count of one eviction.
+    handler's) loses at most the count of one eviction. The running count of keys
+    changes right after each insertion and deletion, with no call in between: the
+    interpreter runs signal handlers at calls and loops only, so none lands there.
+
+    Lookups: the shard of ``key`` is ``shards[hash(key) & mask]``; with one shard
+    (``mask`` 0) it is :attr:`entries` itself, which hot paths may use directly.
 
     Args:
         max_keys: The most keys held at once.
@@ -59,62 +93,99 @@ class KeyTable(Generic[EntryT]):
     ) -> None:
         self.max_keys = max_keys
         self._make = make
-        self._is_full = is_full
+        #: Whether an entry is as good as new (replaced when a policy's limits change).
+        self.is_full = is_full
         self._touched = touched
         self._forget = forget
-        #: Key -> entry, least recently used first. Public for the hot paths' lookups.
-        self.entries: OrderedDict[Hashable, EntryT] = OrderedDict()
+        #: Key -> entry, least recently used first, per shard. Fixed at creation: a
+        #: reconfigured ``max_keys`` changes the bound, not the shards.
+        self.shards: tuple[OrderedDict[Hashable, EntryT], ...] = tuple(
+            OrderedDict() for _ in range(shard_count(max_keys))
+        )
+        self.mask: int = len(self.shards) - 1
+        #: Each shard's ``get`` and ``move_to_end``, bound once: hot paths index these
+        #: (a method looked up on an ordered dict costs more than the lookup itself).
+        self.gets = tuple(shard.get for shard in self.shards)
+        self.moves = tuple(shard.move_to_end for shard in self.shards)
+        #: The only shard of an unsharded table (the first one otherwise).
+        self.entries: OrderedDict[Hashable, EntryT] = self.shards[0]
         self.evicted: int = 0
+        self._size = 0
+        self._cursor = 0  # where the search for a shard with keys resumes
 
     def clear(self) -> None:
         """Forget every key and the eviction count."""
-        self.entries.clear()
+        for shard in self.shards:
+            shard.clear()
+        self._size = len(self)  # 0, unless an exception cut the loop short
         self.evicted = 0
 
     def __len__(self) -> int:
-        return len(self.entries)
+        return sum(map(len, self.shards))
+
+    def get(self, key: Hashable) -> EntryT | None:
+        """The entry of ``key`` if tracked; neither made nor marked recently used."""
+        return self.shards[hash(key) & self.mask].get(key)
+
+    def values(self) -> Iterator[EntryT]:
+        """Every entry, shard by shard."""
+        return itertools.chain.from_iterable(shard.values() for shard in self.shards)
 
     def obtain(self, key: Hashable, now: float) -> EntryT:
         """The entry of ``key``, made (evicting if need be) when new; marks it recently used."""
-        entries = self.entries
-        entry = entries.get(key)
+        shard = self.shards[hash(key) & self.mask]
+        entry = shard.get(key)
         if entry is not None:
-            entries.move_to_end(key)
+            shard.move_to_end(key)
             return entry
-        if len(entries) >= self.max_keys:
-            self._make_room(now)
-        entry = entries[key] = self._make(key)
+        if self._size >= self.max_keys:
+            self._make_room(shard, now)
+        entry = self._make(key)
+        # No call between the insertion and the count: see the class doc.
+        shard[key] = entry
+        self._size += 1
         return entry
 
-    def _make_room(self, now: float) -> None:
-        entries = self.entries
+    def _make_room(self, shard: OrderedDict[Hashable, EntryT], now: float) -> None:
+        if not shard:
+            shard = self._any_shard()
         if self._touched is not None:
-            self._second_chance()
+            self._second_chance(shard)
         # A full state among the oldest few goes before a draining one: forgetting a
         # draining state would hand its key a fresh, full one.
         victim = None
-        for key, entry in itertools.islice(entries.items(), NEAR_OLDEST):
+        for key, entry in itertools.islice(shard.items(), NEAR_OLDEST):
             if victim is None:
                 victim = key
-            if self._is_full(entry, now):
+            if self.is_full(entry, now):
                 victim = key
                 break
-        self._evict(victim)
-
-    def _evict(self, key: Hashable) -> None:
-        entry = self.entries.pop(key)
+        entry = shard[victim]
+        del shard[victim]
+        self._size -= 1
         self.evicted += 1
         if self._forget is not None:
             self._forget(entry)
 
-    def _second_chance(self) -> None:
+    def _any_shard(self) -> OrderedDict[Hashable, EntryT]:
+        # The new key's shard is empty though the table is full: keys hashing alike
+        # crowd another one. Each call resumes where the last one stopped, so a run
+        # of such keys looks at each empty shard once, not once per key.
+        shards, mask = self.shards, self.mask
+        for _ in range(len(shards)):
+            self._cursor = (self._cursor + 1) & mask
+            if shards[self._cursor]:
+                return shards[self._cursor]
+        raise AssertionError("a full table with no keys")  # pragma: no cover
+
+    def _second_chance(self, shard: OrderedDict[Hashable, EntryT]) -> None:
         # Each key moved here was used since it was last moved, so the moves are paid
         # for by calls already made. Bounded, so one new key never pays for a table
         # full of busy keys: past the bound the oldest goes, busy or not.
-        touched, entries = self._touched, self.entries
+        touched = self._touched
         assert touched is not None
-        for _ in range(min(len(entries), SECOND_CHANCES)):
-            oldest = next(iter(entries))
-            if not touched(entries[oldest]):
+        for _ in range(min(len(shard), SECOND_CHANCES)):
+            oldest = next(iter(shard))
+            if not touched(shard[oldest]):
                 return
-            entries.move_to_end(oldest)
+            shard.move_to_end(oldest)

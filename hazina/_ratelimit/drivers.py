@@ -269,8 +269,9 @@ def _admit_now(limiter: RateLimiter) -> AdmitNow:
     acquire, release = limiter.lock.acquire, limiter.lock.release
     now_of, real_time = limiter.clock.now, is_system_clock(limiter.clock)
     rebase = limiter.rebase
-    entries, counts = limiter.keys.entries, limiter.counts
-    get, move_to_end = entries.get, entries.move_to_end
+    counts = limiter.counts
+    # A big key table is sharded (see KeyTable): a key's state is in its hash's shard.
+    gets, moves, mask = limiter.keys.gets, limiter.keys.moves, limiter.keys.mask
     cost = _constant_cost(limiter)
 
     if isinstance(meter, SlidingWindow):
@@ -282,7 +283,8 @@ def _admit_now(limiter: RateLimiter) -> AdmitNow:
             try:
                 acquire()
                 if keyed:
-                    log = get(key)
+                    shard = hash(key) & mask if mask else 0
+                    log = gets[shard](key)
                     if log is None:
                         return False
                 else:
@@ -302,7 +304,7 @@ def _admit_now(limiter: RateLimiter) -> AdmitNow:
                 log.calls += (now, charge)
                 counts.admitted += 1
                 if keyed:
-                    move_to_end(key)
+                    moves[shard](key)
             except TypeError:
                 return False
             finally:
@@ -318,7 +320,8 @@ def _admit_now(limiter: RateLimiter) -> AdmitNow:
         def admit_bucket(key: Hashable) -> bool:
             try:
                 acquire()
-                bucket = get(key)
+                shard = hash(key) & mask if mask else 0
+                bucket = gets[shard](key)
                 if bucket is None:
                     return False
                 now = monotonic() if real_time else now_of()
@@ -331,7 +334,7 @@ def _admit_now(limiter: RateLimiter) -> AdmitNow:
                 bucket.tokens = (burst if tokens > burst else tokens) - charge
                 bucket.stamp = now
                 counts.admitted += 1
-                move_to_end(key)
+                moves[shard](key)
             except TypeError:
                 return False
             finally:
@@ -346,7 +349,8 @@ def _admit_now(limiter: RateLimiter) -> AdmitNow:
         def admit_gcra(key: Hashable) -> bool:
             try:
                 acquire()
-                schedule = get(key)
+                shard = hash(key) & mask if mask else 0
+                schedule = gets[shard](key)
                 if schedule is None:
                     return False
                 now = monotonic() if real_time else now_of()
@@ -359,7 +363,7 @@ def _admit_now(limiter: RateLimiter) -> AdmitNow:
                     return False
                 schedule.tat = tat
                 counts.admitted += 1
-                move_to_end(key)
+                moves[shard](key)
             except TypeError:
                 return False
             finally:

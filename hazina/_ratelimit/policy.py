@@ -97,7 +97,7 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
         self.counts: Counts = Counts()
         self.shared_entry: Entry = self._fresh_entry()
         self.keys: KeyTable[Stored] = KeyTable(
-            config.max_keys, lambda _key: self._fresh_stored(), self._stored_is_full
+            config.max_keys, lambda _key: self._fresh_stored(), self._full_test()
         )
         self._generation = 0
         self._fresh_state()
@@ -122,7 +122,7 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
                 self.meters
             )
             # Read through the old meters' layout, before `_meter` changes.
-            entries = [self.shared_entry, *map(self.entry_of, self.keys.entries.values())]
+            entries = [self.shared_entry, *map(self.entry_of, self.keys.values())]
             old_meters = self.meters
             self.meters = meters
             self._meter = meters[0] if len(meters) == 1 else None
@@ -131,6 +131,7 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
             self._max_wait = config.max_wait
             self._dry_run = config.dry_run
             self.keys.max_keys = config.max_keys
+            self.keys.is_full = self._full_test()
             if unchanged:
                 pass  # the same limits: the drivers keep what they hold
             elif same_shape:
@@ -141,7 +142,7 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
                 # The drivers are rebuilt after this, so these may be new objects.
                 self.shared_entry = self._fresh_entry()
                 self.keys = KeyTable(
-                    config.max_keys, lambda _key: self._fresh_stored(), self._stored_is_full
+                    config.max_keys, lambda _key: self._fresh_stored(), self._full_test()
                 )
                 self._generation += 1
             self.config = config
@@ -155,6 +156,10 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
         if self._meter is not None:
             return self._meter.fresh()
         return tuple(meter.fresh() for meter in self.meters)
+
+    def _full_test(self) -> Callable[[Stored, float], bool]:
+        # With one limit the meter's own test, called straight from the key table.
+        return self._meter.is_full if self._meter is not None else self._stored_is_full
 
     def _stored_is_full(self, stored: Stored, now: float) -> bool:
         if self._meter is not None:
@@ -217,7 +222,7 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
             if key is None:
                 entry = self.shared_entry
             else:
-                stored = self.keys.entries.get(key)
+                stored = self.keys.get(key)
                 entry = self._fresh_entry() if stored is None else self.entry_of(stored)
             limits = tuple(
                 LimitStatus(
@@ -342,7 +347,7 @@ class RateLimiter(Policy[RateLimiterConfig, RateLimiterStats]):
         moves back by the step, so each key stands as it did at that reading: leaving a
         freezegun block must not leave a bucket drained for decades."""
         step = now - self.counts.seen
-        entries = [self.shared_entry, *map(self.entry_of, self.keys.entries.values())]
+        entries = [self.shared_entry, *map(self.entry_of, self.keys.values())]
         for meter, index in zip(self.meters, range(len(self.meters)), strict=True):
             for entry in entries:
                 meter.shift(entry[index], step)

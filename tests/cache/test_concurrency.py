@@ -23,6 +23,7 @@ import pytest
 from interrupts import fork_children, hammered, lock_is_free, signal_storm
 
 import hazina
+from hazina._cache import store as store_module
 from hazina._cache.flight import ABANDONED
 from hazina._cache.log import DEBUG
 from hazina._cache.store import _due
@@ -789,23 +790,34 @@ def assert_store_is_consistent(cache: hazina.Cache) -> None:
         assert store._dues[spot] == _due(entry)
         parent = heap[(spot - 1) // 2]
         assert spot == 0 or _due(parent) <= _due(entry)
-    normal = 0
-    for key, entry in store.entries.items():
-        rank = store.rank_of(entry)
-        normal += rank == 1
-        if entry.deadline != math.inf:
-            assert heap[entry.spot] is entry
-        if rank in (0, 2):
-            assert store._ranked[rank][key] is entry
-    assert store._normal == normal
+    for index, shard in enumerate(store.shards):
+        normal = 0
+        for key, entry in shard.items():
+            rank = store.rank_of(entry)
+            normal += rank == 1
+            if entry.deadline != math.inf:
+                assert heap[entry.spot] is entry
+            if rank in (0, 2):
+                assert store._ranked[rank][key] is entry
+        assert store._normals[index] == normal
+    assert store._normal == sum(store._normals)
+    assert len(store) == sum(map(len, store.shards))
 
 
+@pytest.mark.parametrize("shard_size", [None, 8], ids=["one-dict", "sharded"])
 def test_exceptions_from_a_signal_storm_leave_the_cache_consistent_and_unlocked(
-    registry: hazina.Registry, clock: FakeClock
+    registry: hazina.Registry,
+    clock: FakeClock,
+    shard_size: int | None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Regression (issue 10): exceptions from a signal handler landing inside cache calls
     corrupted the store or left a key's load registered for ever; thousands of them,
-    anywhere in loads, writes, reads and deletes, now leave every part in agreement."""
+    anywhere in loads, writes, reads and deletes, now leave every part in agreement, in a
+    store of one dict and in a sharded one (whose counts per shard must stay true)."""
+    if shard_size is not None:
+        monkeypatch.setattr(store_module, "ONE_SHARD_UP_TO", shard_size)
+        monkeypatch.setattr(store_module, "SHARD_SIZE", shard_size)
     cache = registry.cache("storm", max_size=64, ttl=5)
     fn = hazina.cached("storm", registry=registry)(lambda k: k * 2)
     priorities: list[Any] = ["low", "normal", "high"]

@@ -14,6 +14,7 @@ import pytest
 
 import hazina
 from hazina import CacheEvicted
+from hazina._cache import store as store_module
 from hazina.testing import FakeClock
 
 if TYPE_CHECKING:
@@ -297,3 +298,56 @@ def test_mixed_priorities_still_evict_lowest_first_after_many_passes(
     assert {key[0] for key in evicted_keys(events)} == {"normal"}
     assert all(("pinned", k) in cache and ("high", k) in cache for k in range(10))
     assert [("normal", k) in cache for k in range(190, 200)] == [True] * 10
+
+
+# -- big stores: split into shards --------------------------------------------------------
+
+
+def test_no_dict_of_a_big_cache_holds_much_more_than_a_shard() -> None:
+    """Regression (issue 10): a cache of 100,000 entries kept them in one dict, which
+    CPython rebuilds in one write (5-18 ms) once deletions have filled it; now each dict
+    holds about SHARD_SIZE entries, and writes after a mass expiry replace expired
+    entries without evicting a live one."""
+    clock = FakeClock()
+    cache = hazina.Registry(clock=clock).cache("big", max_size=100_000, ttl=1)
+    for key in range(100_000):
+        cache.set(key, key)
+    clock.advance(2)
+
+    for key in range(100_000, 250_000):
+        cache.set(key, key)
+
+    sizes = [len(shard) for shard in cache.store.shards]
+    assert sum(sizes) == len(cache.store) == cache.stats().size == 100_000
+    assert max(sizes) <= 2 * store_module.SHARD_SIZE
+    assert cache.stats().evictions == 50_000  # live ones, once the expired were gone
+    assert cache.stats().expirations == 100_000
+
+
+def test_a_sharded_cache_still_evicts_the_lowest_priority_first(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Split into shards, a full cache still evicts low entries before normal ones and
+    normal before high, wherever they sit, and never a never_remove entry: a new key
+    whose shard holds no normal entry evicts a normal one from another shard."""
+    monkeypatch.setattr(store_module, "ONE_SHARD_UP_TO", 2)
+    monkeypatch.setattr(store_module, "SHARD_SIZE", 2)
+    cache = hazina.Registry(clock=FakeClock()).cache("sharded", max_size=8)
+    assert len(cache.store.shards) == 4
+    # Small ints hash to themselves: key k sits in shard k % 4.
+    for key in (0, 4, 8):
+        cache.set(key, "pinned", priority="never_remove")
+    cache.set(1, "low", priority="low")
+    cache.set(2, "high", priority="high")
+    for key in (3, 5, 7):
+        cache.set(key, "normal")
+    assert len(cache.store) == 8
+
+    cache.set(12, "new", priority="high")  # the low entry (shard 1) goes
+    cache.set(16, "new", priority="high")  # shard 0 has no normal: one from another goes
+    cache.set(6, "new")  # shard 2 neither
+
+    assert 1 not in cache
+    assert all(key in cache for key in (0, 4, 8, 2, 12, 16, 6))
+    assert sum(key in cache for key in (3, 5, 7)) == 1
+    assert len(cache.store) == 8

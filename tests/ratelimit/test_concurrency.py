@@ -19,6 +19,7 @@ import pytest
 from interrupts import fork_children, hammered, lock_is_free, signal_storm
 
 import hazina
+from hazina._core import keytable
 from hazina.testing import FakeClock
 
 THREADS = 8
@@ -237,13 +238,21 @@ def test_forgetting_a_full_bucket_changes_nothing(
 # -- signals and fork ------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("shard_keys", [keytable.ONE_SHARD_UP_TO, 4], ids=["one-dict", "sharded"])
 @pytest.mark.parametrize("algorithm", ["token_bucket", "gcra", "sliding_window"])
 def test_exceptions_from_a_signal_storm_never_wedge_the_limiter_or_split_its_state(
-    registry: hazina.Registry, clock: FakeClock, algorithm: Algorithm
+    registry: hazina.Registry,
+    clock: FakeClock,
+    algorithm: Algorithm,
+    shard_keys: int,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Regression (issue 10): an exception from a signal handler landing right after the
     lock was taken left it taken for good; thousands of them, landing anywhere in keyed,
-    unkeyed and decorated calls, now leave the lock free and every count in step."""
+    unkeyed and decorated calls, now leave the lock free and every count in step, in a
+    key table of one dict and in a sharded one (whose running count must stay true)."""
+    monkeypatch.setattr(keytable, "ONE_SHARD_UP_TO", shard_keys)
+    monkeypatch.setattr(keytable, "SHARD_KEYS", shard_keys)
     limiter = registry.rate_limiter(
         "storm", rate=1000, per=1e9, max_keys=50, algorithm=algorithm, key=lambda k: k
     )
@@ -274,7 +283,7 @@ def test_exceptions_from_a_signal_storm_never_wedge_the_limiter_or_split_its_sta
     # A call interrupted after its decision is counted but never returned.
     assert admitted <= stats.allowed <= calls
     assert refused <= stats.rejected <= calls
-    for state in [*limiter.keys.entries.values(), limiter.shared_entry[0]]:
+    for state in [*limiter.keys.values(), limiter.shared_entry[0]]:
         if algorithm == "sliding_window":
             assert len(state.calls) % 2 == 0
             assert state.total == pytest.approx(sum(list(state.calls)[1::2]))
