@@ -79,7 +79,7 @@ class RedisKeyedCircuitBreaker(RedisCircuitBreaker):
         with self._views_lock:
             self._per_key = per_key
             self._views.max_keys = config.max_keys
-            views = list(self._views.entries.values())
+            views = list(self._views.values())
         for view in views:
             view._apply_config(per_key)
 
