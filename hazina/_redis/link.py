@@ -297,6 +297,8 @@ class BackendLink:
                 f"{self.backend!r} by a reconfigure ({params}): {error}",
                 at_creation=at_creation,
             )
+            # This version stays refused; the next one stored is tried afresh.
+            self._version = version
             return
         self._config, self._params, self._version = stored, params, version
         self._broken = None
@@ -315,7 +317,9 @@ class BackendLink:
             raise error
         # Found later (Redis was down at creation, or a stored configuration cannot be
         # adopted): the policy must not share state shaped differently, so it acts as
-        # if the backend were down.
+        # if the backend were down. Checks go on every sync_interval: logged once.
+        if self._broken is not None and str(self._broken) == message:
+            return
         self._broken = error
         logger.error("hazina: %s", error, extra={"hazina_backend": repr(self.backend)})
 

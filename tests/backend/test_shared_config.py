@@ -7,6 +7,7 @@ its own connections and its own view); one test runs a real second process.
 from __future__ import annotations
 
 import asyncio
+import logging
 import multiprocessing
 import queue
 import threading
@@ -279,3 +280,37 @@ def test_an_async_process_adopts_the_change(fleet: Callable[[], hazina.Registry]
     one.reconfigure(ttl=120)
     asyncio.run(poke_until_adopted())
     assert other.config.ttl == 120
+
+
+def test_a_stored_configuration_this_process_cannot_build_acts_as_down_logged_once(
+    redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Parameters this process rejects (stored by another version of hazina, say): the
+    policy follows its on_backend_error and says why once at ERROR, until a sound
+    configuration is stored."""
+    import redis
+
+    backend = RedisBackend.from_url(redis_url, sync_interval=SYNC)
+    limiter = hazina.Registry(backend=backend).rate_limiter(
+        "future", rate=1, per=3600, on_backend_error="allow"
+    )
+    config_key = "hazina:{rate_limiter:future}:config"
+    with redis.Redis.from_url(redis_url) as client:
+        params = '{"rate":-1,"per":3600}'
+        client.hset(config_key, mapping={"version": 99, "config": params, "params": params})
+    with caplog.at_level(logging.ERROR, logger="hazina.redis"):
+        deadline = time.monotonic() + TIMEOUT
+        while not caplog.records and time.monotonic() < deadline:
+            limiter.try_acquire(key="poke")  # a call runs the due check
+            time.sleep(SYNC / 5)
+        # "allow": as if Redis were down (the shared bucket holds one token), however
+        # many checks come meanwhile.
+        for _ in range(20):
+            assert limiter.try_acquire()
+            time.sleep(SYNC / 5)
+    refusals = [r for r in caplog.records if "cannot adopt" in r.getMessage()]
+    assert len(refusals) == 1
+    assert "rate" in refusals[0].getMessage()
+    # A sound configuration stored over it (here, by this process) shares state again.
+    limiter.reconfigure(rate=2)
+    assert [limiter.try_acquire() for _ in range(3)] == [True, True, False]
