@@ -162,10 +162,14 @@ class Store:
         self.shards: tuple[OrderedDict[Hashable, Entry], ...] = tuple(
             OrderedDict() for _ in range(shard_count(max_size))
         )
-        self.mask = mask = len(self.shards) - 1
+        self.mask: int = len(self.shards) - 1
+        mask = self.mask
         #: Each shard's ``get``, bound once: the hot path indexes these (a method
         #: looked up on an ordered dict costs more than the lookup itself).
-        self.gets = gets = tuple(shard.get for shard in self.shards)
+        self.gets: tuple[Callable[[Hashable], Entry | None], ...] = tuple(
+            shard.get for shard in self.shards
+        )
+        gets = self.gets
         #: The only shard of an unsharded store (the first one otherwise).
         self.entries: OrderedDict[Hashable, Entry] = self.shards[0]
         #: The entry under a key, or ``None``: one ``dict.get`` (the readers' lookup).

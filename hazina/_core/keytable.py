@@ -105,8 +105,12 @@ class KeyTable(Generic[EntryT]):
         self.mask: int = len(self.shards) - 1
         #: Each shard's ``get`` and ``move_to_end``, bound once: hot paths index these
         #: (a method looked up on an ordered dict costs more than the lookup itself).
-        self.gets = tuple(shard.get for shard in self.shards)
-        self.moves = tuple(shard.move_to_end for shard in self.shards)
+        self.gets: tuple[Callable[[Hashable], EntryT | None], ...] = tuple(
+            shard.get for shard in self.shards
+        )
+        self.moves: tuple[Callable[[Hashable], None], ...] = tuple(
+            shard.move_to_end for shard in self.shards
+        )
         #: The only shard of an unsharded table (the first one otherwise).
         self.entries: OrderedDict[Hashable, EntryT] = self.shards[0]
         self.evicted: int = 0
