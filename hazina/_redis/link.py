@@ -44,6 +44,10 @@ def shared_configuration(config: object) -> str:
     """
 
     def plain(value: object) -> object:
+        if isinstance(value, float) and value.is_integer():
+            # 60 and 60.0 (or timedelta(minutes=1)) configure the same policy, but
+            # JSON writes them apart.
+            return int(value)
         if isinstance(value, enum.Enum):
             return value.value
         if attrs.has(type(value)):
@@ -106,6 +110,9 @@ class BackendLink:
         # round trip of its own, never inside a decision.
         self._config_due = math.inf
         self._broken: ConfigurationError | None = None
+        # The stored (configuration, params) this process refused: refused once, logged
+        # once, until another is stored.
+        self._refused: tuple[str, str] | None = None
         self._owner: SharedPolicy | None = None
         self._adopting = False
         backend.attach(kind, name)
@@ -182,6 +189,7 @@ class BackendLink:
         self._owner = owner
         if owner.configured:
             # Values from registry.configure() are shared like a reconfigure's.
+            check_travels(self.kind, self.name, owner.given, owner.configured)
             self._params = _params_text(portable_params(owner.given))
         self._check_config(at_creation=True)
 
@@ -201,7 +209,7 @@ class BackendLink:
                 next(self.errors)
             raise BackendUnavailable(self.name, unreachable.retry_after) from unreachable
         self._config, self._params, self._version = shared, text, answer[0]
-        self._broken = None
+        self._broken = self._refused = None
         self._config_due = monotonic() + self.backend.sync_interval
 
     def _config_call(self) -> tuple[list[str], list[object]]:
@@ -245,8 +253,13 @@ class BackendLink:
         if len(answer) == 1:
             return  # unchanged since this process last looked
         stored, params = _text(answer[1]), _text(answer[2])
+        if (stored, params) == self._refused:
+            return
         if stored == self._config:
-            self._version = version
+            # The same configuration, perhaps now stored by a reconfigure: keep its
+            # params, so that a check after the key is lost stores them again.
+            self._version, self._params = version, params
+            self._broken = self._refused = None
             return
         if params:
             # Stored by a reconfigure (or configure()): it wins over this process's code.
@@ -267,6 +280,7 @@ class BackendLink:
             f"{self.kind} {self.name!r} exists on {self.backend!r} with a different "
             f"configuration: stored {stored}, this process has {self._config}",
             at_creation=at_creation,
+            seen=(stored, params),
         )
 
     def _adopt(self, version: int, stored: str, params: str, *, at_creation: bool = False) -> None:
@@ -292,14 +306,17 @@ class BackendLink:
                     f"(are other processes running another version of hazina?)"
                 )
         except ConfigurationError as error:
+            # Even at creation: the stored configuration is the fleet's, not this
+            # process's code, and a process of another version of hazina must start.
             self._refuse(
                 f"{self.kind} {self.name!r}: cannot adopt the configuration stored on "
                 f"{self.backend!r} by a reconfigure ({params}): {error}",
-                at_creation=at_creation,
+                at_creation=False,
+                seen=(stored, params),
             )
             return
         self._config, self._params, self._version = stored, params, version
-        self._broken = None
+        self._broken = self._refused = None
         logger.debug(
             "hazina: %s %r adopted configuration version %s stored on %r: %s",
             self.kind,
@@ -309,10 +326,11 @@ class BackendLink:
             params,
         )
 
-    def _refuse(self, message: str, *, at_creation: bool) -> None:
+    def _refuse(self, message: str, *, at_creation: bool, seen: tuple[str, str]) -> None:
         error = ConfigurationError(message)
         if at_creation:
             raise error
+        self._refused = seen
         # Found later (Redis was down at creation, or a stored configuration cannot be
         # adopted): the policy must not share state shaped differently, so it acts as
         # if the backend were down.
@@ -362,6 +380,35 @@ def portable_params(given: Mapping[str, Any]) -> dict[str, Any]:
     return shared
 
 
+def check_travels(
+    kind: str, name: str, given: Mapping[str, Any], changes: Mapping[str, Any]
+) -> None:
+    """Refuse parameters ``given`` that other processes could not rebuild from JSON.
+
+    A change must travel whole. So must a value kept from before that is data (a
+    ``Limit``): left out of the stored parameters, it would be missing, not kept, where
+    another process gave it as a string. Other objects (a serializer) are compared by
+    type, and each process keeps its own.
+    """
+    for param, value in given.items():
+        if (
+            param not in LOCAL_PARAMETERS
+            and not callable(value)
+            and _portable(value) is NOT_PORTABLE
+            and (param in changes or _is_data(value))
+        ):
+            raise ConfigurationError(
+                f"{kind} {name!r}: {param}={value!r} cannot be shared through "
+                f"Redis; give it as a number, a string, or a list of them"
+            )
+
+
+def _is_data(value: object) -> bool:
+    if isinstance(value, tuple | list):
+        return any(_is_data(item) for item in value)
+    return attrs.has(type(value))
+
+
 class SharedPolicy:
     """Mixed into a Redis policy: its configuration is the fleet's, changed by any process.
 
@@ -391,16 +438,7 @@ class SharedPolicy:
     def _share_config(
         self, given: Mapping[str, Any], changes: Mapping[str, Any], config: Any
     ) -> None:
-        for param, value in changes.items():
-            if (
-                param not in LOCAL_PARAMETERS
-                and not callable(value)
-                and _portable(value) is NOT_PORTABLE
-            ):
-                raise ConfigurationError(
-                    f"{self.kind} {self.name!r}: {param}={value!r} cannot be shared through "
-                    f"Redis; give it as a number, a string, or a list of them"
-                )
+        check_travels(self.kind, self.name, given, changes)
         self.link.store(portable_params(given), config)
 
     def adopt_params(self, params: dict[str, Any]) -> object | None:

@@ -1,0 +1,231 @@
+"""Shared configuration on Redis at its edges: races between processes, a server that
+loses its data, values that do not travel, stored configurations a process cannot run.
+
+As in test_shared_config.py, registries on backends of their own stand for processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import redis
+
+import hazina
+from hazina.redis import RedisBackend
+
+SYNC = 0.05
+TIMEOUT = 10.0
+
+
+@pytest.fixture
+def fleet(redis_url: str) -> Iterator[Callable[..., hazina.Registry]]:
+    """Registries that stand for processes of one fleet (each on a backend of its own)."""
+    backends: list[RedisBackend] = []
+
+    def process(**options: Any) -> hazina.Registry:
+        backend = RedisBackend.from_url(redis_url, **{"sync_interval": SYNC, **options})
+        backends.append(backend)
+        return hazina.Registry(backend=backend)
+
+    yield process
+    for backend in backends:
+        backend._client.close()  # type: ignore[union-attr]
+
+
+@pytest.fixture
+def server(redis_url: str) -> Iterator[redis.Redis]:
+    """A plain client of the test's server, to look at or change what it holds."""
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+def eventually(condition: Callable[[], bool], poke: Callable[[], object]) -> bool:
+    """Call ``poke`` (a call of the policy) until ``condition`` holds."""
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        poke()
+        time.sleep(SYNC / 2)
+    return condition()
+
+
+def rate_of(limiter: Any) -> float:
+    return float(limiter.config.limits[0].rate)
+
+
+def config_key(server: redis.Redis, kind: str, name: str) -> bytes:
+    (key,) = [key for key in server.scan_iter(f"*{kind}:{name}*") if key.endswith(b":config")]
+    return key
+
+
+# -- races between processes ------------------------------------------------------------
+
+
+def test_two_processes_reconfiguring_at_once_both_run_the_last_stored(
+    fleet: Callable[..., hazina.Registry], server: redis.Redis
+) -> None:
+    """Each reconfigures from its own view at the same moment; whichever store lands last
+    is what both run once they have checked."""
+    one = fleet().rate_limiter("race", rate=10, per=3600)
+    other = fleet().rate_limiter("race", rate=10, per=3600)
+    start = threading.Barrier(2)
+
+    def change(limiter: Any, rate: int) -> None:
+        start.wait()
+        limiter.reconfigure(rate=rate)
+
+    threads = [
+        threading.Thread(target=change, args=(one, 3)),
+        threading.Thread(target=change, args=(other, 4)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(TIMEOUT)
+    key = config_key(server, "rate_limiter", "race")
+    last = 3.0 if b'"rate":3' in server.hget(key, "params") else 4.0  # type: ignore[operator]
+    assert eventually(lambda: rate_of(one) == last, lambda: one.try_acquire(key="poke"))
+    assert eventually(lambda: rate_of(other) == last, lambda: other.try_acquire(key="poke"))
+
+
+# -- a server that loses its data -------------------------------------------------------
+
+
+def test_a_change_stored_after_the_server_lost_its_data_still_reaches_the_fleet(
+    fleet: Callable[..., hazina.Registry], server: redis.Redis
+) -> None:
+    """After a flush (a restart without persistence) the stored configuration starts
+    again: a change stored then must not pass for the version the others already run."""
+    one = fleet().rate_limiter("flushed", rate=10, per=3600)
+    other = fleet().rate_limiter("flushed", rate=10, per=3600)
+    assert [one.try_acquire(), other.try_acquire()] == [True, True]
+    server.flushall()
+    one.reconfigure(rate=3)
+    assert eventually(lambda: rate_of(other) == 3, lambda: other.try_acquire(key="poke"))
+
+
+def test_a_configuration_key_that_expired_is_stored_again_by_the_next_check(
+    fleet: Callable[..., hazina.Registry], server: redis.Redis
+) -> None:
+    """A process that finds no stored configuration stores its own again (with the
+    parameters of a reconfigure, so a process started later adopts them)."""
+    one = fleet().rate_limiter("gone", rate=10, per=3600)
+    one.reconfigure(rate=5)
+    key = config_key(server, "rate_limiter", "gone")
+    server.delete(key)
+    assert eventually(lambda: server.exists(key) == 1, lambda: one.try_acquire(key="poke"))
+    late = fleet().rate_limiter("gone", rate=10, per=3600)
+    assert rate_of(late) == 5
+
+
+# -- values that do not travel ----------------------------------------------------------
+
+
+def test_a_limiter_made_with_limit_objects_cannot_store_a_change_the_fleet_cannot_rebuild(
+    fleet: Callable[..., hazina.Registry],
+) -> None:
+    """Its limits have no JSON form: a change of another parameter would store parameters
+    without limits, which no other process could run. Refused, naming the parameter."""
+    one = fleet().rate_limiter("objects", limits=[hazina.Limit(5, 60)])
+    other = fleet().rate_limiter("objects", limits="5/minute")
+    with pytest.raises(hazina.ConfigurationError, match=r"limits=.*cannot be shared"):
+        one.reconfigure(algorithm="gcra")
+    assert one.config.algorithm == "token_bucket"
+    # Given in a form that travels, the change is stored and adopted.
+    one.reconfigure(limits="5/minute", algorithm="gcra")
+    assert eventually(
+        lambda: other.config.algorithm == "gcra", lambda: other.try_acquire(key="poke")
+    )
+    assert other.stats().backend_errors == 0
+
+
+def test_a_duration_given_as_a_timedelta_or_a_float_is_the_same_configuration(
+    fleet: Callable[..., hazina.Registry],
+) -> None:
+    """30, 30.0 and timedelta(seconds=30) configure one breaker in memory; processes
+    that spell them differently share it too (JSON writes 30 and 30.0 apart)."""
+    import datetime
+
+    fleet().circuit_breaker("spelled", open_for=30, failure_threshold=2)
+    fleet().circuit_breaker("spelled", open_for=30.0, failure_threshold=2)
+    fleet().circuit_breaker("spelled", open_for=datetime.timedelta(seconds=30), failure_threshold=2)
+    fleet().rate_limiter("spelled", limits=[hazina.Limit(5, 60)])
+    fleet().rate_limiter("spelled", limits="5/minute")
+
+
+def test_values_configured_beside_limit_objects_are_refused_at_creation(
+    fleet: Callable[..., hazina.Registry],
+) -> None:
+    """configure() before creation stores the values for the fleet, as a reconfigure does:
+    the code's Limit objects would be left out of them, so creation says so."""
+    fleet().rate_limiter("objects", limits="5/minute")
+    starting = fleet()
+    starting.configure({"rate_limiter": {"objects": {"algorithm": "gcra"}}})
+    with pytest.raises(hazina.ConfigurationError, match=r"limits=.*cannot be shared"):
+        starting.rate_limiter("objects", limits=[hazina.Limit(5, 60)])
+
+
+# -- stored configurations a process cannot run -----------------------------------------
+
+
+def _store_foreign(server: redis.Redis, kind: str, name: str, params: str) -> None:
+    """What a process of another version of hazina stores: parameters this one rejects."""
+    key = config_key(server, kind, name)
+    server.hset(key, mapping={"version": 99, "config": '{"foreign":1}', "params": params})
+
+
+def test_a_stored_configuration_this_process_cannot_rebuild_acts_as_if_redis_were_down(
+    fleet: Callable[..., hazina.Registry],
+    server: redis.Redis,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Calls go on under on_backend_error (here "deny": refused, never raising); the
+    reason is logged at ERROR once, not at every check; a configuration it can run,
+    stored later, heals it."""
+    one = fleet().rate_limiter("foreign", rate=10, per=3600)
+    other = fleet().rate_limiter("foreign", rate=10, per=3600, on_backend_error="deny")
+    keys = iter(range(1_000_000))
+    admitted: list[bool] = []
+    _store_foreign(server, "rate_limiter", "foreign", '{"rate":10,"per":3600,"warp":9}')
+    with caplog.at_level(logging.ERROR, logger="hazina.redis"):
+        # Each call on a fresh key: only the refusal to share can deny it.
+        assert eventually(
+            lambda: admitted[-1:] == [False],
+            lambda: admitted.append(other.try_acquire(key=next(keys))),
+        )
+        for _ in range(10):  # ten checks' worth of calls
+            assert not other.try_acquire(key=next(keys))
+            time.sleep(SYNC)
+    refusals = [record for record in caplog.records if "cannot adopt" in record.getMessage()]
+    assert len(refusals) == 1
+    assert "warp" in refusals[0].getMessage()
+    one.reconfigure(rate=4)
+    assert eventually(
+        lambda: admitted[-1:] == [True], lambda: admitted.append(other.try_acquire(key=next(keys)))
+    )
+    assert rate_of(other) == 4
+
+
+def test_a_process_started_beside_a_configuration_it_cannot_rebuild_still_starts(
+    fleet: Callable[..., hazina.Registry],
+    server: redis.Redis,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A rolling upgrade: the stored configuration comes from another version. A process
+    starting now does not fail at creation; it acts as if Redis were down and says why."""
+    fleet().rate_limiter("upgrade", rate=10, per=3600)
+    _store_foreign(server, "rate_limiter", "upgrade", '{"rate":10,"per":3600,"warp":9}')
+    with caplog.at_level(logging.ERROR, logger="hazina.redis"):
+        late = fleet().rate_limiter("upgrade", rate=10, per=3600, on_backend_error="deny")
+    assert any("warp" in record.getMessage() for record in caplog.records)
+    with pytest.raises(hazina.RateLimitExceeded):
+        late.acquire()
+    assert late.stats().backend_errors == 0  # no round trip failed: it chose not to share
