@@ -114,6 +114,9 @@ class BackendLink:
         # once, until another is stored.
         self._refused: tuple[str, str] | None = None
         self._owner: SharedPolicy | None = None
+        #: Reconfigures this process has stored: a stored configuration found before the
+        #: latest of them is older than it, and is not adopted.
+        self.stores = 0
         self._adopting = False
         backend.attach(kind, name)
         reset_after_fork(self)
@@ -211,6 +214,7 @@ class BackendLink:
         self._config, self._params, self._version = shared, text, answer[0]
         self._broken = self._refused = None
         self._config_due = monotonic() + self.backend.sync_interval
+        self.stores += 1
 
     def _config_call(self) -> tuple[list[str], list[object]]:
         if self._version is None:
@@ -264,14 +268,14 @@ class BackendLink:
         if params:
             # Stored by a reconfigure (or configure()): it wins over this process's code.
             if at_creation:
-                self._adopt(version, stored, params, at_creation=True)
+                self._adopt(version, stored, params, self.stores, at_creation=True)
             elif not self._adopting:
                 # Never inside the call that found it: that call may hold the policy's
                 # locks, and adopting takes them.
                 self._adopting = True
                 threading.Thread(
                     target=self._adopt,
-                    args=(version, stored, params),
+                    args=(version, stored, params, self.stores),
                     name=f"hazina-adopt-{self.kind}-{self.name}",
                     daemon=True,
                 ).start()
@@ -283,20 +287,25 @@ class BackendLink:
             seen=(stored, params),
         )
 
-    def _adopt(self, version: int, stored: str, params: str, *, at_creation: bool = False) -> None:
+    def _adopt(
+        self, version: int, stored: str, params: str, stores: int, *, at_creation: bool = False
+    ) -> None:
         try:
-            self._adopt_now(version, stored, params, at_creation=at_creation)
+            self._adopt_now(version, stored, params, stores, at_creation=at_creation)
         finally:
             self._adopting = False
 
-    def _adopt_now(self, version: int, stored: str, params: str, *, at_creation: bool) -> None:
+    def _adopt_now(
+        self, version: int, stored: str, params: str, stores: int, *, at_creation: bool
+    ) -> None:
         owner = self._owner
         try:
             if owner is None:
                 raise ConfigurationError("no policy to adopt it")
-            config = owner.adopt_params(json.loads(params))
+            config = owner.adopt_params(json.loads(params), stores)
             if config is None:
-                # A reconfigure of this process's own is running: look again soon.
+                # A reconfigure of this process's own is running, or was stored after
+                # this configuration was found: look again soon.
                 self._config_due = 0.0
                 return
             adopted = shared_configuration(self._shape(config))
@@ -441,13 +450,16 @@ class SharedPolicy:
         check_travels(self.kind, self.name, given, changes)
         self.link.store(portable_params(given), config)
 
-    def adopt_params(self, params: dict[str, Any]) -> object | None:
+    def adopt_params(self, params: dict[str, Any], stores: int) -> object | None:
         """Run on ``params`` (stored by another process) with this process's own local
         and non-portable parameters; the new configuration, or ``None`` if a reconfigure
-        is running here (``ConfigurationError`` if they make no valid configuration)."""
+        is running here or has been stored since ``stores`` (``ConfigurationError`` if
+        they make no valid configuration)."""
         if not self._reconfiguring.acquire(blocking=False):
             return None
         try:
+            if self.link.stores != stores:
+                return None  # older than this process's latest reconfigure
             own = {
                 param: value
                 for param, value in self.given.items()

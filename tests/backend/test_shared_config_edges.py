@@ -62,8 +62,9 @@ def rate_of(limiter: Any) -> float:
 
 
 def config_key(server: redis.Redis, kind: str, name: str) -> bytes:
-    (key,) = [key for key in server.scan_iter(f"*{kind}:{name}*") if key.endswith(b":config")]
-    return key
+    keys = [key for key in server.scan_iter(f"*{kind}:{name}*") if key.endswith(b":config")]
+    assert len(keys) == 1, keys
+    return bytes(keys[0])
 
 
 # -- races between processes ------------------------------------------------------------
@@ -229,3 +230,86 @@ def test_a_process_started_beside_a_configuration_it_cannot_rebuild_still_starts
     with pytest.raises(hazina.RateLimitExceeded):
         late.acquire()
     assert late.stats().backend_errors == 0  # no round trip failed: it chose not to share
+
+
+# -- kinds and clients ------------------------------------------------------------------
+
+
+def test_after_a_change_of_serializer_entries_of_the_other_format_are_misses(
+    fleet: Callable[..., hazina.Registry],
+) -> None:
+    """While one process writes pickle and the other, not yet adopted, writes JSON, each
+    reads the other's entries as misses and loads them anew: no error, no wrong value."""
+    one = fleet().cache("fmt", ttl=60)
+    # A long sync_interval: this process keeps JSON for the whole test.
+    other = fleet(sync_interval=3600).cache("fmt", ttl=60)
+    other.set("ada", {"name": "Ada"})
+    one.reconfigure(serializer="pickle")
+    assert one.get("ada") is None  # written as JSON: a miss here now
+    one.set("ada", {"name": "Ada", "by": "pickle"})
+    assert other.config.serializer == "json"
+    assert other.get("ada") is None  # written with pickle: a miss there
+    other.set("ada", {"name": "Ada", "by": "json"})
+    assert one.get("ada") is None
+    assert one.stats().misses == 2
+    assert one.stats().backend_errors == other.stats().backend_errors == 0
+
+
+def test_an_async_only_backend_cannot_store_a_change_but_adopts_one(
+    fleet: Callable[..., hazina.Registry], redis_url: str
+) -> None:
+    """reconfigure() is sync: with only an asyncio client it is refused, naming the
+    backend, and nothing changes; a change stored by another process is still adopted."""
+    import redis.asyncio
+
+    async def scenario() -> float:
+        client = redis.asyncio.Redis.from_url(redis_url)
+        try:
+            backend = RedisBackend(async_client=client, sync_interval=SYNC)
+            limiter = hazina.Registry(backend=backend).rate_limiter("async", rate=10, per=3600)
+            with pytest.raises(hazina.ConfigurationError, match="only an asyncio client"):
+                limiter.reconfigure(rate=3)
+            assert rate_of(limiter) == 10
+            fleet().rate_limiter("async", rate=10, per=3600).reconfigure(rate=3)
+            keys = iter(range(1_000_000))
+            deadline = time.monotonic() + TIMEOUT
+            while rate_of(limiter) != 3 and time.monotonic() < deadline:
+                await limiter.aacquire(key=next(keys))
+                await asyncio.sleep(SYNC / 2)
+            return rate_of(limiter)
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(scenario()) == 3
+
+
+def test_an_adoption_scheduled_before_a_reconfigure_here_does_not_undo_it(
+    fleet: Callable[..., hazina.Registry], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A check found another process's change and handed it to a thread; this process's
+    own reconfigure, stored after it, runs before that thread does. The later change
+    stands: the thread must not put the older one back."""
+    import types
+
+    import hazina._redis.link as link
+
+    held: list[threading.Thread] = []
+
+    class Late(threading.Thread):
+        """An adopting thread the scheduler gets to only when the test says so."""
+
+        def start(self) -> None:
+            held.append(self)
+
+    monkeypatch.setattr(link, "threading", types.SimpleNamespace(Thread=Late))
+    one = fleet().rate_limiter("late", rate=10, per=3600)
+    other = fleet().rate_limiter("late", rate=10, per=3600)
+    one.reconfigure(rate=3)
+    assert eventually(lambda: bool(held), lambda: other.try_acquire(key="poke"))
+    other.reconfigure(rate=5)  # stored after one's: the fleet's configuration now
+    monkeypatch.undo()  # adopting threads start at once again
+    for thread in held:
+        threading.Thread.start(thread)
+        thread.join(TIMEOUT)
+    assert rate_of(other) == 5
+    assert eventually(lambda: rate_of(one) == 5, lambda: one.try_acquire(key="poke"))
