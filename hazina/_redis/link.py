@@ -67,7 +67,11 @@ def shared_configuration(config: object) -> str:
     shared = {
         field.name: plain(getattr(config, field.name))
         for field in attrs.fields(type(config))  # type: ignore[arg-type]
-        if field.name not in LOCAL_PARAMETERS and comparable(getattr(config, field.name))
+        # A field left out of equality is another spelling of one that is compared (a
+        # limiter's rate and per beside its limits): equal configurations must match.
+        if field.eq
+        and field.name not in LOCAL_PARAMETERS
+        and comparable(getattr(config, field.name))
     }
     return json.dumps(shared, sort_keys=True, separators=(",", ":"), default=_comparable_text)
 

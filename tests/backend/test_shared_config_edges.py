@@ -313,3 +313,14 @@ def test_an_adoption_scheduled_before_a_reconfigure_here_does_not_undo_it(
         thread.join(TIMEOUT)
     assert rate_of(other) == 5
     assert eventually(lambda: rate_of(one) == 5, lambda: one.try_acquire(key="poke"))
+
+
+def test_a_limit_spelled_as_rate_and_per_or_as_a_string_is_the_same_configuration(
+    fleet: Callable[..., hazina.Registry],
+) -> None:
+    """rate=10, per=3600 and limits="10/hour" make equal configurations (one registry
+    hands back the same limiter for both): processes that spell them differently share."""
+    one = fleet().rate_limiter("spelled", rate=10, per=3600)
+    other = fleet().rate_limiter("spelled", limits="10/hour")
+    assert one.config == other.config
+    assert [one.try_acquire(cost=6), other.try_acquire(cost=6)] == [True, False]
