@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import redis
+from redis_server import RedisServer
 
 import hazina
 from hazina.redis import RedisBackend
@@ -324,3 +325,161 @@ def test_a_limit_spelled_as_rate_and_per_or_as_a_string_is_the_same_configuratio
     other = fleet().rate_limiter("spelled", limits="10/hour")
     assert one.config == other.config
     assert [one.try_acquire(cost=6), other.try_acquire(cost=6)] == [True, False]
+
+
+# -- what a process keeps of its own, and what it takes -----------------------------------
+
+
+def test_limits_and_rate_per_replace_each_other_across_processes(
+    fleet: Callable[..., hazina.Registry],
+) -> None:
+    """One spelling stored by a reconfigure replaces the other in every process, and a
+    process's own local parameters and key function survive the adoption."""
+    one = fleet().rate_limiter("alt", limits="10/hour", key=str)
+    other = fleet().rate_limiter(
+        "alt", limits="10/hour", on_backend_error="deny", key=lambda user: f"u-{user}"
+    )
+    one.reconfigure(rate=2, per=60)
+    assert eventually(lambda: rate_of(other) == 2, lambda: other.try_acquire(key="poke"))
+    assert [str(limit) for limit in other.config.limits] == ["2/60s"]
+    assert other.config.on_backend_error == "deny"
+    assert other.config.key("ada") == "u-ada"
+    one.reconfigure(limits="7/minute")
+    assert eventually(lambda: rate_of(other) == 7, lambda: other.try_acquire(key="poke"))
+    assert (other.config.rate, other.config.per) == (None, None)
+    assert other.config.on_backend_error == "deny"
+
+
+def test_a_keyed_breaker_that_adopts_a_change_applies_it_to_the_keys_it_holds(
+    fleet: Callable[..., hazina.Registry],
+) -> None:
+    """As for a reconfigure of its own: a key already held here follows the adopted
+    threshold."""
+    one = fleet().circuit_breaker("hosts", failure_threshold=3, key=lambda host: host)
+    elsewhere = fleet()
+    other = elsewhere.circuit_breaker("hosts", failure_threshold=3, key=lambda host: host)
+
+    @hazina.circuit_breaker("hosts", registry=elsewhere)
+    def fetch(host: str) -> None:
+        raise ConnectionError(host)
+
+    with pytest.raises(ConnectionError):
+        fetch("a")  # key "a" held here from now on
+    one.reconfigure(failure_threshold=1)
+    assert eventually(lambda: other.config.failure_threshold == 1, lambda: other.state_of("z"))
+    with pytest.raises(ConnectionError):
+        fetch("b")  # a fresh key's first failure, under the new threshold
+    assert other.state_of("b") is hazina.CircuitState.OPEN
+    with pytest.raises(ConnectionError):
+        fetch("a")
+    assert other.state_of("a") is hazina.CircuitState.OPEN
+
+
+def test_a_keyed_bucket_is_shared_under_the_new_shape_once_both_run_it(
+    fleet: Callable[..., hazina.Registry],
+) -> None:
+    """After a change of algorithm a key starts full, and the two processes drain one
+    bucket again (not one each)."""
+    one = fleet().rate_limiter("shape", rate=2, per=3600)
+    other = fleet().rate_limiter("shape", rate=2, per=3600)
+    assert [one.try_acquire(key="k"), other.try_acquire(key="k")] == [True, True]
+    one.reconfigure(algorithm="gcra")
+    assert eventually(
+        lambda: other.config.algorithm == "gcra", lambda: other.try_acquire(key="poke")
+    )
+    assert [one.try_acquire(key="k"), other.try_acquire(key="k")] == [True, True]
+    assert [one.try_acquire(key="k"), other.try_acquire(key="k")] == [False, False]
+
+
+def test_registry_stats_read_while_a_change_is_adopted(
+    fleet: Callable[..., hazina.Registry],
+) -> None:
+    """A scrape during adoptions answers for every policy and counts every call once."""
+    one, running = fleet(), fleet()
+    limiters = [one.rate_limiter(f"s{index}", rate=1000, per=3600) for index in range(4)]
+    theirs = [running.rate_limiter(f"s{index}", rate=1000, per=3600) for index in range(4)]
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    scrapes: list[int] = []
+
+    def scrape() -> None:
+        try:
+            while not stop.is_set():
+                scrapes.append(len(running.stats()["rate_limiter"]))
+        except BaseException as error:
+            errors.append(error)
+
+    scraper = threading.Thread(target=scrape)
+    scraper.start()
+    try:
+        for rate in (500, 400):
+            for limiter in limiters:
+                limiter.reconfigure(rate=rate)
+            for limiter in theirs:
+                assert eventually(lambda: rate_of(limiter) == rate, limiter.try_acquire)  # noqa: B023
+    finally:
+        stop.set()
+        scraper.join(TIMEOUT)
+    assert errors == []
+    assert set(scrapes) == {4}
+    stats = running.stats()["rate_limiter"]
+    calls = sum(stats[f"s{index}"].allowed + stats[f"s{index}"].rejected for index in range(4))
+    assert calls > 0
+    assert all(stats[f"s{index}"].backend_errors == 0 for index in range(4))
+
+
+# -- a process that starts while Redis is down, or forks ----------------------------------
+
+
+def test_a_policy_created_while_redis_was_down_adopts_a_change_stored_meanwhile(
+    own_redis: RedisServer,
+) -> None:
+    """Its check waits for Redis's first answer; the change stored by then wins over its
+    code, as it would have at creation."""
+
+    def process() -> hazina.Registry:
+        backend = RedisBackend.from_url(
+            own_redis.url, timeout=0.2, retry_interval=0.01, sync_interval=SYNC
+        )
+        return hazina.Registry(backend=backend)
+
+    running = process()
+    running.rate_limiter("dark", rate=10, per=3600)
+    own_redis.kill()
+    starting = process().rate_limiter("dark", rate=10, per=3600, on_backend_error="allow")
+    assert starting.try_acquire()  # allowed while Redis is down
+    own_redis.start()  # empty: it kept nothing
+    running.reconfigure("rate_limiter", "dark", rate=3)
+    keys = iter(range(1_000_000))
+    assert eventually(lambda: rate_of(starting) == 3, lambda: starting.try_acquire(key=next(keys)))
+
+
+def _adopt_in_child(limiter: Any, forked: Any, results: Any) -> None:
+    forked.set()
+    keys = iter(range(1_000_000))
+    deadline = time.monotonic() + TIMEOUT
+    while rate_of(limiter) == 10 and time.monotonic() < deadline:
+        limiter.try_acquire(key=next(keys))
+        time.sleep(SYNC / 2)
+    results.put(rate_of(limiter))
+
+
+def test_a_forked_child_adopts_a_change_its_parent_stores(
+    fleet: Callable[..., hazina.Registry],
+) -> None:
+    """The child inherits the policy (and its link's state) and checks on its own."""
+    import multiprocessing
+
+    limiter = fleet().rate_limiter("forked", rate=10, per=3600)
+    assert limiter.try_acquire()
+    context = multiprocessing.get_context("fork")
+    forked, results = context.Event(), context.Queue()
+    child = context.Process(target=_adopt_in_child, args=(limiter, forked, results))
+    child.start()
+    try:
+        assert forked.wait(TIMEOUT)
+        limiter.reconfigure(rate=3)
+        assert results.get(timeout=TIMEOUT) == 3
+    finally:
+        child.join(TIMEOUT)
+    assert child.exitcode == 0
