@@ -59,11 +59,6 @@ def shared_configuration(config: object) -> str:
             return [plain(item) for item in value]
         return value
 
-    def comparable(value: object) -> bool:
-        if isinstance(value, tuple):
-            return all(comparable(item) for item in value)
-        return not callable(value)
-
     shared = {
         field.name: plain(getattr(config, field.name))
         for field in attrs.fields(type(config))  # type: ignore[arg-type]
@@ -71,9 +66,17 @@ def shared_configuration(config: object) -> str:
         # limiter's rate and per beside its limits): equal configurations must match.
         if field.eq
         and field.name not in LOCAL_PARAMETERS
-        and comparable(getattr(config, field.name))
+        and _compared(getattr(config, field.name))
     }
     return json.dumps(shared, sort_keys=True, separators=(",", ":"), default=_comparable_text)
+
+
+def _compared(value: object) -> bool:
+    """Whether ``value`` is compared across processes: not a callable or exception type,
+    nor a tuple holding one (``failure_on=(TimeoutError, OSError)``)."""
+    if isinstance(value, tuple | list):
+        return all(_compared(item) for item in value)
+    return not callable(value)
 
 
 def _comparable_text(value: object) -> str:
@@ -406,7 +409,7 @@ def check_travels(
     for param, value in given.items():
         if (
             param not in LOCAL_PARAMETERS
-            and not callable(value)
+            and _compared(value)
             and _portable(value) is NOT_PORTABLE
             and (param in changes or _is_data(value))
         ):

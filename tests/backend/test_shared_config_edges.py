@@ -483,3 +483,19 @@ def test_a_forked_child_adopts_a_change_its_parent_stores(
     finally:
         child.join(TIMEOUT)
     assert child.exitcode == 0
+
+
+def test_exception_types_stay_each_process_own_in_a_reconfigure(
+    fleet: Callable[..., hazina.Registry],
+) -> None:
+    """failure_on given as a tuple of exception types is changed here and stays local
+    (the docs: exception types stay each process's own), as a single type does."""
+    one = fleet().circuit_breaker("errors", failure_threshold=1)
+    other = fleet().circuit_breaker("errors", failure_threshold=1)
+    one.reconfigure(failure_on=(TimeoutError, ConnectionError))
+    one.reconfigure(ignore_on=KeyError)
+    assert one.config.failure_on == (TimeoutError, ConnectionError)
+    one.reconfigure(failure_threshold=2)
+    assert eventually(lambda: other.config.failure_threshold == 2, lambda: other.state)
+    assert other.config.failure_on is Exception
+    assert other.config.ignore_on is None
