@@ -343,7 +343,9 @@ def test_limits_and_rate_per_replace_each_other_across_processes(
     assert eventually(lambda: rate_of(other) == 2, lambda: other.try_acquire(key="poke"))
     assert [str(limit) for limit in other.config.limits] == ["2/60s"]
     assert other.config.on_backend_error == "deny"
-    assert other.config.key("ada") == "u-ada"
+    key = other.config.key
+    assert key is not None
+    assert key("ada") == "u-ada"
     one.reconfigure(limits="7/minute")
     assert eventually(lambda: rate_of(other) == 7, lambda: other.try_acquire(key="poke"))
     assert (other.config.rate, other.config.per) == (None, None)
