@@ -309,7 +309,7 @@ class BackendLink:
         try:
             if owner is None:
                 raise ConfigurationError("no policy to adopt it")
-            config = owner.adopt_params(json.loads(params), stores)
+            config = owner.adopt_params(_loaded(params), stores)
             if config is None:
                 # A reconfigure of this process's own is running, or was stored after
                 # this configuration was found: look again soon.
@@ -352,6 +352,18 @@ class BackendLink:
         # if the backend were down.
         self._broken = error
         logger.error("hazina: %s", error, extra={"hazina_backend": repr(self.backend)})
+
+
+def _loaded(params: str) -> dict[str, Any]:
+    """Stored parameters as a mapping; ``ConfigurationError`` if they are none (written
+    by another version of hazina, or by hand)."""
+    try:
+        loaded = json.loads(params)
+    except ValueError as error:
+        raise ConfigurationError(f"its parameters are not JSON ({error})") from None
+    if not isinstance(loaded, dict):
+        raise ConfigurationError("its parameters are not a JSON object")
+    return loaded
 
 
 def _text(value: bytes | str) -> str:

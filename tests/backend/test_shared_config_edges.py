@@ -501,3 +501,59 @@ def test_exception_types_stay_each_process_own_in_a_reconfigure(
     assert eventually(lambda: other.config.failure_threshold == 2, lambda: other.state)
     assert other.config.failure_on is Exception
     assert other.config.ignore_on is None
+
+
+def test_only_the_process_that_made_a_change_emits_it_and_a_repeat_stores_nothing_new(
+    fleet: Callable[..., hazina.Registry], server: redis.Redis
+) -> None:
+    """The adopting process emits no PolicyReconfigured; the same change made again keeps
+    the stored version, so the fleet has nothing new to adopt."""
+    first, second = fleet(), fleet()
+    one = first.rate_limiter("quiet", rate=10, per=3600)
+    other = second.rate_limiter("quiet", rate=10, per=3600)
+    here: list[object] = []
+    there: list[object] = []
+    first.subscribe(here.append)
+    second.subscribe(there.append)
+    one.reconfigure(rate=4)
+    assert eventually(lambda: rate_of(other) == 4, lambda: other.try_acquire(key="poke"))
+    key = config_key(server, "rate_limiter", "quiet")
+    version = server.hget(key, "version")
+    one.reconfigure(rate=4)
+    assert server.hget(key, "version") == version
+    reconfigured = [event for event in here if isinstance(event, hazina.PolicyReconfigured)]
+    assert [event.changes for event in reconfigured] == [{"rate": 4}, {"rate": 4}]
+    assert not [event for event in there if isinstance(event, hazina.PolicyReconfigured)]
+
+
+@pytest.mark.parametrize(
+    "params",
+    ['{"limits":{"rate":5},"algorithm":"token_bucket"}', "[1, 2]", '{"max_keys":"many"}', "{"],
+    ids=["limits-as-object", "not-a-mapping", "count-as-text", "not-json"],
+)
+def test_stored_parameters_of_any_shape_are_refused_not_raised(
+    fleet: Callable[..., hazina.Registry],
+    server: redis.Redis,
+    caplog: pytest.LogCaptureFixture,
+    params: str,
+) -> None:
+    """Whatever another version stored, the adopting process logs it at ERROR and acts as
+    if Redis were down; no exception escapes into a thread or a call."""
+    fleet().rate_limiter("shapes", rate=10, per=3600)
+    other = fleet().rate_limiter("shapes", rate=10, per=3600, on_backend_error="deny")
+    _store_foreign(server, "rate_limiter", "shapes", params)
+    crashed: list[object] = []
+    keys = iter(range(1_000_000))
+    admitted: list[bool] = []
+    previous_hook = threading.excepthook
+    threading.excepthook = crashed.append
+    try:
+        with caplog.at_level(logging.ERROR, logger="hazina.redis"):
+            assert eventually(
+                lambda: admitted[-1:] == [False],
+                lambda: admitted.append(other.try_acquire(key=next(keys))),
+            )
+    finally:
+        threading.excepthook = previous_hook
+    assert crashed == []
+    assert any("cannot adopt" in record.getMessage() for record in caplog.records)
