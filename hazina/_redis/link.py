@@ -463,10 +463,14 @@ class SharedPolicy:
     def _created(self) -> None:
         self.link.start(self)
 
-    def _share_config(
+    def _check_change(
         self, given: Mapping[str, Any], changes: Mapping[str, Any], config: Any
     ) -> None:
         check_travels(self.kind, self.name, given, changes)
+
+    def _share_config(
+        self, given: Mapping[str, Any], changes: Mapping[str, Any], config: Any
+    ) -> None:
         self.link.store(portable_params(given), config)
 
     def adopt_params(self, params: dict[str, Any], stores: int) -> object | None:

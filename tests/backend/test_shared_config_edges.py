@@ -557,3 +557,29 @@ def test_stored_parameters_of_any_shape_are_refused_not_raised(
         threading.excepthook = previous_hook
     assert crashed == []
     assert any("cannot adopt" in record.getMessage() for record in caplog.records)
+
+
+@pytest.mark.parametrize(
+    ("entry", "refusal"),
+    [
+        ({"cache": {"pages": {"max_size": 10}}}, "max_size does not apply on Redis"),
+        ({"rate_limiter": {"objects": {"algorithm": "gcra"}}}, "limits=.*cannot be shared"),
+    ],
+    ids=["redis-cache-rule", "value-that-cannot-travel"],
+)
+def test_configure_checks_what_redis_refuses_before_changing_anything(
+    fleet: Callable[..., hazina.Registry], entry: dict[str, Any], refusal: str
+) -> None:
+    """configure() checks every entry before it applies any: an entry a Redis policy
+    refuses leaves the entries before it unchanged, here and in the fleet."""
+    registry = fleet()
+    first = registry.rate_limiter("first", rate=10, per=3600)
+    registry.cache("pages", ttl=60)
+    registry.rate_limiter("objects", limits=[hazina.Limit(5, 60)])
+    mapping: dict[str, dict[str, Any]] = {"rate_limiter": {"first": {"rate": 5}}}
+    for kind, entries in entry.items():
+        mapping.setdefault(kind, {}).update(entries)  # after "first"
+    with pytest.raises(hazina.ConfigurationError, match=refusal):
+        registry.configure(mapping)
+    assert rate_of(first) == 10
+    assert rate_of(fleet().rate_limiter("first", rate=10, per=3600)) == 10
