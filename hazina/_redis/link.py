@@ -467,6 +467,13 @@ class SharedPolicy:
         self, given: Mapping[str, Any], changes: Mapping[str, Any], config: Any
     ) -> None:
         check_travels(self.kind, self.name, given, changes)
+        backend = self.link.backend
+        if not backend.has_sync_client:
+            # Storing is a sync round trip: refuse here, before configure() changes others.
+            raise ConfigurationError(
+                f"{self.kind} {self.name!r}: {backend!r} has only an asyncio client; "
+                f"a reconfigure stores the change through a sync one (client=)"
+            )
 
     def _share_config(
         self, given: Mapping[str, Any], changes: Mapping[str, Any], config: Any

@@ -267,10 +267,18 @@ def test_an_async_only_backend_cannot_store_a_change_but_adopts_one(
         client = redis.asyncio.Redis.from_url(redis_url)
         try:
             backend = RedisBackend(async_client=client, sync_interval=SYNC)
-            limiter = hazina.Registry(backend=backend).rate_limiter("async", rate=10, per=3600)
+            registry = hazina.Registry(backend=backend)
+            limiter = registry.rate_limiter("async", rate=10, per=3600)
+            retry = registry.retry("async", attempts=2)  # in memory
             with pytest.raises(hazina.ConfigurationError, match="only an asyncio client"):
                 limiter.reconfigure(rate=3)
+            # configure() finds it before it changes the entries before that one.
+            with pytest.raises(hazina.ConfigurationError, match="only an asyncio client"):
+                registry.configure(
+                    {"retry": {"async": {"attempts": 5}}, "rate_limiter": {"async": {"rate": 3}}}
+                )
             assert rate_of(limiter) == 10
+            assert retry.config.attempts == 2
             fleet().rate_limiter("async", rate=10, per=3600).reconfigure(rate=3)
             keys = iter(range(1_000_000))
             deadline = time.monotonic() + TIMEOUT
