@@ -478,6 +478,12 @@ class SharedPolicy:
     def _share_config(
         self, given: Mapping[str, Any], changes: Mapping[str, Any], config: Any
     ) -> None:
+        if all(
+            param in LOCAL_PARAMETERS or not _compared(value) for param, value in changes.items()
+        ):
+            # Nothing that travels changed: the fleet has nothing to learn, and Redis need
+            # not answer (on_backend_error is switched when it does not).
+            return
         self.link.store(portable_params(given), config)
 
     def adopt_params(self, params: dict[str, Any], stores: int) -> object | None:

@@ -591,3 +591,21 @@ def test_configure_checks_what_redis_refuses_before_changing_anything(
         registry.configure(mapping)
     assert rate_of(first) == 10
     assert rate_of(fleet().rate_limiter("first", rate=10, per=3600)) == 10
+
+
+def test_during_an_outage_a_change_of_only_local_parameters_applies_here(
+    own_redis: RedisServer,
+) -> None:
+    """on_backend_error is each process's own: switching it while Redis is down (when it
+    matters) needs nothing stored, so it is not refused."""
+    backend = RedisBackend.from_url(own_redis.url, timeout=0.2, retry_interval=0.01)
+    limiter = hazina.Registry(backend=backend).rate_limiter(
+        "outage", rate=2, per=60, on_backend_error="deny"
+    )
+    own_redis.kill()
+    assert not limiter.try_acquire()
+    limiter.reconfigure(on_backend_error="allow")
+    assert limiter.try_acquire()
+    with pytest.raises(hazina.BackendUnavailable):
+        limiter.reconfigure(rate=9, on_backend_error="deny")  # rate travels: refused whole
+    assert limiter.config.on_backend_error == "allow"
