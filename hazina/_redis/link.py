@@ -197,8 +197,9 @@ class BackendLink:
         If Redis does not answer, the check runs at its first answer instead.
         """
         self._owner = owner
-        if owner.configured:
-            # Values from registry.configure() are shared like a reconfigure's.
+        if not _only_local(owner.configured):
+            # Values from registry.configure() are shared like a reconfigure's (unless
+            # none of them travels: then the code's values stay a code configuration).
             check_travels(self.kind, self.name, owner.given, owner.configured)
             self._params = _params_text(portable_params(owner.given))
         self._check_config(at_creation=True)
@@ -431,6 +432,13 @@ def check_travels(
             )
 
 
+def _only_local(changes: Mapping[str, Any]) -> bool:
+    """Whether none of ``changes`` travels: each stays every process's own."""
+    return all(
+        param in LOCAL_PARAMETERS or not _compared(value) for param, value in changes.items()
+    )
+
+
 def _is_data(value: object) -> bool:
     if isinstance(value, tuple | list):
         return any(_is_data(item) for item in value)
@@ -478,9 +486,7 @@ class SharedPolicy:
     def _share_config(
         self, given: Mapping[str, Any], changes: Mapping[str, Any], config: Any
     ) -> None:
-        if all(
-            param in LOCAL_PARAMETERS or not _compared(value) for param, value in changes.items()
-        ):
+        if _only_local(changes):
             # Nothing that travels changed: the fleet has nothing to learn, and Redis need
             # not answer (on_backend_error is switched when it does not).
             return

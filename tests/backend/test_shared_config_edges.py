@@ -609,3 +609,16 @@ def test_during_an_outage_a_change_of_only_local_parameters_applies_here(
     with pytest.raises(hazina.BackendUnavailable):
         limiter.reconfigure(rate=9, on_backend_error="deny")  # rate travels: refused whole
     assert limiter.config.on_backend_error == "allow"
+
+
+def test_configuring_only_local_parameters_does_not_make_the_code_values_the_fleet_s(
+    fleet: Callable[..., hazina.Registry],
+) -> None:
+    """configure() of on_backend_error alone shares nothing: the code's values stay a code
+    configuration, and a process whose code disagrees is refused as before."""
+    starting = fleet()
+    starting.configure({"rate_limiter": {"local": {"on_backend_error": "allow"}}})
+    limiter = starting.rate_limiter("local", rate=10, per=3600)
+    assert limiter.config.on_backend_error == "allow"
+    with pytest.raises(hazina.ConfigurationError, match="different configuration"):
+        fleet().rate_limiter("local", rate=20, per=3600)
