@@ -622,3 +622,61 @@ def test_configuring_only_local_parameters_does_not_make_the_code_values_the_fle
     assert limiter.config.on_backend_error == "allow"
     with pytest.raises(hazina.ConfigurationError, match="different configuration"):
         fleet().rate_limiter("local", rate=20, per=3600)
+
+
+def test_calls_on_eight_threads_while_changes_are_adopted_are_each_counted_once(
+    fleet: Callable[..., hazina.Registry],
+) -> None:
+    """Adoption swaps the configuration on a thread of its own while this process calls:
+    every call gets an answer under one whole configuration (a command mixing two shapes
+    would fail in the script), none is lost or refused."""
+    one = fleet().rate_limiter("adopting", rate=1_000_000, per=1, algorithm="sliding_window")
+    other = fleet().rate_limiter("adopting", rate=1_000_000, per=1, algorithm="sliding_window")
+    errors: list[BaseException] = []
+    calls: list[int] = []
+    stop = threading.Event()
+
+    def call() -> None:
+        made = 0
+        try:
+            while not stop.is_set():
+                other.try_acquire()
+                other.try_acquire(key="user")
+                made += 2
+        except BaseException as error:
+            errors.append(error)
+        calls.append(made)
+
+    threads = [threading.Thread(target=call) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    try:
+        for algorithm in ["token_bucket", "gcra", "sliding_window"] * 2:
+            one.reconfigure(algorithm=algorithm)
+            assert eventually(lambda: other.config.algorithm == algorithm, lambda: None)  # noqa: B023
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(TIMEOUT)
+    assert errors == []
+    stats = other.stats()
+    assert stats.backend_errors == 0
+    assert stats.allowed == sum(calls) > 0
+    assert stats.rejected == 0
+
+
+def test_several_limits_given_as_a_list_of_strings_travel(
+    fleet: Callable[..., hazina.Registry],
+) -> None:
+    """A list of limit strings is JSON as it stands: the other process runs both limits,
+    and a key's bucket under the new number of limits is shared by the two."""
+    one = fleet().rate_limiter("several", limits="10/hour")
+    other = fleet().rate_limiter("several", limits="10/hour")
+    one.reconfigure(limits=["2/hour", "100/day"])
+    assert eventually(lambda: len(other.config.limits) == 2, lambda: other.try_acquire(key="p"))
+    assert other.config == one.config
+    assert [one.try_acquire(key="k"), other.try_acquire(key="k"), one.try_acquire(key="k")] == [
+        True,
+        True,
+        False,
+    ]
