@@ -234,6 +234,7 @@ class BackendLink:
     def _check_config(self, *, at_creation: bool = False) -> None:
         self._config_due = monotonic() + self.backend.sync_interval
         keys, args = self._config_call()
+        stores = self.stores  # before the round trip: a store during it is newer
         try:
             answer = self.backend.run(CONFIG_SCRIPT, keys, args)
         except Unreachable as unreachable:
@@ -242,17 +243,18 @@ class BackendLink:
         except ConfigurationError:
             self._config_due = 0.0  # only an async client: the first async call checks
             return
-        self._judge(answer, at_creation=at_creation)
+        self._judge(answer, stores, at_creation=at_creation)
 
     async def _acheck_config(self) -> None:
         self._config_due = monotonic() + self.backend.sync_interval
         keys, args = self._config_call()
+        stores = self.stores
         try:
             answer = await self.backend.arun(CONFIG_SCRIPT, keys, args)
         except Unreachable as unreachable:
             self._unchecked(unreachable)
             return
-        self._judge(answer, at_creation=False)
+        self._judge(answer, stores, at_creation=False)
 
     def _unchecked(self, unreachable: Unreachable) -> None:
         if unreachable.attempted:
@@ -260,7 +262,7 @@ class BackendLink:
         if self._version is None:
             self._config_due = 0.0  # never checked: check at Redis's first answer
 
-    def _judge(self, answer: list[Any], *, at_creation: bool) -> None:
+    def _judge(self, answer: list[Any], stores: int, *, at_creation: bool) -> None:
         version = answer[0]
         if len(answer) == 1:
             return  # unchanged since this process last looked
@@ -276,14 +278,14 @@ class BackendLink:
         if params:
             # Stored by a reconfigure (or configure()): it wins over this process's code.
             if at_creation:
-                self._adopt(version, stored, params, self.stores, at_creation=True)
+                self._adopt(version, stored, params, stores, at_creation=True)
             elif not self._adopting:
                 # Never inside the call that found it: that call may hold the policy's
                 # locks, and adopting takes them.
                 self._adopting = True
                 threading.Thread(
                     target=self._adopt,
-                    args=(version, stored, params, self.stores),
+                    args=(version, stored, params, stores),
                     name=f"hazina-adopt-{self.kind}-{self.name}",
                     daemon=True,
                 ).start()

@@ -680,3 +680,30 @@ def test_several_limits_given_as_a_list_of_strings_travel(
         True,
         False,
     ]
+
+
+def test_a_reconfigure_stored_while_a_check_is_on_the_wire_is_not_undone(
+    fleet: Callable[..., hazina.Registry], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check's answer (another process's change) left Redis before this process's own
+    reconfigure was stored: that answer is older, and adopting it would undo the change."""
+    one = fleet().rate_limiter("wire", rate=10, per=3600)
+    other = fleet().rate_limiter("wire", rate=10, per=3600)
+    one.reconfigure(rate=3)
+    backend = other.link.backend  # type: ignore[attr-defined]
+    run = backend.run
+    once: list[bool] = []
+
+    def answer_then_reconfigure(script: Any, keys: Any, args: Any) -> Any:
+        answer = run(script, keys, args)
+        if args[0] == "check" and not once:
+            once.append(True)
+            other.reconfigure(rate=5)  # another thread's, while the answer travels
+        return answer
+
+    monkeypatch.setattr(backend, "run", answer_then_reconfigure)
+    assert eventually(lambda: bool(once), lambda: other.try_acquire(key="poke"))
+    monkeypatch.undo()
+    time.sleep(SYNC)  # time for an adopting thread to have run
+    assert rate_of(other) == 5
+    assert eventually(lambda: rate_of(one) == 5, lambda: one.try_acquire(key="poke"))
