@@ -707,3 +707,28 @@ def test_a_reconfigure_stored_while_a_check_is_on_the_wire_is_not_undone(
     time.sleep(SYNC)  # time for an adopting thread to have run
     assert rate_of(other) == 5
     assert eventually(lambda: rate_of(one) == 5, lambda: one.try_acquire(key="poke"))
+
+
+def test_a_duration_changed_as_a_timedelta_travels_as_seconds(
+    fleet: Callable[..., hazina.Registry],
+) -> None:
+    """The docs: timedeltas travel. The other process runs the same open period."""
+    import datetime
+
+    one = fleet().circuit_breaker("td", open_for=30)
+    other = fleet().circuit_breaker("td", open_for=30)
+    one.reconfigure(open_for=datetime.timedelta(minutes=2), half_open_timeout=7.5)
+    assert eventually(lambda: other.config.open_for == 120, lambda: other.state)
+    assert other.config == one.config
+
+
+def test_a_parameter_the_stored_configuration_lacks_takes_its_default_not_the_code_s(
+    fleet: Callable[..., hazina.Registry],
+) -> None:
+    """The stored configuration is whole: a process whose code adds burst= (which the
+    stored parameters leave at its default) runs the stored one, burst and all."""
+    one = fleet().rate_limiter("lacking", rate=10, per=3600)
+    one.reconfigure(rate=4)
+    late = fleet().rate_limiter("lacking", rate=10, per=3600, burst=20)
+    assert late.config == one.config
+    assert late.config.limits[0].burst == 4
