@@ -476,6 +476,8 @@ class SharedPolicy:
     def _check_change(
         self, given: Mapping[str, Any], changes: Mapping[str, Any], config: Any
     ) -> None:
+        if _only_local(changes):
+            return  # nothing will be stored (see _share_config)
         check_travels(self.kind, self.name, given, changes)
         backend = self.link.backend
         if not backend.has_sync_client:
