@@ -203,11 +203,11 @@ class RedisCache(SharedPolicy, Cache):
         self._on_error = config.on_backend_error
         self._lease_ms = max(1, math.ceil(config.lease * 1000))
 
-    def _share_config(
+    def _check_change(
         self, given: Mapping[str, Any], changes: Mapping[str, Any], config: CacheConfig
     ) -> None:
         _check_config(self.name, config)
-        super()._share_config(given, changes, config)
+        super()._check_change(given, changes, config)
 
     def _apply_config(self, config: CacheConfig) -> None:
         # Entries in Redis keep the expiry they were stored with; ones written by another

@@ -78,6 +78,7 @@ class Policy(abc.ABC, Generic[ConfigT, StatsT]):
         with self._reconfiguring:
             merged = merged_options(type(self), self.given, changes)
             new = build_config(self.kind, self.name, self.config_class, merged)
+            self._check_change(merged, changes, new)
             self._share_config(merged, changes, new)
             self._apply_config(new)
             self.given = merged
@@ -86,6 +87,12 @@ class Policy(abc.ABC, Generic[ConfigT, StatsT]):
 
     def _created(self) -> None:
         """Called by the registry once ``given`` and ``configured`` are set."""
+
+    def _check_change(
+        self, given: Mapping[str, Any], changes: Mapping[str, Any], config: ConfigT
+    ) -> None:
+        """Refuse (``ConfigurationError``) a valid configuration this policy cannot take
+        (a shared backend's rules); ``registry.configure()`` asks before changing anything."""
 
     def _share_config(
         self, given: Mapping[str, Any], changes: Mapping[str, Any], config: ConfigT

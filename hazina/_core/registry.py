@@ -310,11 +310,14 @@ class Registry:
     ) -> None:
         config_class = _config_class(kind)
         shown = name
+        changes = params
         if target is not None:
             shown = target.name
             params = merged_options(type(target), target.given, params)
         try:
-            build_config(kind, shown, config_class, params)
+            config = build_config(kind, shown, config_class, params)
+            if isinstance(target, Policy):
+                target._check_change(params, changes, config)  # a shared backend's rules
         except ConfigurationError as error:
             param = error.param
             incomplete = target is None and param not in params and param is not None

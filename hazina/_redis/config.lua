@@ -9,8 +9,10 @@
 --          ARGV[4]: params ("" for a code configuration); ARGV[5]: a version.
 --   "create": store ARGV's configuration if none is, or if ARGV's comes from a
 --             configuration (params given) and differs; answer the stored one.
---   "check":  answer {version} if the stored version is ARGV[5], else the stored
---             configuration; if none is (it expired or was deleted), store ARGV's.
+--   "check":  answer {version} if the stored version is ARGV[5] and the stored
+--             configuration and params are ARGV's, else the stored configuration; if
+--             none is (it expired or was deleted), store ARGV's. Versions start again
+--             at 1 after the key is lost, so a version alone may name another change.
 --   "store":  store ARGV's configuration and params as a new version; answer it.
 -- Answers {version, config, params}, or {version} from "check" when nothing changed.
 local key, mode, ttl = KEYS[1], ARGV[1], ARGV[3]
@@ -19,7 +21,7 @@ local version = tonumber(stored[1])
 
 if mode == 'check' and version then
   redis.call('PEXPIRE', key, ttl)
-  if stored[1] == ARGV[5] then
+  if stored[1] == ARGV[5] and stored[2] == ARGV[2] and stored[3] == ARGV[4] then
     return {version}
   end
   return {version, stored[2], stored[3]}

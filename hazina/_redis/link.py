@@ -44,6 +44,10 @@ def shared_configuration(config: object) -> str:
     """
 
     def plain(value: object) -> object:
+        if isinstance(value, float) and value.is_integer():
+            # 60 and 60.0 (or timedelta(minutes=1)) configure the same policy, but
+            # JSON writes them apart.
+            return int(value)
         if isinstance(value, enum.Enum):
             return value.value
         if attrs.has(type(value)):
@@ -55,17 +59,24 @@ def shared_configuration(config: object) -> str:
             return [plain(item) for item in value]
         return value
 
-    def comparable(value: object) -> bool:
-        if isinstance(value, tuple):
-            return all(comparable(item) for item in value)
-        return not callable(value)
-
     shared = {
         field.name: plain(getattr(config, field.name))
         for field in attrs.fields(type(config))  # type: ignore[arg-type]
-        if field.name not in LOCAL_PARAMETERS and comparable(getattr(config, field.name))
+        # A field left out of equality is another spelling of one that is compared (a
+        # limiter's rate and per beside its limits): equal configurations must match.
+        if field.eq
+        and field.name not in LOCAL_PARAMETERS
+        and _compared(getattr(config, field.name))
     }
     return json.dumps(shared, sort_keys=True, separators=(",", ":"), default=_comparable_text)
+
+
+def _compared(value: object) -> bool:
+    """Whether ``value`` is compared across processes: not a callable or exception type,
+    nor a tuple holding one (``failure_on=(TimeoutError, OSError)``)."""
+    if isinstance(value, tuple | list):
+        return all(_compared(item) for item in value)
+    return not callable(value)
 
 
 def _comparable_text(value: object) -> str:
@@ -106,7 +117,13 @@ class BackendLink:
         # round trip of its own, never inside a decision.
         self._config_due = math.inf
         self._broken: ConfigurationError | None = None
+        # The stored (configuration, params) this process refused: refused once, logged
+        # once, until another is stored.
+        self._refused: tuple[str, str] | None = None
         self._owner: SharedPolicy | None = None
+        #: Reconfigures this process has stored: a stored configuration found before the
+        #: latest of them is older than it, and is not adopted.
+        self.stores = 0
         self._adopting = False
         backend.attach(kind, name)
         reset_after_fork(self)
@@ -180,8 +197,10 @@ class BackendLink:
         If Redis does not answer, the check runs at its first answer instead.
         """
         self._owner = owner
-        if owner.configured:
-            # Values from registry.configure() are shared like a reconfigure's.
+        if not _only_local(owner.configured):
+            # Values from registry.configure() are shared like a reconfigure's (unless
+            # none of them travels: then the code's values stay a code configuration).
+            check_travels(self.kind, self.name, owner.given, owner.configured)
             self._params = _params_text(portable_params(owner.given))
         self._check_config(at_creation=True)
 
@@ -201,8 +220,9 @@ class BackendLink:
                 next(self.errors)
             raise BackendUnavailable(self.name, unreachable.retry_after) from unreachable
         self._config, self._params, self._version = shared, text, answer[0]
-        self._broken = None
+        self._broken = self._refused = None
         self._config_due = monotonic() + self.backend.sync_interval
+        self.stores += 1
 
     def _config_call(self) -> tuple[list[str], list[object]]:
         if self._version is None:
@@ -214,6 +234,7 @@ class BackendLink:
     def _check_config(self, *, at_creation: bool = False) -> None:
         self._config_due = monotonic() + self.backend.sync_interval
         keys, args = self._config_call()
+        stores = self.stores  # before the round trip: a store during it is newer
         try:
             answer = self.backend.run(CONFIG_SCRIPT, keys, args)
         except Unreachable as unreachable:
@@ -222,17 +243,18 @@ class BackendLink:
         except ConfigurationError:
             self._config_due = 0.0  # only an async client: the first async call checks
             return
-        self._judge(answer, at_creation=at_creation)
+        self._judge(answer, stores, at_creation=at_creation)
 
     async def _acheck_config(self) -> None:
         self._config_due = monotonic() + self.backend.sync_interval
         keys, args = self._config_call()
+        stores = self.stores
         try:
             answer = await self.backend.arun(CONFIG_SCRIPT, keys, args)
         except Unreachable as unreachable:
             self._unchecked(unreachable)
             return
-        self._judge(answer, at_creation=False)
+        self._judge(answer, stores, at_creation=False)
 
     def _unchecked(self, unreachable: Unreachable) -> None:
         if unreachable.attempted:
@@ -240,25 +262,30 @@ class BackendLink:
         if self._version is None:
             self._config_due = 0.0  # never checked: check at Redis's first answer
 
-    def _judge(self, answer: list[Any], *, at_creation: bool) -> None:
+    def _judge(self, answer: list[Any], stores: int, *, at_creation: bool) -> None:
         version = answer[0]
         if len(answer) == 1:
             return  # unchanged since this process last looked
         stored, params = _text(answer[1]), _text(answer[2])
+        if (stored, params) == self._refused:
+            return
         if stored == self._config:
-            self._version = version
+            # The same configuration, perhaps now stored by a reconfigure: keep its
+            # params, so that a check after the key is lost stores them again.
+            self._version, self._params = version, params
+            self._broken = self._refused = None
             return
         if params:
             # Stored by a reconfigure (or configure()): it wins over this process's code.
             if at_creation:
-                self._adopt(version, stored, params, at_creation=True)
+                self._adopt(version, stored, params, stores, at_creation=True)
             elif not self._adopting:
                 # Never inside the call that found it: that call may hold the policy's
                 # locks, and adopting takes them.
                 self._adopting = True
                 threading.Thread(
                     target=self._adopt,
-                    args=(version, stored, params),
+                    args=(version, stored, params, stores),
                     name=f"hazina-adopt-{self.kind}-{self.name}",
                     daemon=True,
                 ).start()
@@ -267,22 +294,28 @@ class BackendLink:
             f"{self.kind} {self.name!r} exists on {self.backend!r} with a different "
             f"configuration: stored {stored}, this process has {self._config}",
             at_creation=at_creation,
+            seen=(stored, params),
         )
 
-    def _adopt(self, version: int, stored: str, params: str, *, at_creation: bool = False) -> None:
+    def _adopt(
+        self, version: int, stored: str, params: str, stores: int, *, at_creation: bool = False
+    ) -> None:
         try:
-            self._adopt_now(version, stored, params, at_creation=at_creation)
+            self._adopt_now(version, stored, params, stores, at_creation=at_creation)
         finally:
             self._adopting = False
 
-    def _adopt_now(self, version: int, stored: str, params: str, *, at_creation: bool) -> None:
+    def _adopt_now(
+        self, version: int, stored: str, params: str, stores: int, *, at_creation: bool
+    ) -> None:
         owner = self._owner
         try:
             if owner is None:
                 raise ConfigurationError("no policy to adopt it")
-            config = owner.adopt_params(json.loads(params))
+            config = owner.adopt_params(_loaded(params), stores)
             if config is None:
-                # A reconfigure of this process's own is running: look again soon.
+                # A reconfigure of this process's own is running, or was stored after
+                # this configuration was found: look again soon.
                 self._config_due = 0.0
                 return
             adopted = shared_configuration(self._shape(config))
@@ -292,16 +325,17 @@ class BackendLink:
                     f"(are other processes running another version of hazina?)"
                 )
         except ConfigurationError as error:
+            # Even at creation: the stored configuration is the fleet's, not this
+            # process's code, and a process of another version of hazina must start.
             self._refuse(
                 f"{self.kind} {self.name!r}: cannot adopt the configuration stored on "
                 f"{self.backend!r} by a reconfigure ({params}): {error}",
-                at_creation=at_creation,
+                at_creation=False,
+                seen=(stored, params),
             )
-            # This version stays refused; the next one stored is tried afresh.
-            self._version = version
             return
         self._config, self._params, self._version = stored, params, version
-        self._broken = None
+        self._broken = self._refused = None
         logger.debug(
             "hazina: %s %r adopted configuration version %s stored on %r: %s",
             self.kind,
@@ -311,17 +345,29 @@ class BackendLink:
             params,
         )
 
-    def _refuse(self, message: str, *, at_creation: bool) -> None:
+    def _refuse(self, message: str, *, at_creation: bool, seen: tuple[str, str]) -> None:
         error = ConfigurationError(message)
         if at_creation:
             raise error
+        self._refused = seen
         # Found later (Redis was down at creation, or a stored configuration cannot be
         # adopted): the policy must not share state shaped differently, so it acts as
-        # if the backend were down. Checks go on every sync_interval: logged once.
-        if self._broken is not None and str(self._broken) == message:
-            return
+        # if the backend were down. Checks go on every sync_interval: the same stored
+        # configuration is refused (and logged) once.
         self._broken = error
         logger.error("hazina: %s", error, extra={"hazina_backend": repr(self.backend)})
+
+
+def _loaded(params: str) -> dict[str, Any]:
+    """Stored parameters as a mapping; ``ConfigurationError`` if they are none (written
+    by another version of hazina, or by hand)."""
+    try:
+        loaded = json.loads(params)
+    except ValueError as error:
+        raise ConfigurationError(f"its parameters are not JSON ({error})") from None
+    if not isinstance(loaded, dict):
+        raise ConfigurationError("its parameters are not a JSON object")
+    return loaded
 
 
 def _text(value: bytes | str) -> str:
@@ -366,6 +412,42 @@ def portable_params(given: Mapping[str, Any]) -> dict[str, Any]:
     return shared
 
 
+def check_travels(
+    kind: str, name: str, given: Mapping[str, Any], changes: Mapping[str, Any]
+) -> None:
+    """Refuse parameters ``given`` that other processes could not rebuild from JSON.
+
+    A change must travel whole. So must a value kept from before that is data (a
+    ``Limit``): left out of the stored parameters, it would be missing, not kept, where
+    another process gave it as a string. Other objects (a serializer) are compared by
+    type, and each process keeps its own.
+    """
+    for param, value in given.items():
+        if (
+            param not in LOCAL_PARAMETERS
+            and _compared(value)
+            and _portable(value) is NOT_PORTABLE
+            and (param in changes or _is_data(value))
+        ):
+            raise ConfigurationError(
+                f"{kind} {name!r}: {param}={value!r} cannot be shared through "
+                f"Redis; give it as a number, a string, or a list of them"
+            )
+
+
+def _only_local(changes: Mapping[str, Any]) -> bool:
+    """Whether none of ``changes`` travels: each stays every process's own."""
+    return all(
+        param in LOCAL_PARAMETERS or not _compared(value) for param, value in changes.items()
+    )
+
+
+def _is_data(value: object) -> bool:
+    if isinstance(value, tuple | list):
+        return any(_is_data(item) for item in value)
+    return attrs.has(type(value))
+
+
 class SharedPolicy:
     """Mixed into a Redis policy: its configuration is the fleet's, changed by any process.
 
@@ -392,28 +474,39 @@ class SharedPolicy:
     def _created(self) -> None:
         self.link.start(self)
 
+    def _check_change(
+        self, given: Mapping[str, Any], changes: Mapping[str, Any], config: Any
+    ) -> None:
+        if _only_local(changes):
+            return  # nothing will be stored (see _share_config)
+        check_travels(self.kind, self.name, given, changes)
+        backend = self.link.backend
+        if not backend.has_sync_client:
+            # Storing is a sync round trip: refuse here, before configure() changes others.
+            raise ConfigurationError(
+                f"{self.kind} {self.name!r}: {backend!r} has only an asyncio client; "
+                f"a reconfigure stores the change through a sync one (client=)"
+            )
+
     def _share_config(
         self, given: Mapping[str, Any], changes: Mapping[str, Any], config: Any
     ) -> None:
-        for param, value in changes.items():
-            if (
-                param not in LOCAL_PARAMETERS
-                and not callable(value)
-                and _portable(value) is NOT_PORTABLE
-            ):
-                raise ConfigurationError(
-                    f"{self.kind} {self.name!r}: {param}={value!r} cannot be shared through "
-                    f"Redis; give it as a number, a string, or a list of them"
-                )
+        if _only_local(changes):
+            # Nothing that travels changed: the fleet has nothing to learn, and Redis need
+            # not answer (on_backend_error is switched when it does not).
+            return
         self.link.store(portable_params(given), config)
 
-    def adopt_params(self, params: dict[str, Any]) -> object | None:
+    def adopt_params(self, params: dict[str, Any], stores: int) -> object | None:
         """Run on ``params`` (stored by another process) with this process's own local
         and non-portable parameters; the new configuration, or ``None`` if a reconfigure
-        is running here (``ConfigurationError`` if they make no valid configuration)."""
+        is running here or has been stored since ``stores`` (``ConfigurationError`` if
+        they make no valid configuration)."""
         if not self._reconfiguring.acquire(blocking=False):
             return None
         try:
+            if self.link.stores != stores:
+                return None  # older than this process's latest reconfigure
             own = {
                 param: value
                 for param, value in self.given.items()
