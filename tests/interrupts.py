@@ -73,24 +73,46 @@ def lock_is_free(lock: Any) -> bool:
     return True
 
 
+class Hammering:
+    """What :func:`hammered`'s threads did: how many calls of ``work()`` returned."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.errors: list[BaseException] = []
+
+
 @contextmanager
-def hammered(work: Callable[[], Any], threads: int = 4) -> Iterator[None]:
-    """Run ``work()`` in a loop in ``threads`` threads for the duration of the block."""
+def hammered(work: Callable[[], Any], threads: int = 4) -> Iterator[Hammering]:
+    """Run ``work()`` in a loop in ``threads`` threads for the duration of the block.
+
+    The first error a thread meets stops that thread and is raised when the block ends.
+    """
     stop = threading.Event()
+    hammering = Hammering()
+    counts: list[int] = []
 
     def loop() -> None:
-        while not stop.is_set():
-            work()
+        made = 0
+        try:
+            while not stop.is_set():
+                work()
+                made += 1
+        except BaseException as error:
+            hammering.errors.append(error)
+        counts.append(made)
 
     workers = [threading.Thread(target=loop, daemon=True) for _ in range(threads)]
     for worker in workers:
         worker.start()
     try:
-        yield
+        yield hammering
     finally:
         stop.set()
         for worker in workers:
             worker.join()
+        hammering.calls = sum(counts)
+    if hammering.errors:
+        raise hammering.errors[0]
 
 
 def fork_children(use: Callable[[], None], children: int = 40, timeout: float = 10.0) -> list[str]:

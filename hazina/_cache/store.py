@@ -57,19 +57,20 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator
 from typing import Any
 
+from .._core.keytable import ONE_SHARD_UP_TO as ONE_TABLE_SHARD_UP_TO
+from .._core.keytable import SHARD_KEYS, shard_count
 from .expiry import NEVER, PRIORITIES
 
 _LOW, _NORMAL, _HIGH = (PRIORITIES.index(name) for name in ("low", "normal", "high"))
 #: Writes drop up to this many expired entries in passing, whether room is needed or not
 #: (one: a write into a full cache of expired entries then replaces one, and pays for one).
 _PURGE_PER_WRITE = 1
+#: A store of up to this many entries has one shard (see "Shards" above), and a bigger
+#: one shards of about this many (half to all): as a key table, for the same reasons.
+ONE_SHARD_UP_TO = ONE_TABLE_SHARD_UP_TO
+SHARD_SIZE = SHARD_KEYS
 #: A write that needs room looks at up to this many heap items to find an expired entry.
 _LOOK_FOR_ROOM = 8
-#: A store of up to this many entries has one shard (see "Shards" above): its readers'
-#: lookup stays the dict's own ``get``, and rebuilding it takes well under 100 us.
-ONE_SHARD_UP_TO = 1024
-#: About how many entries a shard of a bigger store holds (half to all of this).
-SHARD_SIZE = 128
 
 
 class Entry:
@@ -143,15 +144,6 @@ def _oldest(ordered: OrderedDict[Hashable, Entry]) -> tuple[Hashable, Entry]:
             continue
 
 
-def shard_count(max_size: int) -> int:
-    """How many shards a store of ``max_size`` gets: a power of two (one when small)."""
-    count = 1
-    if max_size > ONE_SHARD_UP_TO:
-        while count * SHARD_SIZE < max_size:
-            count *= 2
-    return count
-
-
 class Store:
     """Entries bounded by ``max_size``, evicted least recently used, lowest priority first."""
 
@@ -160,7 +152,7 @@ class Store:
         #: Every entry, least recently used first, per shard (see "Shards"). Fixed at
         #: creation: a reconfigured ``max_size`` changes the bound, not the shards.
         self.shards: tuple[OrderedDict[Hashable, Entry], ...] = tuple(
-            OrderedDict() for _ in range(shard_count(max_size))
+            OrderedDict() for _ in range(shard_count(max_size, SHARD_SIZE, ONE_SHARD_UP_TO))
         )
         self.mask: int = len(self.shards) - 1
         mask = self.mask

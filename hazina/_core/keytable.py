@@ -53,11 +53,14 @@ ONE_SHARD_UP_TO = 1024
 SHARD_KEYS = 128
 
 
-def shard_count(max_keys: int) -> int:
-    """How many shards a table of ``max_keys`` gets: a power of two (one when small)."""
+def shard_count(
+    max_keys: int, per_shard: int = SHARD_KEYS, one_shard_up_to: int = ONE_SHARD_UP_TO
+) -> int:
+    """How many shards a table (or a cache's store) of ``max_keys`` gets: a power of two,
+    one when small."""
     count = 1
-    if max_keys > ONE_SHARD_UP_TO:
-        while count * SHARD_KEYS < max_keys:
+    if max_keys > one_shard_up_to:
+        while count * per_shard < max_keys:
             count *= 2
     return count
 
