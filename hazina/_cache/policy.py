@@ -466,9 +466,7 @@ class Cache(Policy[CacheConfig, CacheStats]):
             # Inside the try: a log handler is user code, and if it raised before the
             # load settled, the key would stay locked for everyone after.
             self._log_step(_LEAD, key)
-            mark = SPANS.cache_load  # read once: an uninstrument may unset it meanwhile
-            if mark is not None:
-                mark(self, key)
+            self._mark_load(key)
             value = fn(*args, **kwargs)
             self._refuse_coroutine(value)
             now = self._now()  # expiry counts from when the value exists
@@ -494,9 +492,7 @@ class Cache(Policy[CacheConfig, CacheStats]):
     ) -> Any:
         try:
             self._log_step(_LEAD, key)
-            mark = SPANS.cache_load  # read once: an uninstrument may unset it meanwhile
-            if mark is not None:
-                mark(self, key)
+            self._mark_load(key)
             value = await fn(*args, **kwargs)
             self._refuse_coroutine(value)
             now = self._now()

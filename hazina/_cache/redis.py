@@ -527,8 +527,7 @@ class RedisCache(SharedPolicy, Cache):
                 joined = self._epoch if step is _JOIN else 0
             if step is _LEAD:
                 lease = token if state == LEASED else None
-                self._mark_load(key)
-                return self._load_fleet_sync(names, lease, flight, fn, args, kwargs, options)
+                return self._load_fleet_sync(key, names, lease, flight, fn, args, kwargs, options)
             if step is _POLL:
                 return self._poll_sync(key, names, flight, fn, args, kwargs, options)
             side.join_sync(flight, waiter)
@@ -567,8 +566,9 @@ class RedisCache(SharedPolicy, Cache):
                 joined = self._epoch if step is _JOIN else 0
             if step is _LEAD:
                 lease = token if state == LEASED else None
-                self._mark_load(key)
-                return await self._load_fleet_async(names, lease, flight, fn, args, kwargs, options)
+                return await self._load_fleet_async(
+                    key, names, lease, flight, fn, args, kwargs, options
+                )
             if step is _POLL:
                 return await self._poll_async(key, names, flight, fn, args, kwargs, options)
             await side.join_async(flight, waiter)
@@ -614,6 +614,7 @@ class RedisCache(SharedPolicy, Cache):
 
     def _load_fleet_sync(
         self,
+        key: Hashable,
         names: list[str],
         lease: str | None,
         flight: Flight,
@@ -623,6 +624,7 @@ class RedisCache(SharedPolicy, Cache):
         options: EntryOptions,
     ) -> Any:
         """Load, store under this caller's lease (if it still holds), hand the value on."""
+        self._mark_load(key)
         try:
             value = fn(*args, **kwargs)
             self._refuse_coroutine(value)
@@ -646,6 +648,7 @@ class RedisCache(SharedPolicy, Cache):
 
     async def _load_fleet_async(
         self,
+        key: Hashable,
         names: list[str],
         lease: str | None,
         flight: Flight,
@@ -655,6 +658,7 @@ class RedisCache(SharedPolicy, Cache):
         options: EntryOptions,
     ) -> Any:
         """Load, store under this caller's lease (if it still holds), hand the value on."""
+        self._mark_load(key)
         try:
             value = await fn(*args, **kwargs)
             self._refuse_coroutine(value)
@@ -889,9 +893,8 @@ class RedisCache(SharedPolicy, Cache):
             self._abandon_fleet(names[0], flight)
             raise
         self._took_over()
-        self._mark_load(key)
         lease = token if state == LEASED else None
-        return self._load_fleet_sync(names, lease, flight, fn, args, kwargs, options)
+        return self._load_fleet_sync(key, names, lease, flight, fn, args, kwargs, options)
 
     async def _poll_async(
         self,
@@ -926,9 +929,8 @@ class RedisCache(SharedPolicy, Cache):
             self._abandon_fleet(names[0], flight)
             raise
         self._took_over()
-        self._mark_load(key)
         lease = token if state == LEASED else None
-        return await self._load_fleet_async(names, lease, flight, fn, args, kwargs, options)
+        return await self._load_fleet_async(key, names, lease, flight, fn, args, kwargs, options)
 
     def _took_over(self) -> None:
         """A waiter for another process's load loads the key itself: a miss after all."""

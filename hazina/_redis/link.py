@@ -167,8 +167,7 @@ class BackendLink:
         try:
             return self.backend.execute(script, command)
         except Unreachable as unreachable:
-            if unreachable.attempted:
-                next(self.errors)
+            self._count(unreachable)
             raise
 
     async def arun(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
@@ -184,8 +183,7 @@ class BackendLink:
         try:
             return await self.backend.aexecute(script, command)
         except Unreachable as unreachable:
-            if unreachable.attempted:
-                next(self.errors)
+            self._count(unreachable)
             raise
 
     # -- shared configuration ------------------------------------------------------------
@@ -216,8 +214,7 @@ class BackendLink:
         try:
             answer = self.backend.run(CONFIG_SCRIPT, keys, ["store", shared, CONFIG_TTL_MS, text])
         except Unreachable as unreachable:
-            if unreachable.attempted:
-                next(self.errors)
+            self._count(unreachable)
             raise BackendUnavailable(self.name, unreachable.retry_after) from unreachable
         self._config, self._params, self._version = shared, text, answer[0]
         self._broken = self._refused = None
@@ -256,9 +253,13 @@ class BackendLink:
             return
         self._judge(answer, stores, at_creation=False)
 
-    def _unchecked(self, unreachable: Unreachable) -> None:
+    def _count(self, unreachable: Unreachable) -> None:
+        """Count a round trip that failed (not one skipped while Redis is marked down)."""
         if unreachable.attempted:
             next(self.errors)
+
+    def _unchecked(self, unreachable: Unreachable) -> None:
+        self._count(unreachable)
         if self._version is None:
             self._config_due = 0.0  # never checked: check at Redis's first answer
 
@@ -507,11 +508,8 @@ class SharedPolicy:
         try:
             if self.link.stores != stores:
                 return None  # older than this process's latest reconfigure
-            own = {
-                param: value
-                for param, value in self.given.items()
-                if param in LOCAL_PARAMETERS or _portable(value) is NOT_PORTABLE
-            }
+            travelling = portable_params(self.given)
+            own = {param: value for param, value in self.given.items() if param not in travelling}
             given = merged_options(type(self), own, params)
             config: object = build_config(self.kind, self.name, self.config_class, given)
             if config != self.config:
