@@ -12,9 +12,7 @@ import asyncio
 import datetime
 import io
 import json
-import socket
 import threading
-import time
 import urllib.error
 import urllib.request
 import wsgiref.simple_server
@@ -24,24 +22,14 @@ from typing import Any
 
 import attrs
 import pytest
-import uvicorn
+from servers import LIMIT, Swappable, serving_asgi, serving_wsgi
 
 import hazina
 from hazina import HealthResult, HealthStatus
 from hazina.health import asgi_app, wsgi_app
 
-#: Real seconds a server may take to start or stop, or a request to be answered.
-LIMIT = 10.0
-
 #: An ASGI or WSGI app, whichever the server in use speaks.
 App = Any
-
-
-@attrs.define
-class Swappable:
-    """The app a long-running test server hands each request to; tests replace it."""
-
-    app: App = None
 
 
 @attrs.frozen
@@ -56,60 +44,18 @@ class Answer:
         return json.loads(self.body)
 
 
-class QuietHandler(wsgiref.simple_server.WSGIRequestHandler):
-    """wsgiref's handler without the access log on stderr."""
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def asgi_server() -> Iterator[tuple[str, Swappable]]:
-    """uvicorn on 127.0.0.1 and an ephemeral port, in a thread, stopped at the end."""
-    target = Swappable()
-
-    async def delegate(scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            await asgi_app(hazina.Registry())(scope, receive, send)
-        else:
-            await target.app(scope, receive, send)
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(delegate, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        # uvicorn offers no start-up callback: poll its flag, within a limit.
-        deadline = time.monotonic() + LIMIT
-        while not server.started and thread.is_alive() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert server.started, "uvicorn did not start"
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}", target
-    finally:
-        server.should_exit = True
-        thread.join(LIMIT)
-        sock.close()
-    assert not thread.is_alive(), "uvicorn did not stop"
+    """uvicorn serving the test's app, its lifespan handled by a /health app's."""
+    with serving_asgi(lifespan=asgi_app(hazina.Registry())) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")
 def wsgi_server() -> Iterator[tuple[str, Swappable]]:
-    """wsgiref's server on 127.0.0.1 and an ephemeral port, in a thread, stopped at the end."""
-    target = Swappable()
-
-    def delegate(environ: Any, start_response: Any) -> Any:
-        return target.app(environ, start_response)
-
-    server = wsgiref.simple_server.make_server("127.0.0.1", 0, delegate, handler_class=QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", target
-    finally:
-        server.shutdown()
-        thread.join(LIMIT)
-        server.server_close()
+    """wsgiref serving the test's app, for the module."""
+    with serving_wsgi() as served:
+        yield served
 
 
 Serve = Callable[..., str]
