@@ -16,6 +16,7 @@ import math
 import threading
 from collections.abc import Awaitable, Callable, Hashable
 from time import monotonic
+from types import CoroutineType
 from typing import Any, TypeVar
 
 from .._core.clock import is_system_clock
@@ -217,8 +218,12 @@ class Cache(Policy[CacheConfig, CacheStats]):
         Returns whether it was stored: not if it has already expired, nor when the
         cache is full of ``never_remove`` entries.
         """
-        options = self._entry_options(ttl, sliding, expires_at, priority)
-        self._refuse_coroutine(value)
+        if ttl is None and sliding is None and expires_at is None and priority is None:
+            options = self.default_entry_options
+        else:
+            options = self._entry_options(ttl, sliding, expires_at, priority)
+        if isinstance(value, CoroutineType):
+            self._refuse_coroutine(value)
         self._check_hashable(key)
         now = self._now()
         entry = self.new_entry(key, value, options, now)

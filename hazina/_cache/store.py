@@ -235,7 +235,9 @@ class Store:
         old = shard.get(key)
         if old is not None:
             self.remove(old)
-        expired = self.purge(now, _PURGE_PER_WRITE)
+        dues = self._dues
+        # Most writes find nothing due: the test here saves them the call.
+        expired = self.purge(now, _PURGE_PER_WRITE) if dues and dues[0] <= now else 0
         if self._size >= self.max_size:
             expired += self.purge(now, _LOOK_FOR_ROOM, wanted=1)
             if self._size >= self.max_size:
@@ -270,21 +272,23 @@ class Store:
         if rank == _NORMAL:
             self._normal -= 1
             self._normals[index] -= 1
-        self._forget(entry)
+        self._forget(entry, rank)
         return True
 
     def purge(self, now: float, limit: float = float("inf"), wanted: float = float("inf")) -> int:
         """Drop entries expired at ``now``, looking at ``limit`` heap items at most and
         stopping after ``wanted`` drops; returns how many were dropped."""
-        heap, dues, get = self._expiry, self._dues, self.get
-        self._resift()
+        heap, dues, gets, mask = self._expiry, self._dues, self.gets, self.mask
+        if self._unsifted is not None:
+            self._resift()
         expired = looked = 0
         while heap and looked < limit and expired < wanted:
             if dues[0] > now:
                 break
             entry = heap[0]
             looked += 1
-            if get(entry.key) is not entry:
+            key = entry.key
+            if gets[hash(key) & mask](key) is not entry:
                 self._unschedule(entry)  # left behind by an interrupted removal
             elif entry.deadline > now:
                 self._reschedule(entry)  # a sliding entry read since it was scheduled
@@ -346,7 +350,7 @@ class Store:
                     self._size -= 1
                     self._normal -= 1
                     self._normals[index] -= 1
-                    self._forget(victim)
+                    self._forget(victim, _NORMAL)
                     return victim
                 shard.move_to_end(key)  # high or never_remove: see the module doc
             self._normal -= self._normals[index]  # pragma: no cover - a miscount
@@ -368,18 +372,19 @@ class Store:
     def _evict_from(self, lru: OrderedDict[Hashable, Entry]) -> Entry | None:
         while lru:
             key, victim = _oldest(lru)
-            shard = self.shards[self._whose[id(victim.touch)][0]]
+            index, rank = self._whose[id(victim.touch)]
+            shard = self.shards[index]
             if shard.get(key) is victim:
                 del shard[key]
                 self._size -= 1
-                self._forget(victim)
+                self._forget(victim, rank)
                 return victim
             del lru[key]  # left behind by an interrupted removal
         return self._evict()
 
-    def _forget(self, entry: Entry) -> None:
-        """Drop a removed entry from its priority's list and from the heap."""
-        rank = self.rank_of(entry)
+    def _forget(self, entry: Entry, rank: int) -> None:
+        """Drop a removed entry (of priority ``rank``) from its priority's list and from
+        the heap."""
         if rank in self._ranked:
             lru = self._ranked[rank]
             if lru.get(entry.key) is entry:
@@ -390,19 +395,25 @@ class Store:
     # -- the expiry heap ------------------------------------------------------------------
 
     def _push(self, entry: Entry) -> None:
-        self._resift()
+        if self._unsifted is not None:
+            self._resift()
         heap, dues = self._expiry, self._dues
-        spot, due = len(heap), _due(entry)
+        spot = len(heap)
+        sliding = entry.sliding
+        due = entry.deadline if sliding is None else sliding[2]
         entry.spot = spot
         self._unsifted = entry
         # `+=`, not append(): no call between the two, so the lists never differ in length.
         heap += (entry,)
         dues += (due,)
-        self._sift_up(entry)
+        # Most new entries are due last (the same ttl, a later now): no sift to call.
+        if spot and dues[(spot - 1) >> 1] > due:
+            self._sift_up(entry)
         self._unsifted = None
 
     def _unschedule(self, entry: Entry) -> None:
-        self._resift()
+        if self._unsifted is not None:
+            self._resift()
         heap, dues = self._expiry, self._dues
         spot = entry.spot
         if not 0 <= spot < len(heap) or heap[spot] is not entry:
@@ -418,8 +429,11 @@ class Store:
         del dues[-1]
         if last is not entry:
             self._unsifted = last
-            self._sift_up(last)
-            self._sift_down(last)
+            # It moves up or down, never both: one sift, chosen by its parent's due time.
+            if spot and dues[(spot - 1) >> 1] > dues[spot]:
+                self._sift_up(last)
+            else:
+                self._sift_down(last)
             self._unsifted = None
 
     def _reschedule(self, entry: Entry) -> None:
