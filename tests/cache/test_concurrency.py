@@ -10,9 +10,11 @@ Nothing waits for time to pass: loads block until the test sees the waiters it e
 from __future__ import annotations
 
 import asyncio
+import dis
 import logging
 import math
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
@@ -844,6 +846,101 @@ def test_exceptions_from_a_signal_storm_leave_the_cache_consistent_and_unlocked(
     cache.clear()
     assert [fn(21), fn(21)] == [42, 42]
     assert cache.stats().size == 1
+
+
+#: Where an exception from a signal handler can land in the store's code: at a loop's
+#: edge, at a call (before it, as a handler run after it leaves the same state) and as a
+#: function starts.
+_EDGES = {
+    dis.opmap[name]
+    for name in (
+        "CALL",
+        "JUMP_BACKWARD",
+        "POP_JUMP_BACKWARD_IF_FALSE",
+        "POP_JUMP_BACKWARD_IF_TRUE",
+        "POP_JUMP_BACKWARD_IF_NONE",
+        "POP_JUMP_BACKWARD_IF_NOT_NONE",
+    )
+    if name in dis.opmap
+}
+
+
+class EdgeInterrupt(Exception):
+    """Raised by the tracer at one chosen edge of the store's code."""
+
+
+def interrupted_at(edge: int, action: Callable[[], Any]) -> bool:
+    """Run ``action``, raising :class:`EdgeInterrupt` at the ``edge``-th edge (counted
+    from 1) met in the store's code; returns whether it was raised."""
+    seen = [0]
+
+    def hit() -> None:
+        seen[0] += 1
+        if seen[0] == edge:
+            raise EdgeInterrupt
+
+    def local(frame: Any, event: str, arg: Any) -> Any:
+        if event == "opcode" and frame.f_code.co_code[frame.f_lasti] in _EDGES:
+            hit()
+        return local
+
+    def tracer(frame: Any, event: str, arg: Any) -> Any:
+        if frame.f_code.co_filename != store_module.__file__:
+            return None
+        frame.f_trace_lines = False
+        frame.f_trace_opcodes = True
+        hit()
+        return local
+
+    sys.settrace(tracer)
+    try:
+        action()
+    except EdgeInterrupt:
+        return True
+    finally:
+        sys.settrace(None)
+    return False
+
+
+@pytest.mark.parametrize("shard_size", [None, 8], ids=["one-dict", "sharded"])
+def test_an_exception_at_any_edge_of_a_write_leaves_the_store_consistent(
+    registry: hazina.Registry,
+    clock: FakeClock,
+    shard_size: int | None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every write, delete and purge below is run again and again with an exception at
+    its first edge (a call, a loop's edge), then its second, and so on until it runs
+    through: after each, the store's parts agree. Unlike a signal storm, no edge is
+    missed, among them each level of a sift through the expiry heap."""
+    if shard_size is not None:
+        monkeypatch.setattr(store_module, "ONE_SHARD_UP_TO", shard_size)
+        monkeypatch.setattr(store_module, "SHARD_SIZE", shard_size)
+    cache = registry.cache("edges", max_size=48, ttl=5)
+    priorities: list[Any] = ["low", "normal", "high", "never_remove"]
+    cut_sifts = 0
+
+    def op(i: int) -> Callable[[], Any]:
+        kind = i % 5
+        if kind == 0:
+            return lambda: cache.delete(i % 60)
+        if kind == 1:
+            return lambda: cache.stats()  # a purge of everything due
+        sliding = 1.5 if i % 7 == 0 else None
+        ttl = 1 + (i * 37) % 11
+        return lambda: cache.set(i % 60, i, ttl=ttl, sliding=sliding, priority=priorities[i % 4])
+
+    for i in range(400):
+        clock.advance(0.1)
+        action = op(i)
+        edge = 1
+        while interrupted_at(edge, action):
+            cut_sifts += cache.store._unsifted is not None
+            assert_store_is_consistent(cache)
+            edge += 1
+        assert_store_is_consistent(cache)
+
+    assert cut_sifts > 0, "no sift through the heap was interrupted"
 
 
 def test_a_child_forked_during_loads_and_writes_can_use_the_cache(
