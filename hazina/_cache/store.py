@@ -35,12 +35,15 @@ to :data:`ONE_SHARD_UP_TO` entries (the default 1024) has one shard, in exact re
 order, and its lookup is that dict's own ``get``. The ``low`` and ``high`` lists stay
 one dict each: a store full of them still rebuilds them whole.
 
-Expiry: entries with a deadline sit in a binary heap ordered by when they are due
-(their deadline when scheduled; a sliding entry read since then is due later and is
+Expiry: entries with a deadline sit in a heap ordered by when they are due (their
+deadline when scheduled; a sliding entry read since then is due later and is
 rescheduled when found). Each entry knows its place in the heap, so removing one costs
 O(log n) and the heap never holds more than the entries. Expired entries are dropped a
 few at a time: on each write, and before anything live is evicted to make room, so no
-single call pays for a mass expiry.
+single call pays for a mass expiry. Each item of the heap has four children, not two:
+dropping the first item sinks the last one from the top over 9 levels at 100,000
+entries instead of 17, and the three comparisons that pick a level's earliest child
+cost less than the level's moves.
 
 Interruptions: an exception from a signal handler can land wherever Python code calls
 a function or loops. Every change here is ordered so that the state at each such point
@@ -68,6 +71,9 @@ ONE_SHARD_UP_TO = ONE_TABLE_SHARD_UP_TO
 SHARD_SIZE = SHARD_KEYS
 #: A write that needs room looks at up to this many heap items to find an expired entry.
 _LOOK_FOR_ROOM = 8
+#: How many children an item of the expiry heap has: the parent of spot ``i`` is
+#: ``(i - 1) >> 2`` (see "Expiry" above; the sifts are written for four).
+HEAP_ARITY = 4
 
 
 class Entry:
@@ -262,7 +268,7 @@ class Store:
             heap += (entry,)
             dues += (due,)
             # Most new entries are due last (the same ttl, a later now): no sift to call.
-            if spot and dues[(spot - 1) >> 1] > due:
+            if spot and dues[(spot - 1) >> 2] > due:
                 self._sift_up(entry)
             self._unsifted = None
         if rank != _NORMAL and rank in self._ranked:
@@ -465,7 +471,7 @@ class Store:
         if last is not entry:
             self._unsifted = last
             # It moves up or down, never both: one sift, chosen by its parent's due time.
-            if spot and dues[(spot - 1) >> 1] > dues[spot]:
+            if spot and dues[(spot - 1) >> 2] > dues[spot]:
                 self._sift_up(last)
             else:
                 self._sift_down(last)
@@ -494,7 +500,7 @@ class Store:
         spot = entry.spot
         due = dues[spot]
         while spot > 0:
-            parent_spot = (spot - 1) >> 1
+            parent_spot = (spot - 1) >> 2
             parent_due = dues[parent_spot]
             if parent_due <= due:
                 break
@@ -514,17 +520,38 @@ class Store:
         spot = entry.spot
         due = dues[spot]
         while True:
-            child_spot = 2 * spot + 1
-            if child_spot >= size:
+            # The earliest due of the (up to four) children, compared one by one: a
+            # slice and min() cost more than the comparisons they replace.
+            child_spot = 4 * spot + 1
+            if child_spot + 3 < size:
+                child_due = dues[child_spot]
+                other = dues[child_spot + 1]
+                if other < child_due:
+                    child_due = other
+                    best = child_spot + 1
+                else:
+                    best = child_spot
+                other = dues[child_spot + 2]
+                if other < child_due:
+                    child_due = other
+                    best = child_spot + 2
+                other = dues[child_spot + 3]
+                if other < child_due:
+                    child_due = other
+                    best = child_spot + 3
+                child_spot = best
+            elif child_spot < size:  # the last parent, with fewer than four
+                child_due = dues[child_spot]
+                for other_spot in range(child_spot + 1, size):
+                    if dues[other_spot] < child_due:
+                        child_spot = other_spot
+                        child_due = dues[other_spot]
+            else:
                 break
-            child_due = dues[child_spot]
-            right_spot = child_spot + 1
-            if right_spot < size and dues[right_spot] < child_due:
-                child_spot = right_spot
-                child_due = dues[right_spot]
             if due <= child_due:
                 break
             child = heap[child_spot]
+            # A swap with no call inside: consistent at every point an exception lands.
             heap[spot] = child
             dues[spot] = child_due
             heap[child_spot] = entry

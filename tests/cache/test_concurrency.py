@@ -790,7 +790,7 @@ def assert_store_is_consistent(cache: hazina.Cache) -> None:
     for spot, entry in enumerate(heap):
         assert entry.spot == spot
         assert store._dues[spot] == _due(entry)
-        parent = heap[(spot - 1) // 2]
+        parent = heap[(spot - 1) // store_module.HEAP_ARITY]
         assert spot == 0 or _due(parent) <= _due(entry)
     for index, shard in enumerate(store.shards):
         normal = 0
