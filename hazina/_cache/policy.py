@@ -443,7 +443,8 @@ class Cache(Policy[CacheConfig, CacheStats]):
         if joined == self._epoch:
             self._coalesced -= 1  # its flight was abandoned; counted again below
         store = self.store
-        entry = store.get(key)
+        # store.get(key), without the call a sharded store's get is.
+        entry = store.gets[hash(key) & store.mask](key)
         if entry is not None:
             now = self._locked_now()
             deadline = entry.deadline
@@ -485,8 +486,10 @@ class Cache(Policy[CacheConfig, CacheStats]):
             self._log_step(_LEAD, key)
             self._mark_load(key)
             value = fn(*args, **kwargs)
-            self._refuse_coroutine(value)
-            now = self._now()  # expiry counts from when the value exists
+            if isinstance(value, CoroutineType):
+                self._refuse_coroutine(value)
+            # Expiry counts from when the value exists.
+            now = monotonic() if self.real_time else self.clock.now()
             entry = self.new_entry(key, value, options, now)
             # Inside the try: if a signal's exception lands in it, the flight still settles.
             self._succeed(flight, entry, now, value)
@@ -511,8 +514,9 @@ class Cache(Policy[CacheConfig, CacheStats]):
             self._log_step(_LEAD, key)
             self._mark_load(key)
             value = await fn(*args, **kwargs)
-            self._refuse_coroutine(value)
-            now = self._now()
+            if isinstance(value, CoroutineType):
+                self._refuse_coroutine(value)
+            now = monotonic() if self.real_time else self.clock.now()
             entry = self.new_entry(key, value, options, now)
             # Inside the try: if a signal's exception lands in it, the flight still settles.
             self._succeed(flight, entry, now, value)

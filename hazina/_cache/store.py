@@ -408,7 +408,9 @@ class Store:
                     self._size -= 1
                     self._normal -= 1
                     self._normals[index] -= 1
-                    self._forget(victim, _NORMAL)
+                    # _forget() of a normal entry: it is in no priority's list.
+                    if victim.spot >= 0:
+                        self._unschedule(victim)
                     return victim
                 shard.move_to_end(key)  # high or never_remove: see the module doc
             self._normal -= self._normals[index]  # pragma: no cover - a miscount
