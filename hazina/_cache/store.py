@@ -316,7 +316,7 @@ class Store:
         """Look at the heap's first item, due at ``now``: drop it if it expired (1),
         reschedule it if it slid, or unschedule it if it was removed (0).
 
-        Runs after any cut-short sift was finished: the first slot holds no copy.
+        Runs after any cut-short sift was finished (see _resift): the heap is in order.
         """
         first = self._expiry[0]
         key = first.key
