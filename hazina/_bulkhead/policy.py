@@ -11,7 +11,7 @@ from time import monotonic
 from typing import Any
 
 from .._core.deadline import remaining
-from .._core.errors import BulkheadFull
+from .._core.errors import BulkheadFull, safe_repr
 from .._core.forks import fresh_lock, reset_after_fork
 from .._core.host import Host
 from .._core.policy import Policy
@@ -213,7 +213,7 @@ class Bulkhead(Policy[BulkheadConfig, BulkheadStats]):
             return self.compartments.obtain(key)
         except TypeError as error:
             raise TypeError(
-                f"bulkhead {self.name!r}: the key {key!r} is not hashable; "
+                f"bulkhead {self.name!r}: the key {safe_repr(key)} is not hashable; "
                 f"make the key function return a hashable value"
             ) from error
 
