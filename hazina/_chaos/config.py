@@ -8,7 +8,13 @@ from typing import Any, TypedDict
 
 import attrs
 
-from .._core.validation import Duration, InvalidValue, boolean, is_finite_number, non_negative
+from .._core.validation import (
+    Duration,
+    InvalidValue,
+    boolean,
+    is_finite_number,
+    non_negative_duration,
+)
 
 
 class NotGiven:
@@ -68,7 +74,7 @@ class ChaosConfig:
         default=None, converter=_exception_named, validator=_error
     )
     error_rate: float = attrs.field(default=0.0, validator=_rate)
-    latency: float = attrs.field(default=0.0, validator=non_negative)
+    latency: float = attrs.field(default=0.0, validator=non_negative_duration)
     latency_rate: float = attrs.field(default=0.0, validator=_rate)
     result: Any = attrs.field(default=NOT_GIVEN)
     result_rate: float = attrs.field(default=0.0, validator=_rate)

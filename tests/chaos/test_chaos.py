@@ -196,7 +196,9 @@ def _outcome(fn: Any) -> str:
         ({"error_rate": 0.5}, "error must be an exception class or instance when error_rate"),
         ({"result_rate": 0.5}, "result must be given when result_rate"),
         ({"error_rate": 1.5, "error": Injected}, "error_rate must be a number from 0 to 1"),
-        ({"latency": -1}, "latency must be a number of 0 or more"),
+        ({"latency": -1}, "latency must be a number of seconds from 0 to"),
+        # Regression: passed, then every delayed call raised OverflowError from the sleep.
+        ({"latency": 1e300}, "latency must be a number of seconds from 0 to 9.2"),
         ({"error": 3}, "error must be None, an exception class or an exception"),
         ({"error": "NoSuchError"}, "error must be the name of an exception class"),
         ({"enabled": "yes"}, "enabled must be True or False"),
