@@ -265,6 +265,11 @@ def test_reset_empties_the_window_and_the_counters(
         ({"window": 0}, "window"),
         ({"window": -5}, "window"),
         ({"window": datetime.timedelta(0)}, "window"),
+        # Regression: passed, then the first retry failed with OverflowError (its tenths
+        # of a window numbered beyond float range) or ZeroDivisionError (a tenth of 0).
+        ({"window": 1e-310}, "window"),
+        ({"window": 5e-324}, "window"),
+        ({"window": 1e-9}, "window"),
         ({"window": None}, "window"),
         ({"windows": 5}, "windows"),
     ],
