@@ -130,6 +130,39 @@ def test_an_error_class_is_instantiated_per_injection_and_an_instance_raised_as_
     assert raised[2] is instance
 
 
+def traceback_length(error: BaseException) -> int:
+    length, entry = 0, error.__traceback__
+    while entry is not None:
+        length, entry = length + 1, entry.tb_next
+    return length
+
+
+def test_an_injected_instance_keeps_no_traceback_or_notes_of_earlier_injections(
+    registry: hazina.Registry,
+) -> None:
+    """Regression: an instance raised again kept the traceback of every earlier raise
+    (and every frame in it alive) and every note a retry added on giving up, so a
+    long-running chaos experiment grew without bound; each injection now starts from the
+    instance as it was given."""
+    instance = Injected("the one")
+    instance.add_note("given with this note")
+
+    @hazina.retry("r", attempts=2, initial=0, jitter=None, registry=registry)
+    @hazina.chaos("c", error=instance, error_rate=1.0, registry=registry)
+    def call() -> str:
+        return "ok"
+
+    seen = []
+    for _ in range(20):
+        with pytest.raises(Injected) as caught:
+            call()
+        assert caught.value is instance
+        seen.append((traceback_length(instance), list(instance.__notes__)))
+    assert seen[-1] == seen[0]
+    assert seen[0][1][0] == "given with this note"
+    assert len(seen[0][1]) == 2  # and the retry's note on giving up
+
+
 def test_disabled_passes_through_uncounted_and_switches_at_run_time(
     registry: hazina.Registry, flavor: Flavor
 ) -> None:
