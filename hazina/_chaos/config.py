@@ -84,6 +84,17 @@ class ChaosConfig:
     def __attrs_post_init__(self) -> None:
         if self.error_rate > 0 and self.error is None:
             raise InvalidValue("error", None, "an exception class or instance when error_rate > 0")
+        if self.error_rate > 0 and isinstance(self.error, type):
+            # Instantiated per injection: one that needs arguments would raise TypeError
+            # from every injected call instead of itself.
+            try:
+                self.error()
+            except Exception:
+                raise InvalidValue(
+                    "error",
+                    self.error,
+                    "an exception class that takes no arguments, or an instance",
+                ) from None
         if self.result_rate > 0 and self.result is NOT_GIVEN:
             raise InvalidValue("result", NOT_GIVEN, "given when result_rate > 0")
 

@@ -233,6 +233,11 @@ def _outcome(fn: Any) -> str:
         # Regression: passed, then every delayed call raised OverflowError from the sleep.
         ({"latency": 1e300}, "latency must be a number of seconds from 0 to 9.2"),
         ({"error": 3}, "error must be None, an exception class or an exception"),
+        # Regression: passed, then every injection raised TypeError from the constructor.
+        (
+            {"error": UnicodeDecodeError, "error_rate": 0.5},
+            "error must be an exception class that takes no arguments",
+        ),
         ({"error": "NoSuchError"}, "error must be the name of an exception class"),
         ({"enabled": "yes"}, "enabled must be True or False"),
         ({"seed": 1.5}, "seed must be None or a whole number"),
