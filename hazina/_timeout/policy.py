@@ -49,6 +49,10 @@ class Timeout(Policy[TimeoutConfig, TimeoutStats]):
         # Counters are kept; calls already running keep the deadline they started with.
         assert config.seconds is not None  # the configuration refuses None
         with self._lock:
+            if float(config.seconds) != self.seconds:
+                # One watch's deadlines come due in the order its calls start only while
+                # they all last as long: calls with the new length queue apart.
+                self.watches = Watches()
             self.seconds = float(config.seconds)
             self.config = config
 

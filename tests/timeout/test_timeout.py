@@ -153,6 +153,30 @@ async def test_an_async_call_is_cancelled_at_the_deadline() -> None:
 
 
 @pytest.mark.asyncio
+async def test_a_shorter_limit_set_while_a_longer_call_runs_applies_to_the_next_call() -> None:
+    """Regression: the loop's one timer for the policy was armed for the call already
+    running, and deadlines were assumed to come due in the order calls start; after
+    ``reconfigure(seconds=...)`` shortened the limit, the next call was not cancelled
+    until the running call's (longer) deadline."""
+    registry = hazina.Registry()
+
+    @hazina.timeout("t", registry=registry, seconds=LONG)
+    async def slow(seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+    running = asyncio.create_task(slow(LONG / 2))
+    await asyncio.sleep(0)  # it starts, with the long deadline
+    slow.policy.reconfigure(seconds=SHORT)
+    started = time.monotonic()
+    with pytest.raises(hazina.TimeoutExceeded):
+        await slow(LONG / 4)
+    assert time.monotonic() - started < 10 * SHORT
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+
+
+@pytest.mark.asyncio
 async def test_cancelling_the_caller_is_not_a_timeout() -> None:
     """A task cancelled from outside gets CancelledError, not TimeoutExceeded, and no count."""
     registry = hazina.Registry()
