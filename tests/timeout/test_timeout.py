@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from interrupts import fork_children, hammered
 
 import hazina
 from hazina._timeout.workers import WorkerPool
@@ -515,3 +516,45 @@ def test_an_interrupted_caller_leaves_its_call_running_without_a_timeout(
     while policy.running_abandoned and time.monotonic() < wait_deadline:
         time.sleep(0.001)
     assert policy.running_abandoned == 0
+
+
+class SlowHashLoop(asyncio.SelectorEventLoop):
+    """An event loop slow to hash, as a loop of another library may be."""
+
+    def __hash__(self) -> int:
+        time.sleep(0.0005)
+        return id(self)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_child_forked_while_threads_time_async_calls_can_time_its_own() -> None:
+    """Regression: a child forked while another thread held the lock under which a
+    timeout finds its state for an event loop hung on its first async call (on a loop
+    of its own, it takes that lock); now every child's copy starts with it free."""
+    registry = hazina.Registry()
+
+    @hazina.timeout("t", registry=registry, seconds=LONG)
+    async def quick() -> str:
+        return "ran"
+
+    async def many() -> None:
+        for _ in range(20):
+            await quick()
+            await asyncio.sleep(0)
+
+    def work() -> None:
+        # A loop per thread: calls from the threads take turns, and each call whose loop
+        # is not the last one used looks its loop's state up under the lock.
+        loop = SlowHashLoop()
+        try:
+            loop.run_until_complete(many())
+        finally:
+            loop.close()
+
+    def use() -> None:
+        assert asyncio.run(quick()) == "ran"
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        with hammered(work):
+            assert fork_children(use, timeout=5.0) == []
