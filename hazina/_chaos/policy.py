@@ -47,6 +47,10 @@ class Chaos(Policy[ChaosConfig, ChaosStats]):
 
     def _after_fork_in_child(self) -> None:
         fresh_lock(self._lock)
+        if self.config.seed is None:
+            # Each child draws its own faults, as the standard library's random does;
+            # copied with its state, the generator would give every child the same ones.
+            self._random = random.Random()
 
     def _fresh_state(self) -> None:
         self._calls = 0

@@ -6,6 +6,8 @@ Every behavioural scenario runs sync and async through the ``flavor`` fixture.
 from __future__ import annotations
 
 import math
+import os
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -276,3 +278,39 @@ def test_a_delay_ends_at_an_enclosing_timeout_deadline(flavor: Flavor) -> None:
     assert flavor.call(outer) == "ok"
     assert len(slept) == 1
     assert 0 < slept[0] <= 0.5
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_forked_children_of_an_unseeded_chaos_draw_faults_of_their_own(
+    registry: hazina.Registry,
+) -> None:
+    """Regression: every process forked from one parent (a pre-fork server's workers)
+    drew the very same faults on the same calls, the unseeded generator copied with its
+    state into each; like the standard library's ``random``, a child now draws its own.
+    A seeded chaos still replays its seed's sequence in every process."""
+    unseeded = hazina.chaos("u", error=Injected, error_rate=0.5, registry=registry)(ran)
+    seeded = hazina.chaos("s", error=Injected, error_rate=0.5, seed=7, registry=registry)(ran)
+
+    def draws() -> str:
+        return "".join(
+            "x" if _outcome(fn) == "error" else "." for fn in (unseeded, seeded) for _ in range(64)
+        )
+
+    seen = []
+    for _ in range(2):
+        read, write = os.pipe()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child reports through the pipe
+            try:
+                os.write(write, draws().encode())
+            finally:
+                os._exit(0)
+        os.close(write)
+        with os.fdopen(read) as child:
+            seen.append(child.read())
+        os.waitpid(pid, 0)
+    assert len(seen[0]) == len(seen[1]) == 128
+    assert seen[0][:64] != seen[1][:64]
+    assert seen[0][64:] == seen[1][64:]
