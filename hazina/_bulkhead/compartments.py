@@ -9,13 +9,19 @@ from collections.abc import Hashable
 
 
 class Waiter:
-    """One caller queued for a slot: a thread blocked on ``latch``, or a task awaiting
-    ``future`` on ``loop`` (in thread ``thread``)."""
+    """One caller on the slow path: a thread that blocks on ``latch``, or a task that
+    awaits ``future`` on ``loop`` (in thread ``thread``), if it has to queue.
 
-    __slots__ = ("future", "granted", "latch", "loop", "since", "thread", "waited")
+    Made before anything changes, it records what the caller holds at every moment
+    (``compartment`` once looked up, ``granted`` once a slot is its), so that an
+    exception landing anywhere (a signal handler's, a cancellation) can undo exactly that.
+    """
+
+    __slots__ = ("compartment", "future", "granted", "latch", "loop", "since", "thread", "waited")
 
     def __init__(self, since: float) -> None:
         self.since: float = since
+        self.compartment: Compartment | None = None
         self.granted: bool = False
         self.waited: float = 0.0
         self.latch: threading.Lock | None = None

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
+from _thread import allocate_lock
 from collections.abc import Awaitable, Callable, Hashable
 from time import monotonic
 from typing import Any
 
 from .._core.deadline import remaining
-from .._core.errors import BulkheadFull
+from .._core.errors import BulkheadFull, safe_repr
 from .._core.forks import fresh_lock, reset_after_fork
 from .._core.host import Host
 from .._core.policy import Policy
 from .._core.switches import DISABLED, WAITS
+from .._core.validation import MAX_SECONDS
 from .compartments import Compartment, Compartments, Waiter
 from .config import BulkheadConfig
 from .drivers import async_driver, sync_driver
@@ -36,7 +39,9 @@ class Counts:
         self.peak: int = active
 
 
-#: What :meth:`Bulkhead._queue` returns as the wait of a dry run's would-be refusal.
+#: What :meth:`Bulkhead._queue` returns for a caller it did not queue.
+NOW = -2.0
+#: What :meth:`Bulkhead._queue` returns for a dry run's would-be refusal (let through).
 DRY_RUN_REFUSAL = -1.0
 
 
@@ -60,7 +65,9 @@ class Bulkhead(Policy[BulkheadConfig, BulkheadStats]):
         super().__init__(name, config, host)
         assert config.max_concurrent is not None  # the configuration refuses None
         self.limit: int = config.max_concurrent
-        self.lock: threading.Lock = threading.Lock()
+        # Re-entrant only so that the drivers can ask whether this thread holds it.
+        self.lock: threading.RLock = threading.RLock()
+        self.lock_owned: Callable[[], bool] = self.lock._is_owned  # type: ignore[attr-defined]
         # Mutated in place, never replaced: the drivers hold them.
         self.counts: Counts = Counts()
         self.shared: Compartment = Compartment()
@@ -81,23 +88,20 @@ class Bulkhead(Policy[BulkheadConfig, BulkheadStats]):
         # Running calls are never interrupted; waiters are admitted only within the new
         # limit (at once if it grew, as running calls finish if it shrank).
         assert config.max_concurrent is not None  # the configuration refuses None
+        woken = []
         with self.lock:
             self.limit = config.max_concurrent
             self.compartments.max_keys = config.max_keys
             for compartment in (self.shared, *self.compartments.entries.values()):
                 queue = compartment.queue
                 while queue and compartment.active < self.limit:
-                    if self._grant(queue.popleft()):
-                        self._count_granted(compartment)
+                    self._take(compartment)
+                    waiter = queue.popleft()
+                    waiter.granted = True
+                    woken.append(waiter)
             self.config = config
-
-    def _count_granted(self, compartment: Compartment) -> None:
-        compartment.active += 1
-        if compartment is not self.shared:
-            self.counts.active += 1
-        peak = compartment.active if compartment is self.shared else self.counts.active
-        if peak > self.counts.peak:
-            self.counts.peak = peak
+        for waiter in woken:
+            self.wake(waiter)
 
     def reset(self) -> None:
         """Counters to zero; running and queued calls are kept (they are still there)."""
@@ -143,9 +147,64 @@ class Bulkhead(Policy[BulkheadConfig, BulkheadStats]):
             return compartment, False
 
     def leave(self, compartment: Compartment) -> None:
-        """A call that held a slot of ``compartment`` is over."""
-        with self.lock:
-            self.free(compartment)
+        """A call that held a slot of ``compartment`` is over: the slot goes to the first
+        waiter, or back. (The drivers do the same inline: see :mod:`.drivers`.)"""
+        waiter: Waiter | None = None
+        interrupted: BaseException | None = None
+        held = True
+        while held:
+            try:
+                with self.lock:
+                    queue = compartment.queue
+                    # Above the limit (it shrank while calls ran), no slot is handed on.
+                    if queue and compartment.active <= self.limit:
+                        waiter = queue[0]
+                        del queue[0]
+                        waiter.granted = True
+                        self.counts.admitted += 1
+                    else:
+                        compartment.active -= 1
+                        if compartment is not self.shared:
+                            self.counts.active -= 1
+                    held = False
+            except BaseException as error:  # in the wait for the lock, or just after
+                interrupted = error
+        if waiter is not None:
+            try:
+                self.wake(waiter)
+            except BaseException as error:
+                interrupted = error
+                self.wake(waiter)
+        if interrupted is not None:
+            raise interrupted
+
+    def wake(self, waiter: Waiter) -> None:
+        """Tell ``waiter`` that the slot it was handed is its own.
+
+        Calling it twice is harmless, so a wake-up that an exception interrupted midway
+        can be done again.
+        """
+        latch = waiter.latch
+        if latch is not None:
+            try:  # noqa: SIM105 - contextlib.suppress would be one more call to interrupt
+                latch.release()
+            except RuntimeError:
+                pass  # woken already
+            return
+        future, loop = waiter.future, waiter.loop
+        assert future is not None
+        assert loop is not None
+        if waiter.thread == threading.get_ident():
+            _wake_task(future)
+            return
+        try:
+            loop.call_soon_threadsafe(_wake_task, future)
+        except RuntimeError:
+            # Its loop is closed: that waiter will never run, nor count; the slot goes on.
+            assert waiter.compartment is not None
+            with self.lock:
+                self.counts.admitted -= 1
+            self.leave(waiter.compartment)
 
     # -- under the lock ----------------------------------------------------------------
 
@@ -154,7 +213,7 @@ class Bulkhead(Policy[BulkheadConfig, BulkheadStats]):
             return self.compartments.obtain(key)
         except TypeError as error:
             raise TypeError(
-                f"bulkhead {self.name!r}: the key {key!r} is not hashable; "
+                f"bulkhead {self.name!r}: the key {safe_repr(key)} is not hashable; "
                 f"make the key function return a hashable value"
             ) from error
 
@@ -170,99 +229,88 @@ class Bulkhead(Policy[BulkheadConfig, BulkheadStats]):
             if counts.active > counts.peak:
                 counts.peak = counts.active
 
-    def free(self, compartment: Compartment) -> None:
-        """Hand a freed slot of ``compartment`` to its first waiter, or give it back.
+    def _queue(self, compartment: Compartment | None, key: Hashable, waiter: Waiter) -> float:
+        """Admit ``waiter``'s call now, refuse it, or queue it; call with the lock held.
 
-        Call with the lock held.
-        """
-        queue = compartment.queue
-        # Above the limit (it shrank while these calls ran), a freed slot is not handed on.
-        while queue and compartment.active <= self.limit:
-            if self._grant(queue.popleft()):
-                return  # the slot changed hands: `active` stays as it is
-        compartment.active -= 1
-        if compartment is not self.shared:
-            self.counts.active -= 1
+        Returns how long the waiter may wait in line (``inf``: no limit), or :data:`NOW`
+        when it is not queued: then ``waiter.granted`` says whether it holds a slot (and
+        :data:`DRY_RUN_REFUSAL` that a dry run let through a call it would refuse). A
+        refusal is counted here. A keyed compartment (``None``: not looked up yet) is
+        looked up again: between the caller's first look and this one its calls may
+        have ended and an idle compartment may have been dropped, and a slot of a
+        dropped one would be a slot too many.
 
-    def _grant(self, waiter: Waiter) -> bool:
-        waiter.granted = True
-        waiter.waited = monotonic() - waiter.since
-        if waiter.latch is not None:
-            waiter.latch.release()
-        else:
-            future, loop = waiter.future, waiter.loop
-            assert future is not None
-            assert loop is not None
-            if waiter.thread == threading.get_ident():
-                _wake_task(future)
-            else:
-                try:
-                    loop.call_soon_threadsafe(_wake_task, future)
-                except RuntimeError:
-                    # Its loop is closed: that waiter will never run; try the next one.
-                    waiter.granted = False
-                    return False
-        self.counts.admitted += 1
-        self.counts.wait_time += waiter.waited
-        return True
-
-    def _queue(
-        self, compartment: Compartment | None, key: Hashable
-    ) -> tuple[Compartment, Waiter | None, float | None]:
-        """Admit now (no waiter), or queue a waiter with how long it may wait.
-
-        Returns the compartment and ``None, None`` if admitted now, ``None, 0.0`` if
-        refused at once. A keyed compartment (``None``: not looked up yet) is looked up
-        again: between the caller's
-        first look and this one its calls may have ended and an idle compartment may
-        have been dropped, and a slot of a dropped one would be a slot too many. Call
-        with the lock held.
+        Every change to the state is followed by its record in ``waiter`` with no call
+        in between, so an exception landing anywhere leaves ``waiter`` telling the truth.
         """
         if compartment is not self.shared:
             compartment = self._obtain(key)
+        waiter.compartment = compartment
         if compartment.active < self.limit and not compartment.queue:
             self._take(compartment)
-            return compartment, None, None
+            waiter.granted = True
+            return NOW
         if DISABLED.on:  # hazina.testing.disabled(): room is made, beyond the limit
             self._take(compartment)
-            return compartment, None, None
+            waiter.granted = True
+            return NOW
         config = self.config
         if len(compartment.queue) >= config.max_queue or WAITS.instant:
+            self.counts.rejected += 1
             if config.dry_run:  # counted and reported as refused, and run at once
                 self._take(compartment)
-                return compartment, None, DRY_RUN_REFUSAL
-            return compartment, None, 0.0
+                waiter.granted = True
+                return DRY_RUN_REFUSAL
+            return NOW
         if config.dry_run:  # it would have waited in line: it runs at once
             self._take(compartment)
-            return compartment, None, None
-        limit = config.max_wait
+            waiter.granted = True
+            return NOW
+        limit = math.inf if config.max_wait is None else config.max_wait
         left = remaining()  # only read on the way to a wait
-        if left is not None and (limit is None or left < limit):
+        if left is not None and left < limit:
             limit = left
-        if limit is not None and limit <= 0:
-            return compartment, None, 0.0
-        waiter = Waiter(monotonic())
+        if limit <= 0:
+            self.counts.rejected += 1
+            return NOW
         compartment.queue.append(waiter)
-        return compartment, waiter, limit
+        return limit
 
-    def _leave_queue(self, compartment: Compartment, waiter: Waiter, *, cancelled: bool) -> bool:
-        """A waiter stops waiting (its time ran out, or it was cancelled).
-
-        Returns whether it holds a slot after all (granted at the last moment, and not
-        cancelled). Call with the lock held.
-        """
-        if waiter.granted:
-            if not cancelled:
-                return True
-            # Granted, but the caller is gone: it counts as neither; pass the slot on.
+    def _withdraw(self, waiter: Waiter) -> None:
+        """The caller of ``waiter`` is gone (cancelled, interrupted, or its refusal is
+        on its way) before its call ran: whatever it holds is let go, and a slot it was
+        granted counts as neither admitted nor refused."""
+        compartment = waiter.compartment
+        if compartment is None:
+            return
+        with self.lock:
+            if not waiter.granted:
+                try:  # noqa: SIM105 - not queued, or queued and given up already
+                    compartment.queue.remove(waiter)
+                except ValueError:
+                    pass
+                return
+            waiter.granted = False
             self.counts.admitted -= 1
             self.counts.wait_time -= waiter.waited
-            self.free(compartment)
-            return False
-        compartment.queue.remove(waiter)
-        if not cancelled:
-            self.counts.rejected += 1
+        self.leave(compartment)
+
+    def _timed_out(self, waiter: Waiter) -> bool:
+        """A waiter's time ran out: whether it got a slot at the last moment after all
+        (else it leaves the queue, refused). Call with the lock held."""
+        if waiter.granted:
+            return True
+        assert waiter.compartment is not None
+        waiter.compartment.queue.remove(waiter)
+        self.counts.rejected += 1
         return False
+
+    def _waited(self, waiter: Waiter) -> None:
+        """Count the wait of a waiter that got its slot."""
+        waited = monotonic() - waiter.since
+        with self.lock:
+            self.counts.wait_time += waited
+            waiter.waited = waited
 
     # -- waiting: threads and tasks -------------------------------------------------------
 
@@ -281,65 +329,58 @@ class Bulkhead(Policy[BulkheadConfig, BulkheadStats]):
 
     def enter_slow_sync(self, compartment: Compartment | None, key: Hashable) -> Compartment:
         """Take a slot, waiting in line for one if allowed, or raise; the compartment
-        whose slot the call holds (see :meth:`_queue`)."""
-        with self.lock:
-            compartment, waiter, limit = self._queue(compartment, key)
-            if waiter is None:
-                if limit is None:
-                    return compartment
-                self.counts.rejected += 1
-            else:
-                # Set before the lock is let go: a slot may be granted from then on.
-                latch = waiter.latch = threading.Lock()
-                latch.acquire()
-        if waiter is None:
-            if limit == DRY_RUN_REFUSAL:
-                self._refused_in_dry_run(key)
-                return compartment
-            raise self._refusal(key, 0.0)
+        whose slot the call holds (see :meth:`_queue`). Whatever ends it, it returns
+        holding a slot or raises holding none."""
+        waiter = Waiter(monotonic())
+        latch = waiter.latch = allocate_lock()
+        latch.acquire()
         try:
-            got = latch.acquire(True, -1 if limit is None else limit)
-        except BaseException:
             with self.lock:
-                self._leave_queue(compartment, waiter, cancelled=True)
+                limit = self._queue(compartment, key, waiter)
+            if limit < 0:  # not queued
+                if not waiter.granted:
+                    raise self._refusal(key, 0.0)
+                if limit == DRY_RUN_REFUSAL:
+                    self._refused_in_dry_run(key)
+            elif latch.acquire(True, -1 if limit > MAX_SECONDS else limit):
+                self._waited(waiter)
+            else:
+                with self.lock:
+                    granted = self._timed_out(waiter)
+                if not granted:
+                    raise self._refusal(key, monotonic() - waiter.since)
+                self._waited(waiter)
+        except BaseException:
+            self._withdraw(waiter)
             raise
-        if got:
-            return compartment
-        with self.lock:
-            if self._leave_queue(compartment, waiter, cancelled=False):
-                return compartment
-        raise self._refusal(key, monotonic() - waiter.since)
+        assert waiter.compartment is not None
+        return waiter.compartment
 
     async def enter_slow_async(self, compartment: Compartment | None, key: Hashable) -> Compartment:
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
-        with self.lock:
-            compartment, waiter, limit = self._queue(compartment, key)
-            if waiter is None:
-                if limit is None:
-                    return compartment
-                self.counts.rejected += 1
-            else:
-                waiter.future, waiter.loop = future, loop
-                waiter.thread = threading.get_ident()
-        if waiter is None:
-            if limit == DRY_RUN_REFUSAL:
-                self._refused_in_dry_run(key)
-                return compartment
-            raise self._refusal(key, 0.0)
+        waiter = Waiter(monotonic())
+        future = waiter.future = loop.create_future()
+        waiter.loop, waiter.thread = loop, threading.get_ident()
         try:
-            if limit is None:
-                await future
+            with self.lock:
+                limit = self._queue(compartment, key, waiter)
+            if limit < 0:  # not queued
+                if not waiter.granted:
+                    raise self._refusal(key, 0.0)
+                if limit == DRY_RUN_REFUSAL:
+                    self._refused_in_dry_run(key)
             else:
-                async with asyncio.timeout(limit):
-                    await future
-        except TimeoutError:
-            with self.lock:
-                if self._leave_queue(compartment, waiter, cancelled=False):
-                    return compartment
-            raise self._refusal(key, monotonic() - waiter.since) from None
+                try:
+                    async with asyncio.timeout(None if limit > MAX_SECONDS else limit):
+                        await future
+                except TimeoutError:
+                    with self.lock:
+                        granted = self._timed_out(waiter)
+                    if not granted:
+                        raise self._refusal(key, monotonic() - waiter.since) from None
+                self._waited(waiter)
         except BaseException:
-            with self.lock:
-                self._leave_queue(compartment, waiter, cancelled=True)
+            self._withdraw(waiter)
             raise
-        return compartment
+        assert waiter.compartment is not None
+        return waiter.compartment

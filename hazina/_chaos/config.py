@@ -8,7 +8,13 @@ from typing import Any, TypedDict
 
 import attrs
 
-from .._core.validation import Duration, InvalidValue, boolean, is_finite_number, non_negative
+from .._core.validation import (
+    Duration,
+    InvalidValue,
+    boolean,
+    is_finite_number,
+    non_negative_duration,
+)
 
 
 class NotGiven:
@@ -68,7 +74,7 @@ class ChaosConfig:
         default=None, converter=_exception_named, validator=_error
     )
     error_rate: float = attrs.field(default=0.0, validator=_rate)
-    latency: float = attrs.field(default=0.0, validator=non_negative)
+    latency: float = attrs.field(default=0.0, validator=non_negative_duration)
     latency_rate: float = attrs.field(default=0.0, validator=_rate)
     result: Any = attrs.field(default=NOT_GIVEN)
     result_rate: float = attrs.field(default=0.0, validator=_rate)
@@ -78,6 +84,17 @@ class ChaosConfig:
     def __attrs_post_init__(self) -> None:
         if self.error_rate > 0 and self.error is None:
             raise InvalidValue("error", None, "an exception class or instance when error_rate > 0")
+        if self.error_rate > 0 and isinstance(self.error, type):
+            # Instantiated per injection: one that needs arguments would raise TypeError
+            # from every injected call instead of itself.
+            try:
+                self.error()
+            except Exception:
+                raise InvalidValue(
+                    "error",
+                    self.error,
+                    "an exception class that takes no arguments, or an instance",
+                ) from None
         if self.result_rate > 0 and self.result is NOT_GIVEN:
             raise InvalidValue("result", NOT_GIVEN, "given when result_rate > 0")
 

@@ -40,8 +40,8 @@ def chaos(
     Args:
         name: The policy's name. Defaults to the function's module and qualified name.
         registry: Where the policy lives; ``hazina.registry`` by default.
-        error: The exception to raise instead of calling: a class (instantiated per
-            injection) or an instance.
+        error: The exception to raise instead of calling: a class (instantiated with
+            no arguments per injection) or an instance (raised as given each time).
         error_rate: Share of calls that get ``error`` (default 0).
         latency: Seconds of delay before the call (default 0); cut short at an
             enclosing ``@timeout``'s deadline, skipped under ``instant_waits()``.

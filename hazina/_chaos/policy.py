@@ -19,6 +19,12 @@ from .records import ChaosInjected, ChaosStats
 LEFT_ALONE: tuple[float, BaseException | None, Any] = (0.0, None, NOT_GIVEN)
 
 
+def _notes_of(error: object) -> tuple[str, ...] | None:
+    """The notes an exception instance was configured with (``None``: it had none)."""
+    notes = getattr(error, "__notes__", None) if isinstance(error, BaseException) else None
+    return None if notes is None else tuple(notes)
+
+
 class Chaos(Policy[ChaosConfig, ChaosStats]):
     """A named fault injector; get one from ``registry.chaos(name, ...)``.
 
@@ -35,11 +41,16 @@ class Chaos(Policy[ChaosConfig, ChaosStats]):
         self.enabled: bool = config.enabled
         self._lock = threading.Lock()
         self._random = random.Random(config.seed)
+        self._notes = _notes_of(config.error)
         self._fresh_state()
         reset_after_fork(self)
 
     def _after_fork_in_child(self) -> None:
         fresh_lock(self._lock)
+        if self.config.seed is None:
+            # Each child draws its own faults, as the standard library's random does;
+            # copied with its state, the generator would give every child the same ones.
+            self._random = random.Random()
 
     def _fresh_state(self) -> None:
         self._calls = 0
@@ -51,6 +62,7 @@ class Chaos(Policy[ChaosConfig, ChaosStats]):
         with self._lock:
             if config.seed != self.config.seed:
                 self._random = random.Random(config.seed)
+            self._notes = _notes_of(config.error)
             self.config = config
 
     def reconfigure(self, **changes: Any) -> None:
@@ -100,7 +112,8 @@ class Chaos(Policy[ChaosConfig, ChaosStats]):
             if failing < config.error_rate:
                 self._errors += 1
                 given = config.error
-                error = given() if isinstance(given, type) else given
+                assert given is not None  # the configuration refuses error_rate > 0 without
+                error = given() if isinstance(given, type) else self._as_given(given)
                 events.append(ChaosInjected(self.name, "error"))
             elif answering < config.result_rate:
                 self._results += 1
@@ -111,6 +124,18 @@ class Chaos(Policy[ChaosConfig, ChaosStats]):
         for event in events:
             self.emit(event)  # logged at DEBUG on hazina.chaos, as per-call events are
         return delay, error, result
+
+    def _as_given(self, error: BaseException) -> BaseException:
+        """The configured instance, as it was given: raising it again would otherwise
+        keep the traceback of every earlier raise (every frame in it alive) and every
+        note added on the way (a retry's on giving up), without bound."""
+        error.__traceback__ = None
+        if self._notes is None:
+            if hasattr(error, "__notes__"):
+                del error.__notes__
+        else:
+            error.__notes__ = list(self._notes)
+        return error
 
     def pause(self, delay: float) -> float:
         """How long an injected delay may sleep: cut short at an enclosing deadline."""

@@ -125,7 +125,7 @@ class BulkheadFull(HazinaError):
         self.name = name
         self.key = key
         self.retry_after = retry_after
-        who = "" if key is None else f" for key {key!r}"
+        who = "" if key is None else f" for key {safe_repr(key)}"
         super().__init__(f"bulkhead {name!r} is full{who}")
 
     def __reduce__(self) -> tuple[type[BulkheadFull], tuple[str, Hashable, float | None]]:

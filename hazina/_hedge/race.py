@@ -25,7 +25,7 @@ class Verdict(enum.Enum):
     START = enum.auto()
     #: The attempt failed; others are still running: wait for them.
     WAIT = enum.auto()
-    #: Every attempt failed: raise :meth:`Race.failure`.
+    #: Every attempt failed, or ``on`` raised: raise :meth:`Race.failure`.
     FAIL = enum.auto()
 
 
@@ -35,7 +35,7 @@ WIN, RAISE, START, WAIT, FAIL = Verdict
 class Race:
     """The state of one hedged call's attempts; never shared between calls."""
 
-    __slots__ = ("_errors", "_hedge", "_running", "decided", "started")
+    __slots__ = ("_broken", "_errors", "_hedge", "_running", "decided", "started")
 
     def __init__(self, hedge: Hedge) -> None:
         self._hedge = hedge
@@ -45,6 +45,7 @@ class Race:
         #: Whether the call's outcome is known (later outcomes are losers' and ignored).
         self.decided = False
         self._errors: list[BaseException] = []
+        self._broken: BaseException | None = None
 
     def can_hedge(self) -> bool:
         """Whether another attempt may still start."""
@@ -66,7 +67,17 @@ class Race:
             if attempt:
                 self._hedge.won()
             return WIN
-        if not self._hedge.retryable(error):
+        try:
+            retryable = self._hedge.retryable(error)
+        except Exception as broken:
+            # A raising `on` decides the call as an error outside it would, with its own
+            # error (left unhandled in a hedge task's callback, it would go to the event
+            # loop's handler, and the attempts still running would outlive the call).
+            broken.__context__ = error
+            self.decided = True
+            self._broken = broken
+            return FAIL
+        if not retryable:
             self.decided = True
             return RAISE
         # The first attempt's error leads: it is the one raised if all fail.
@@ -79,7 +90,10 @@ class Race:
         return FAIL
 
     def failure(self) -> BaseException:
-        """The first attempt's error, with a note naming what the others raised."""
+        """The first attempt's error, with a note naming what the others raised; or the
+        error ``on`` raised."""
+        if self._broken is not None:
+            return self._broken
         first, *others = self._errors
         told = "; ".join(repr(error) for error in others)
         first.add_note(

@@ -58,6 +58,11 @@ class RetryBudget(Policy[RetryBudgetConfig, RetryBudgetStats]):
         self._marks: Marks = Marks(self.config.window)
         #: When the current bucket ends; a call at or after it rolls the window (:meth:`roll`).
         self.next_bucket_at: float = float("-inf")
+        # Clock readings are moved by `_offset` so that they never run backwards: a step
+        # back (freezegun's freeze_time ending) counts as no time passing, where it would
+        # leave the window ahead of the clock, and every retry refused, for the step.
+        self._offset = 0.0
+        self._latest = float("-inf")
 
     def _apply_config(self, config: RetryBudgetConfig) -> None:
         # Totals are kept; the marks of the last window are kept unless its length changed.
@@ -110,15 +115,24 @@ class RetryBudget(Policy[RetryBudgetConfig, RetryBudgetStats]):
         with self._lock:
             self._roll(now)
 
-    def _roll(self, now: float) -> None:
+    def _roll(self, now: float) -> float:
+        """Mark the bucket holding ``now``; ``now`` on the budget's own time scale."""
+        at = now + self._offset
+        if at < self._latest:  # the clock stepped back
+            self._offset += self._latest - at
+            at = self._latest
+        self._latest = at
         marks = self._marks
-        self.next_bucket_at = marks.leave(marks.bucket(now), self._first_attempts(), self._retries)
+        next_at = marks.leave(marks.bucket(at), self._first_attempts(), self._retries)
+        # On the clock's scale, as the retry drivers compare their own readings with it.
+        self.next_bucket_at = next_at - self._offset
+        return at
 
     def withdraw(self, now: float) -> bool:
         """Take one retry at ``now`` if the budget allows it; count it either way."""
         with self._lock:
-            self._roll(now)
-            oldest = self._marks.oldest_in_window(now)
+            at = self._roll(now)
+            oldest = self._marks.oldest_in_window(at)
             attempts = self._first_attempts() - oldest.attempts
             retries = self._retries - oldest.retries
             if retries + 1 <= self.config.ratio * attempts + self._reserve + _ROUNDING:

@@ -49,6 +49,10 @@ class Timeout(Policy[TimeoutConfig, TimeoutStats]):
         # Counters are kept; calls already running keep the deadline they started with.
         assert config.seconds is not None  # the configuration refuses None
         with self._lock:
+            if float(config.seconds) != self.seconds:
+                # One watch's deadlines come due in the order its calls start only while
+                # they all last as long: calls with the new length queue apart.
+                self.watches = Watches()
             self.seconds = float(config.seconds)
             self.config = config
 
@@ -86,9 +90,6 @@ class Timeout(Policy[TimeoutConfig, TimeoutStats]):
         """Count a timeout, emit its event; the error to raise."""
         with self._lock:
             self._timeouts += 1
-            if abandoned:
-                self._abandoned += 1
-                self.running_abandoned += 1
         event = CallTimedOut(self.name, self.seconds, abandoned, refused)
         self.emit(event)
         return TimeoutExceeded(self.name, self.seconds)
@@ -102,9 +103,19 @@ class Timeout(Policy[TimeoutConfig, TimeoutStats]):
 
         The worker may finish at this very moment; whoever claims the job first decides.
         """
-        try:
-            job.claim.pop()
-        except IndexError:
+        with self._lock:
+            try:
+                # No call between taking the claim and counting the call as abandoned: an
+                # exception landing in between (a signal handler's) would let the worker
+                # count its end without its start, and max_abandoned let one more through.
+                del job.claim[0]
+            except IndexError:
+                claimed = False
+            else:
+                claimed = True
+                self._abandoned += 1
+                self.running_abandoned += 1
+        if not claimed:
             # The worker finished first: the outcome is there, or a moment away.
             if interrupted:
                 return None
@@ -113,9 +124,6 @@ class Timeout(Policy[TimeoutConfig, TimeoutStats]):
         if interrupted:
             # Not a timeout (the caller was interrupted, e.g. by Ctrl-C), but the call
             # is left running all the same.
-            with self._lock:
-                self._abandoned += 1
-                self.running_abandoned += 1
             return None
         deadline.expired = True
         raise self.timed_out(abandoned=True)

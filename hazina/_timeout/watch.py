@@ -18,6 +18,7 @@ from collections import deque
 from time import monotonic
 
 from .._core.deadline import Deadline
+from .._core.forks import fresh_lock, reset_after_fork
 
 
 class TimedCall(Deadline):
@@ -69,7 +70,7 @@ class Watch:
 class Watches:
     """A timeout's :class:`Watch` per event loop; the last one used is read first."""
 
-    __slots__ = ("_by_loop", "_lock", "last")
+    __slots__ = ("__weakref__", "_by_loop", "_lock", "last")
 
     def __init__(self) -> None:
         # Weak values: a watch lives while a call in flight, its armed timer or `last`
@@ -81,6 +82,11 @@ class Watches:
         self._lock = threading.Lock()
         # A watch of no loop: the first call of each thread looks its loop's up.
         self.last: Watch = Watch(None)
+        reset_after_fork(self)
+
+    def _after_fork_in_child(self) -> None:
+        # Another thread of the parent may have held it; none of them runs here.
+        fresh_lock(self._lock)
 
     def of(self, loop: asyncio.AbstractEventLoop) -> Watch:
         """The watch of ``loop`` (made if new), which becomes the last one used."""

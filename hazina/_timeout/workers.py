@@ -100,61 +100,63 @@ class WorkerPool:
 
     def submit(self, job: Job) -> None:
         """Run ``job`` on an idle worker, or on a new one; never waits."""
-        try:
-            # list.pop is atomic: two callers never get the same worker.
-            worker = self._idle.pop()
-        except IndexError:
-            worker = self._start()
-        worker.job = job
-        worker.wake.release()
-
-    def _start(self) -> _Worker:
-        worker = _Worker()
+        idle = self._idle
         with self._lock:
-            self._threads += 1
-        thread = threading.Thread(
+            if idle:
+                # Taken, handed its job and woken with no call before the wake-up: an
+                # exception landing here (a signal handler's) never leaves a worker taken
+                # without its job, parked for good.
+                worker = idle[-1]
+                del idle[-1]
+                worker.job = job
+                worker.wake.release()
+                return
+        worker = _Worker()
+        worker.job = job
+        worker.wake.release()  # its first wait ends at once, with the job
+        threading.Thread(
             target=self._work, args=(worker,), name="hazina-timeout-worker", daemon=True
-        )
-        try:
-            thread.start()
-        except BaseException:
-            with self._lock:
-                self._threads -= 1
-            raise
-        return worker
+        ).start()
 
     def _work(self, worker: _Worker) -> None:
-        idle, wake = self._idle, worker.wake
-        while True:
-            if not wake.acquire(True, self.idle_seconds):
-                try:
-                    idle.remove(worker)
-                except ValueError:
-                    # A caller took this worker just now; its job is on the way.
+        idle, wake, lock = self._idle, worker.wake, self._lock
+        # Counted by the thread itself: a start cut short by an exception may or may not
+        # have started it.
+        with lock:
+            self._threads += 1
+        try:
+            while True:
+                if not wake.acquire(True, self.idle_seconds):
+                    with lock:
+                        if worker.job is None:
+                            idle.remove(worker)
+                            return
+                    # Handed a job as its wait ran out: it was woken in the same breath.
                     wake.acquire()
+                job = worker.job
+                worker.job = None
+                assert job is not None
+                try:
+                    job.result = job.context.run(job.fn, *job.args, **job.kwargs)
+                except BaseException as error:
+                    job.error = error
+                job.fn = job.args = job.kwargs = job.context = None  # type: ignore[assignment]
+                try:
+                    job.claim.pop()
+                except IndexError:
+                    # The caller walked away at its deadline; nobody reads this outcome.
+                    job.result = job.error = None
+                    with lock:
+                        idle.append(worker)
+                    job.on_abandoned_end()
                 else:
-                    with self._lock:
-                        self._threads -= 1
-                    return
-            job = worker.job
-            worker.job = None
-            assert job is not None
-            try:
-                job.result = job.context.run(job.fn, *job.args, **job.kwargs)
-            except BaseException as error:
-                job.error = error
-            job.fn = job.args = job.kwargs = job.context = None  # type: ignore[assignment]
-            try:
-                job.claim.pop()
-            except IndexError:
-                # The caller walked away at its deadline; nobody reads this outcome.
-                job.result = job.error = None
-                idle.append(worker)
-                job.on_abandoned_end()
-            else:
-                # Back in the pool before the caller wakes, so its next call reuses us.
-                idle.append(worker)
-                job.done.release()
+                    # Back in the pool before the caller wakes, so its next call reuses us.
+                    with lock:
+                        idle.append(worker)
+                    job.done.release()
+        finally:
+            with lock:
+                self._threads -= 1
 
 
 _POOLS: weakref.WeakSet[WorkerPool] = weakref.WeakSet()

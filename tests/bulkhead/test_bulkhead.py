@@ -317,6 +317,45 @@ def test_an_unhashable_key_is_a_type_error_naming_the_bulkhead(
         flavor.call(fn, 1)
 
 
+class BadRepr:
+    """A key whose ``repr()`` raises; unhashable if ``hashable`` is false."""
+
+    def __init__(self, hashable: bool = True) -> None:
+        self.hashable = hashable
+
+    def __hash__(self) -> int:
+        if not self.hashable:
+            raise TypeError("unhashable")
+        return 1
+
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr for you")
+
+
+def test_a_refusal_for_a_key_whose_repr_raises_is_still_a_refusal(
+    registry: hazina.Registry, release: threading.Event
+) -> None:
+    """Regression: refusing a key whose ``repr()`` raises raised that error instead of
+    ``BulkheadFull`` (and an unhashable one, instead of the TypeError naming the
+    bulkhead); the message now stands in for the repr."""
+    key = BadRepr()
+
+    @hazina.bulkhead("b", registry=registry, max_concurrent=1, key=lambda k: k)
+    def hold(k: object) -> None:
+        release.wait(10)
+
+    holder = threading.Thread(target=hold, args=(key,))
+    holder.start()
+    wait_until(lambda: registry.bulkhead("b").stats().active == 1)
+    with pytest.raises(hazina.BulkheadFull, match=r"repr\(\) raised") as raised:
+        hold(key)
+    assert raised.value.key is key
+    with pytest.raises(TypeError, match=r"bulkhead .b.: the key .*repr\(\) raised"):
+        hold(BadRepr(hashable=False))
+    release.set()
+    holder.join()
+
+
 def test_reset_zeroes_the_counters_and_keeps_running_calls(release: threading.Event) -> None:
     """After reset() the counters restart, but a call still running still holds its slot."""
     registry = hazina.Registry()

@@ -13,9 +13,10 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
-from interrupts import fork_children, hammered
+from interrupts import fork_children, hammered, lock_is_free, signal_storm
 
 import hazina
 
@@ -361,3 +362,60 @@ def test_a_child_forked_while_threads_use_the_bulkhead_can_use_it() -> None:
 
     with hammered(work):
         assert fork_children(use) == []
+
+
+@pytest.mark.parametrize("keyed", [False, True])
+def test_exceptions_from_a_signal_storm_never_leave_a_slot_taken_or_the_lock_held(
+    keyed: bool,
+) -> None:
+    """Regression: an exception from a signal handler (Ctrl-C, a SIGALRM timeout) landing
+    right after the lock was taken left it taken for good, and one landing between
+    queueing and setting up the wait left a waiter in line that no thread waited on.
+    Thousands of them, landing anywhere while calls take a slot, wait in line, are
+    refused or hand their slot to another thread's waiter, leave the lock free, every
+    slot free and nobody queued."""
+    registry = hazina.Registry()
+    options: dict[str, Any] = {"max_concurrent": 1, "max_queue": 1, "max_wait": 1e-4}
+    if keyed:
+        options["key"] = lambda n: n % 3
+
+    @hazina.bulkhead("storm", registry=registry, **options)
+    def inner(n: int) -> int:
+        return n
+
+    @hazina.bulkhead("storm", registry=registry)
+    def outer(n: int) -> int:
+        # The one slot is this call's: the inner call waits in line, then is refused.
+        with contextlib.suppress(hazina.BulkheadFull):
+            inner(n)
+        return n
+
+    stop = threading.Event()
+
+    def beside() -> None:
+        # Another thread queues too, so the storm's calls also hand their slot on.
+        while not stop.is_set():
+            with contextlib.suppress(hazina.BulkheadFull):
+                inner(0)
+
+    def call(i: int) -> None:
+        with contextlib.suppress(hazina.BulkheadFull):  # the other thread's turn
+            outer(i) if i % 2 else inner(i)
+
+    thread = threading.Thread(target=beside, daemon=True)
+    thread.start()
+    try:
+        signal_storm(call)
+    finally:
+        stop.set()
+        thread.join(10)
+    assert not thread.is_alive(), "the other thread is stuck in the bulkhead"
+    bulkhead = inner.policy
+    assert lock_is_free(bulkhead.lock)
+    stats = bulkhead.stats()
+    assert (stats.active, stats.queued) == (0, 0)
+    # Admitted (the slot is free again), and the inner call refused (there is one only).
+    assert outer(3) == 3
+    after = bulkhead.stats()
+    assert (after.admitted - stats.admitted, after.rejected - stats.rejected) == (1, 1)
+    assert (after.active, after.queued) == (0, 0)

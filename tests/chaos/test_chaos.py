@@ -6,6 +6,8 @@ Every behavioural scenario runs sync and async through the ``flavor`` fixture.
 from __future__ import annotations
 
 import math
+import os
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -130,6 +132,39 @@ def test_an_error_class_is_instantiated_per_injection_and_an_instance_raised_as_
     assert raised[2] is instance
 
 
+def traceback_length(error: BaseException) -> int:
+    length, entry = 0, error.__traceback__
+    while entry is not None:
+        length, entry = length + 1, entry.tb_next
+    return length
+
+
+def test_an_injected_instance_keeps_no_traceback_or_notes_of_earlier_injections(
+    registry: hazina.Registry,
+) -> None:
+    """Regression: an instance raised again kept the traceback of every earlier raise
+    (and every frame in it alive) and every note a retry added on giving up, so a
+    long-running chaos experiment grew without bound; each injection now starts from the
+    instance as it was given."""
+    instance = Injected("the one")
+    instance.add_note("given with this note")
+
+    @hazina.retry("r", attempts=2, initial=0, jitter=None, registry=registry)
+    @hazina.chaos("c", error=instance, error_rate=1.0, registry=registry)
+    def call() -> str:
+        return "ok"
+
+    seen = []
+    for _ in range(20):
+        with pytest.raises(Injected) as caught:
+            call()
+        assert caught.value is instance
+        seen.append((traceback_length(instance), list(instance.__notes__)))
+    assert seen[-1] == seen[0]
+    assert seen[0][1][0] == "given with this note"
+    assert len(seen[0][1]) == 2  # and the retry's note on giving up
+
+
 def test_disabled_passes_through_uncounted_and_switches_at_run_time(
     registry: hazina.Registry, flavor: Flavor
 ) -> None:
@@ -196,8 +231,15 @@ def _outcome(fn: Any) -> str:
         ({"error_rate": 0.5}, "error must be an exception class or instance when error_rate"),
         ({"result_rate": 0.5}, "result must be given when result_rate"),
         ({"error_rate": 1.5, "error": Injected}, "error_rate must be a number from 0 to 1"),
-        ({"latency": -1}, "latency must be a number of 0 or more"),
+        ({"latency": -1}, "latency must be a number of seconds from 0 to"),
+        # Regression: passed, then every delayed call raised OverflowError from the sleep.
+        ({"latency": 1e300}, "latency must be a number of seconds from 0 to 9.2"),
         ({"error": 3}, "error must be None, an exception class or an exception"),
+        # Regression: passed, then every injection raised TypeError from the constructor.
+        (
+            {"error": UnicodeDecodeError, "error_rate": 0.5},
+            "error must be an exception class that takes no arguments",
+        ),
         ({"error": "NoSuchError"}, "error must be the name of an exception class"),
         ({"enabled": "yes"}, "enabled must be True or False"),
         ({"seed": 1.5}, "seed must be None or a whole number"),
@@ -236,3 +278,39 @@ def test_a_delay_ends_at_an_enclosing_timeout_deadline(flavor: Flavor) -> None:
     assert flavor.call(outer) == "ok"
     assert len(slept) == 1
     assert 0 < slept[0] <= 0.5
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_forked_children_of_an_unseeded_chaos_draw_faults_of_their_own(
+    registry: hazina.Registry,
+) -> None:
+    """Regression: every process forked from one parent (a pre-fork server's workers)
+    drew the very same faults on the same calls, the unseeded generator copied with its
+    state into each; like the standard library's ``random``, a child now draws its own.
+    A seeded chaos still replays its seed's sequence in every process."""
+    unseeded = hazina.chaos("u", error=Injected, error_rate=0.5, registry=registry)(ran)
+    seeded = hazina.chaos("s", error=Injected, error_rate=0.5, seed=7, registry=registry)(ran)
+
+    def draws() -> str:
+        return "".join(
+            "x" if _outcome(fn) == "error" else "." for fn in (unseeded, seeded) for _ in range(64)
+        )
+
+    seen = []
+    for _ in range(2):
+        read, write = os.pipe()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child reports through the pipe
+            try:
+                os.write(write, draws().encode())
+            finally:
+                os._exit(0)
+        os.close(write)
+        with os.fdopen(read) as child:
+            seen.append(child.read())
+        os.waitpid(pid, 0)
+    assert len(seen[0]) == len(seen[1]) == 128
+    assert seen[0][:64] != seen[1][:64]
+    assert seen[0][64:] == seen[1][64:]

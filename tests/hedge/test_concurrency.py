@@ -4,6 +4,8 @@ counts stay exact, and a sync call never waits for a worker."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import gc
 import os
 import random
@@ -17,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from interrupts import signal_storm
 
 import hazina
 from hazina._hedge import drivers, threads
@@ -406,3 +409,47 @@ def test_a_forked_child_starts_workers_of_its_own(registry: hazina.Registry) -> 
             os._exit(2)
     _, status = os.waitpid(child, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_exceptions_from_a_signal_storm_leave_no_worker_parked(
+    registry: hazina.Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: an exception from a signal handler (Ctrl-C, a SIGALRM timeout) landing
+    in a sync hedged call just after it took an idle worker, before handing it the
+    attempt, left that worker's thread parked for ever, waiting for a job that never
+    came. Thousands of them, landing anywhere in hedged calls, leave every worker to
+    exit once idle."""
+    pool = Workers("hazina-hedge-storm", idle_for=1.0)
+    monkeypatch.setattr(threads, "WORKERS", pool)
+    monkeypatch.setattr(drivers, "WORKERS", pool)
+
+    @hazina.hedge("h", registry=registry, delay=SHORT)
+    def hedged(i: int) -> int:
+        return i
+
+    def call(i: int) -> None:
+        # Should every idle worker be busy, a thread starts, and an exception cutting
+        # Thread.start() short can upset the threading module itself (a KeyError as the
+        # thread leaves `_limbo` twice); not hazina's to fix.
+        with contextlib.suppress(KeyError):
+            hedged(i)
+
+    # Idle workers to take, so that the storm's calls get as far as handing one a job
+    # and start no thread (an exception cutting Thread.start() short upsets the
+    # threading module itself).
+    gate = threading.Barrier(401, timeout=5)
+    for _ in range(400):
+        pool.run(contextvars.copy_context(), lambda _: gate.wait(), None)
+    gate.wait()
+
+    signal_storm(call)
+
+    def parked() -> list[threading.Thread]:
+        # Only running ones: a Thread.start() cut short leaves one listed, never started.
+        return [thread for thread in hedge_threads("hazina-hedge-storm") if thread.is_alive()]
+
+    deadline = time.monotonic() + 5.0
+    while parked() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert parked() == []

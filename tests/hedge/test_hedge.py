@@ -166,6 +166,40 @@ def test_a_first_error_outside_on_is_raised_without_hedging(flavor: Flavor, hedg
     assert fn.policy.stats() == stats(calls=1, hedges=0, hedge_wins=0)
 
 
+def broken_on(error: BaseException) -> bool:
+    """An ``on`` predicate that fails on KeyError."""
+    if isinstance(error, KeyError):
+        raise RuntimeError("the predicate broke")
+    return True
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        (Raise(KeyError("k"), after=3 * SHORT), Hold()),  # the first attempt's error
+        (Hold(), Raise(KeyError("k"))),  # a hedge's error
+    ],
+    ids=["first", "hedge"],
+)
+def test_an_on_predicate_that_raises_ends_the_call_with_its_error(
+    flavor: Flavor, hedged: Any, script: tuple[Any, ...]
+) -> None:
+    """Regression: a raising ``on`` left the async hedges running after the call had
+    raised (for the first attempt's error), or was only logged by the event loop while
+    the call went on waiting for the attempt still held (for a hedge's error). Its
+    error now ends the call at once, like an error outside ``on``, and the attempts
+    still running are cancelled (async) before the call returns."""
+    fn, dependency = hedged(*script, delay=SHORT, on=broken_on)
+
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match="the predicate broke"):
+        flavor.call(fn)
+    assert time.monotonic() - started < LONG / 2
+    if flavor.is_async:
+        held = 1 if isinstance(script[1], Hold) else 0
+        assert dependency.attempts[held].cancelled
+
+
 class Interrupted(BaseException):
     """Not an ``Exception``: no hedge may take its place."""
 

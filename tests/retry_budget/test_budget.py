@@ -20,7 +20,7 @@ import hazina
 from hazina.testing import FakeClock, instant_waits
 
 if TYPE_CHECKING:
-    from conftest import Flavor
+    from conftest import Flavor, SteppingClock
 
 
 def succeed() -> str:
@@ -190,6 +190,24 @@ def test_the_window_slides_in_tenths(registry: hazina.Registry, clock: FakeClock
     assert [late.withdraw(1010.5) for _ in range(2)] == [True, False]
 
 
+def test_a_spent_budget_is_not_stuck_when_the_clock_steps_back(
+    flavor: Flavor, stepping_clock: SteppingClock
+) -> None:
+    """Regression: a clock stepping back (freezegun's freeze_time ending) left the window
+    where it was, ahead of the clock, so a budget spent before the step refused every
+    retry until the clock caught up again (here 11 days); a step back now counts as no
+    time passing, and the window slides on from there."""
+    registry = hazina.Registry(clock=stepping_clock)
+    registry.retry_budget("shared", ratio=0, min_per_second=1, window=10)
+    fn = under_retry(flavor, registry, fail)
+    assert [spent(e) for e in call_failing(flavor, fn, 11)] == [False] * 10 + [True]
+
+    stepping_clock.step_back(1e6)
+    assert [spent(e) for e in call_failing(flavor, fn, 1)] == [True]  # no time passed
+    stepping_clock.advance(10)
+    assert [spent(e) for e in call_failing(flavor, fn, 11)] == [False] * 10 + [True]
+
+
 def test_a_missing_budget_is_created_with_defaults(registry: hazina.Registry) -> None:
     """@retry(budget=name) creates the budget with defaults when it does not exist."""
     fn = hazina.retry("dep", registry=registry, budget="fresh")(succeed)
@@ -265,6 +283,11 @@ def test_reset_empties_the_window_and_the_counters(
         ({"window": 0}, "window"),
         ({"window": -5}, "window"),
         ({"window": datetime.timedelta(0)}, "window"),
+        # Regression: passed, then the first retry failed with OverflowError (its tenths
+        # of a window numbered beyond float range) or ZeroDivisionError (a tenth of 0).
+        ({"window": 1e-310}, "window"),
+        ({"window": 5e-324}, "window"),
+        ({"window": 1e-9}, "window"),
         ({"window": None}, "window"),
         ({"windows": 5}, "windows"),
     ],

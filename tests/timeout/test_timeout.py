@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from interrupts import fork_children, hammered
 
 import hazina
 from hazina._timeout.workers import WorkerPool
@@ -150,6 +151,30 @@ async def test_an_async_call_is_cancelled_at_the_deadline() -> None:
     assert task is not None
     assert task.cancelling() == 0
     assert hazina.remaining() is None
+
+
+@pytest.mark.asyncio
+async def test_a_shorter_limit_set_while_a_longer_call_runs_applies_to_the_next_call() -> None:
+    """Regression: the loop's one timer for the policy was armed for the call already
+    running, and deadlines were assumed to come due in the order calls start; after
+    ``reconfigure(seconds=...)`` shortened the limit, the next call was not cancelled
+    until the running call's (longer) deadline."""
+    registry = hazina.Registry()
+
+    @hazina.timeout("t", registry=registry, seconds=LONG)
+    async def slow(seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+    running = asyncio.create_task(slow(LONG / 2))
+    await asyncio.sleep(0)  # it starts, with the long deadline
+    slow.policy.reconfigure(seconds=SHORT)
+    started = time.monotonic()
+    with pytest.raises(hazina.TimeoutExceeded):
+        await slow(LONG / 4)
+    assert time.monotonic() - started < 10 * SHORT
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
 
 
 @pytest.mark.asyncio
@@ -491,3 +516,45 @@ def test_an_interrupted_caller_leaves_its_call_running_without_a_timeout(
     while policy.running_abandoned and time.monotonic() < wait_deadline:
         time.sleep(0.001)
     assert policy.running_abandoned == 0
+
+
+class SlowHashLoop(asyncio.SelectorEventLoop):
+    """An event loop slow to hash, as a loop of another library may be."""
+
+    def __hash__(self) -> int:
+        time.sleep(0.0005)
+        return id(self)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_child_forked_while_threads_time_async_calls_can_time_its_own() -> None:
+    """Regression: a child forked while another thread held the lock under which a
+    timeout finds its state for an event loop hung on its first async call (on a loop
+    of its own, it takes that lock); now every child's copy starts with it free."""
+    registry = hazina.Registry()
+
+    @hazina.timeout("t", registry=registry, seconds=LONG)
+    async def quick() -> str:
+        return "ran"
+
+    async def many() -> None:
+        for _ in range(20):
+            await quick()
+            await asyncio.sleep(0)
+
+    def work() -> None:
+        # A loop per thread: calls from the threads take turns, and each call whose loop
+        # is not the last one used looks its loop's state up under the lock.
+        loop = SlowHashLoop()
+        try:
+            loop.run_until_complete(many())
+        finally:
+            loop.close()
+
+    def use() -> None:
+        assert asyncio.run(quick()) == "ran"
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        with hammered(work):
+            assert fork_children(use, timeout=5.0) == []
