@@ -183,7 +183,9 @@ class Store:
         #: Per shard, one touch per priority, told apart by identity: `never_remove`'s
         #: is another bound method object than `normal`'s, for the same move. A new
         #: entry's is ``touches[hash(key) & mask][rank]``.
-        self.touches = tuple(_touches(shard, low, high) for shard in self.shards)
+        self.touches: tuple[tuple[Callable[[Hashable], None], ...], ...] = tuple(
+            _touches(shard, low, high) for shard in self.shards
+        )
         #: ``id(touch)`` -> ``(shard, rank)``: an entry's touch tells both, with no
         #: call of its key's ``__hash__``.
         self._whose = {
