@@ -112,11 +112,6 @@ class Entry:
         self.deadline = deadline if deadline < cap else cap
 
 
-def _due(entry: Entry) -> float:
-    sliding = entry.sliding
-    return entry.deadline if sliding is None else sliding[2]
-
-
 def _touches(
     shard: OrderedDict[Hashable, Entry],
     low: OrderedDict[Hashable, Entry],

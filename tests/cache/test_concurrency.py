@@ -28,7 +28,7 @@ import hazina
 from hazina._cache import store as store_module
 from hazina._cache.flight import ABANDONED
 from hazina._cache.log import DEBUG
-from hazina._cache.store import _due
+from hazina._cache.store import Entry
 from hazina.testing import FakeClock
 
 if TYPE_CHECKING:
@@ -776,6 +776,13 @@ def test_threads_racing_on_hits_and_loads_never_see_the_clock_step_back(
 
 
 # -- signals and fork ------------------------------------------------------------------------
+
+
+def _due(entry: Entry) -> float:
+    """When the expiry heap should have ``entry`` due: its deadline, or for a sliding
+    entry the due time it was last scheduled at."""
+    sliding = entry.sliding
+    return entry.deadline if sliding is None else sliding[2]
 
 
 def assert_store_is_consistent(cache: hazina.Cache) -> None:
