@@ -12,6 +12,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -147,3 +148,25 @@ def fork_children(use: Callable[[], None], children: int = 40, timeout: float = 
                 break
             time.sleep(0.01)
     return problems
+
+
+def output_of_forked_child(produce: Callable[[], str]) -> str:
+    """Fork once; the child runs ``produce()`` and sends its text back through a pipe.
+
+    Forking a process that has threads is the point of these tests, so Python 3.12's
+    warning about it is silenced.
+    """
+    read, write = os.pipe()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through the pipe
+        try:
+            os.write(write, produce().encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as child:
+        output = child.read()
+    os.waitpid(pid, 0)
+    return output

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import math
 import os
-import warnings
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from interrupts import output_of_forked_child
 
 import hazina
 from hazina.testing import FakeClock, instant_waits
@@ -296,21 +296,7 @@ def test_forked_children_of_an_unseeded_chaos_draw_faults_of_their_own(
             "x" if _outcome(fn) == "error" else "." for fn in (unseeded, seeded) for _ in range(64)
         )
 
-    seen = []
-    for _ in range(2):
-        read, write = os.pipe()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            pid = os.fork()
-        if pid == 0:  # pragma: no cover - the child reports through the pipe
-            try:
-                os.write(write, draws().encode())
-            finally:
-                os._exit(0)
-        os.close(write)
-        with os.fdopen(read) as child:
-            seen.append(child.read())
-        os.waitpid(pid, 0)
+    seen = [output_of_forked_child(draws) for _ in range(2)]
     assert len(seen[0]) == len(seen[1]) == 128
     assert seen[0][:64] != seen[1][:64]
     assert seen[0][64:] == seen[1][64:]

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from interrupts import fork_children, hammered
+from interrupts import fork_children, hammered, output_of_forked_child
 
 import hazina
 from hazina._timeout.workers import WorkerPool
@@ -447,20 +447,7 @@ def test_a_forked_child_starts_workers_of_its_own() -> None:
     registry = hazina.Registry()
     fn = hazina.timeout("t", registry=registry, seconds=2)(lambda: "ran")
     assert fn() == "ran"  # the parent now has an idle worker
-    read, write = os.pipe()
-    with warnings.catch_warnings():
-        # Python 3.12+ warns about forking a process with threads; that is the point here.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child reports through the pipe
-        try:
-            os.write(write, fn().encode())
-        finally:
-            os._exit(0)
-    os.close(write)
-    with os.fdopen(read) as child:
-        assert child.read() == "ran"
-    os.waitpid(pid, 0)
+    assert output_of_forked_child(fn) == "ran"
 
 
 @pytest.mark.asyncio
