@@ -601,7 +601,8 @@ class Cache(Policy[CacheConfig, CacheStats]):
             # The usual entry (a ttl or none), built here: expiry() and the store's
             # new_entry() would be two calls more on every write.
             ttl, store = options.ttl, self.store
-            touch = store.touches[hash(key) & store.mask][options.rank]
+            index = hash(key) & store.mask
+            touch = store.touches[index][options.rank] or store.ranked_touch(index, options.rank)
             return Entry(key, value, touch, NEVER if ttl is None else now + ttl, None)
         expiry = options.expiry(value, now)
         if self.wraps:

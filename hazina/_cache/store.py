@@ -27,7 +27,7 @@ splits its entries by their keys' hashes into ordered dicts of at most
 fresh memory's page faults; shards filled together rebuild close together, so smaller
 is better). Recency is kept per shard: the ``normal`` entry evicted for a new key is
 the least recently used of the new key's shard (of another shard when that one has
-none), which among a hundred keys in hash order is about the store's oldest
+none), which among fifty keys in hash order is about the store's oldest two
 percent. The price is on the readers' lookup of a sharded store: the key's
 hash picks the shard's ``get`` first (inline in the decorators' hot path, a Python
 function in :attr:`Store.get`). A store of up
@@ -65,10 +65,15 @@ from .._core.keytable import SHARD_KEYS, shard_count
 from .expiry import NEVER, PRIORITIES
 
 _LOW, _NORMAL, _HIGH = (PRIORITIES.index(name) for name in ("low", "normal", "high"))
-#: A store of up to this many entries has one shard (see "Shards" above), and a bigger
-#: one shards of about this many (half to all): as a key table, for the same reasons.
+#: A store of up to this many entries has one shard (see "Shards" above), as a key
+#: table, for the same reasons.
 ONE_SHARD_UP_TO = ONE_TABLE_SHARD_UP_TO
-SHARD_SIZE = SHARD_KEYS
+#: A bigger store has shards of about this many entries (half to all). Half a key
+#: table's: a write costs twice a limiter's call and reads colder memory, so a shard's
+#: rebuild costs more here, and one write in a hundred or so lands on one (rebuilds cost
+#: 12 us at 100 entries a shard, the p99.9 of writes after a mass expiry 20 us; at 50,
+#: 12 us for the p99.9). The price is a few bytes an entry for the shards themselves.
+SHARD_SIZE = SHARD_KEYS // 2
 #: A write that needs room looks at up to this many heap items to find an expired entry.
 _LOOK_FOR_ROOM = 8
 #: How many children an item of the expiry heap has: the parent of spot ``i`` is
@@ -112,23 +117,16 @@ class Entry:
         self.deadline = deadline if deadline < cap else cap
 
 
-def _touches(
-    shard: OrderedDict[Hashable, Entry],
-    low: OrderedDict[Hashable, Entry],
-    high: OrderedDict[Hashable, Entry],
-) -> tuple[Callable[[Hashable], None], ...]:
-    """The touch of each priority for the entries of ``shard``."""
-    move, move_low, move_high = shard.move_to_end, low.move_to_end, high.move_to_end
+def _ranked_touch(
+    move: Callable[[Hashable], None], move_ranked: Callable[[Hashable], None]
+) -> Callable[[Hashable], None]:
+    """The touch of a ``low`` or ``high`` entry: its shard's move, and its priority's."""
 
-    def touch_low(key: Hashable) -> None:
+    def touch(key: Hashable) -> None:
         move(key)
-        move_low(key)
+        move_ranked(key)
 
-    def touch_high(key: Hashable) -> None:
-        move(key)
-        move_high(key)
-
-    return (touch_low, move, touch_high, shard.move_to_end)
+    return touch
 
 
 def _oldest(ordered: OrderedDict[Hashable, Entry]) -> tuple[Hashable, Entry]:
@@ -174,19 +172,21 @@ class Store:
             self.get = self.entries.get
         # Recency within low and high; normal's is the order of each shard itself.
         self._ranked = {_LOW: OrderedDict[Hashable, Entry](), _HIGH: OrderedDict[Hashable, Entry]()}
-        low, high = self._ranked[_LOW], self._ranked[_HIGH]
         #: Per shard, one touch per priority, told apart by identity: `never_remove`'s
         #: is another bound method object than `normal`'s, for the same move. A new
-        #: entry's is ``touches[hash(key) & mask][rank]``.
-        self.touches: tuple[tuple[Callable[[Hashable], None], ...], ...] = tuple(
-            _touches(shard, low, high) for shard in self.shards
-        )
+        #: entry's is ``touches[hash(key) & mask][rank]``, or :meth:`ranked_touch` where
+        #: that is ``None``: ``low`` and ``high`` ones are made on first use (most stores
+        #: never hold one, and two closures a shard were 40% of a big store's fixed cost).
+        self.touches: list[tuple[Callable[[Hashable], None] | None, ...]] = [
+            (None, shard.move_to_end, None, shard.move_to_end) for shard in self.shards
+        ]
         #: ``id(touch)`` -> ``(shard, rank)``: an entry's touch tells both, with no
         #: call of its key's ``__hash__``.
         self._whose = {
             id(touch): (index, rank)
             for index, touches in enumerate(self.touches)
             for rank, touch in enumerate(touches)
+            if touch is not None
         }
         self._size = 0  # how many entries are stored, over every shard
         self._normal = 0  # how many normal entries are stored
@@ -216,8 +216,26 @@ class Store:
         """An entry for this store (not yet in it)."""
         deadline, sliding, cap = expiry
         window = None if sliding is None else [sliding, cap, deadline]
-        touches = self.touches[hash(key) & self.mask]
-        return Entry(key, value, touches[rank], deadline, window)
+        index = hash(key) & self.mask
+        touch = self.touches[index][rank] or self.ranked_touch(index, rank)
+        return Entry(key, value, touch, deadline, window)
+
+    def ranked_touch(self, index: int, rank: int) -> Callable[[Hashable], None]:
+        """The touch of shard ``index``'s entries of priority ``rank`` (``low`` or
+        ``high``), made the first time one is needed.
+
+        Called without the policy's lock: two threads may each make one, and entries
+        made with either work, as both are known in ``_whose`` before they are handed
+        out. An interruption between the two steps leaves one known touch unused.
+        """
+        touch = self.touches[index][rank]
+        if touch is None:
+            touch = _ranked_touch(self.shards[index].move_to_end, self._ranked[rank].move_to_end)
+            self._whose[id(touch)] = (index, rank)
+            touches = list(self.touches[index])
+            touches[rank] = touch
+            self.touches[index] = tuple(touches)
+        return touch
 
     def rank_of(self, entry: Entry) -> int:
         """The index in :data:`PRIORITIES` of ``entry``'s priority."""

@@ -7,6 +7,8 @@ calling a cached function (key ``(name,)``) or through the policy API.
 from __future__ import annotations
 
 import logging
+import sys
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -351,3 +353,53 @@ def test_a_sharded_cache_still_evicts_the_lowest_priority_first(
     assert all(key in cache for key in (0, 4, 8, 2, 12, 16, 6))
     assert sum(key in cache for key in (3, 5, 7)) == 1
     assert len(cache.store) == 8
+
+
+def store_low_and_high_from_four_threads_at_once(cache: hazina.Cache) -> None:
+    """Threads 0 and 1 store one low entry in every shard, 2 and 3 one high entry, at once."""
+    shards = len(cache.store.shards)
+    start = threading.Barrier(4)
+
+    def store(worker: int) -> None:
+        start.wait()
+        for offset in range(shards):  # small ints hash to themselves: one key a shard
+            key = worker * shards + offset
+            cache.set(key, key, priority="low" if worker < 2 else "high")
+
+    threads = [threading.Thread(target=store, args=(worker,)) for worker in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def test_threads_storing_the_first_low_and_high_entries_of_each_shard_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A sharded store makes the touch of a shard's low and high entries when the first
+    one arrives, without the lock: threads racing to store the first ones all get
+    entries that can be read, and evicted in priority order (low, normal, high)."""
+    monkeypatch.setattr(store_module, "ONE_SHARD_UP_TO", 2)
+    monkeypatch.setattr(store_module, "SHARD_SIZE", 8)
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for attempt in range(20):
+            registry = hazina.Registry(clock=FakeClock())
+            cache = registry.cache(f"racing-{attempt}", max_size=256)
+            assert len(cache.store.shards) == 32
+
+            store_low_and_high_from_four_threads_at_once(cache)
+
+            keys = range(4 * 32)
+            assert [cache.get(key) for key in keys] == list(keys)  # each read touches
+            events: list[object] = []
+            registry.subscribe(events.append)
+            for key in range(1000, 1000 + 256):  # full of normal entries at the end
+                cache.set(key, key)
+            evicted = [event for event in events if isinstance(event, CacheEvicted)]
+            assert {event.key for event in evicted[:64]} == set(range(64))  # the lows
+            assert [event.priority for event in evicted] == ["low"] * 64 + ["normal"] * 64
+            assert all(key in cache for key in range(64, 128))  # the highs
+    finally:
+        sys.setswitchinterval(previous)
