@@ -68,12 +68,10 @@ _LOW, _NORMAL, _HIGH = (PRIORITIES.index(name) for name in ("low", "normal", "hi
 #: A store of up to this many entries has one shard (see "Shards" above), as a key
 #: table, for the same reasons.
 ONE_SHARD_UP_TO = ONE_TABLE_SHARD_UP_TO
-#: A bigger store has shards of about this many entries (half to all). Half a key
-#: table's: a write costs twice a limiter's call and reads colder memory, so a shard's
-#: rebuild costs more here, and one write in a hundred or so lands on one (rebuilds cost
-#: 12 us at 100 entries a shard, the p99.9 of writes after a mass expiry 20 us; at 50,
-#: 12 us for the p99.9). The price is a few bytes an entry for the shards themselves.
-SHARD_SIZE = SHARD_KEYS // 2
+#: A bigger store has shards of about this many entries (half to all): as a key table's.
+#: A write costs twice a limiter's call and reads colder memory, so a rebuild costs
+#: more here: the p99.9 of writes after a mass expiry was 20 us at 128 (12 us at 64).
+SHARD_SIZE = SHARD_KEYS
 #: A write that needs room looks at up to this many heap items to find an expired entry.
 _LOOK_FOR_ROOM = 8
 #: How many children an item of the expiry heap has: the parent of spot ``i`` is
