@@ -60,15 +60,28 @@ def signal_storm(call: Callable[[int], Any], hits: int = STORM_HITS, seconds: fl
     finally:
         armed[0] = False
         signal.setitimer(signal.ITIMER_REAL, 0, 0)
-        # A signal the timer sent just before it stopped has only set a flag so far:
-        # its handler runs at the next call. Let that be ours (disarmed), not the
-        # restored one, which CPython reports as "Signal 14 ignored due to race
-        # condition" (an unraisable error that fails the test).
-        handled_now()
+        settle_last_alarm()
         signal.signal(signal.SIGALRM, previous)
         sys.unraisablehook = previous_hook
     assert interrupted >= hits, f"only {interrupted} interrupts landed in {calls} calls"
     return calls
+
+
+def settle_last_alarm() -> None:
+    """Let a SIGALRM still on its way run the storm's own (disarmed) handler.
+
+    The timer signals the process, not a thread: whichever thread takes the signal runs
+    CPython's C-level handler, which only sets a flag, and the main thread runs the
+    Python handler at its next call. Met by the restored handler instead (the default
+    one), it is reported as "Signal 14 ignored due to race condition", an unraisable
+    error that fails the test. A signal stays pending for the process until a thread
+    takes it, so: wait until none is, give that thread a moment, then make a call.
+    """
+    deadline = time.monotonic() + 1.0
+    while signal.SIGALRM in signal.sigpending() and time.monotonic() < deadline:
+        time.sleep(0.001)
+    time.sleep(0.002)
+    handled_now()
 
 
 def handled_now() -> None:
