@@ -62,6 +62,16 @@ async def _close_with_loop(client: redis.asyncio.Redis) -> AsyncGenerator[None, 
         await client.aclose()
 
 
+#: Each event loop's closers (see :func:`_close_with_loop`), held until the loop goes. A
+#: closer dropped with its backend while the loop ran would be closed by a task the
+#: loop's shutdown does not wait for, leaving its connection half closed. The price: a
+#: backend made and dropped again and again on one loop (one per request, say) keeps
+#: each client it made until that loop closes.
+_CLOSERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list[AsyncGenerator[None, None]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 class RedisBackend:
     """Fleet-wide state on Redis for circuit breakers, caches and rate limiters.
 
@@ -354,6 +364,7 @@ class RedisBackend:
         client = self._make_async()
         closer = _close_with_loop(client)
         await anext(closer)
+        _CLOSERS.setdefault(loop, []).append(closer)
         pipeline = LoopPipeline(client, self.timeout, client_times_out=True)
         self._pipelines[loop] = (pipeline, closer)
         return pipeline

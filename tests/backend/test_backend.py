@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
+import warnings
 from typing import Any
 
 import attrs
@@ -209,3 +211,32 @@ def test_registry_stats_make_no_round_trip_while_redis_is_down(own_redis: RedisS
     assert time.monotonic() - started < 0.2
     assert (_Counting.pipelines, _Counting.alone) == (0, 0)
     assert stats.state == "closed"
+
+
+# -- closing -----------------------------------------------------------------------------
+
+
+def test_a_backend_dropped_while_its_event_loop_runs_still_closes_its_connection(
+    redis_url: str,
+) -> None:
+    """Regression: the asyncio client a backend makes is closed by an async generator that
+    the loop finalizes when it shuts down. A backend dropped while the loop still ran took
+    that generator with it: its close became a task the shutdown did not wait for, and
+    the connection stayed half closed (redis-py warned of it when it was collected, in
+    whichever test was running then). The loop's shutdown now closes it."""
+
+    async def call_and_drop() -> None:
+        limiter = hazina.Registry(backend=RedisBackend.from_url(redis_url)).rate_limiter(
+            "dropped", rate=10, per=60
+        )
+        await limiter.aacquire()
+
+    with asyncio.Runner() as runner:
+        runner.run(call_and_drop())
+        gc.collect()  # the backend, its registry and its limiter are garbage now
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        gc.collect()
+    unclosed = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
+    assert unclosed == []
