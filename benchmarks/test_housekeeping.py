@@ -28,7 +28,7 @@ the machine while it runs: a timer tick or a host's preemption on a shared virtu
 machine costs tens of microseconds, and lands on a call with a probability
 proportional to the call's length. On the machine these figures come from, the
 ``fixed_work`` row of 4 us, which does the same additions every time, reads a p99.9 of
-about 25 us and a max of about 100 us: the issue's targets are below what a call that
+about 25 us and a max of 0.1 to 1.6 ms: the issue's targets are below what a call that
 long can show there. So every row is also **replayed**: the identical scenario (the
 same keys, the same fake clock, the same calls in the same order) is built and timed
 twice more, and each call's time is the least of its three. Work the library does
