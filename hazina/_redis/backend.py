@@ -145,10 +145,9 @@ class RedisBackend:
         self._state_lock = threading.Lock()
         reset_after_fork(self)
         self._policies: dict[str, None] = {}
-        self._pipelines: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop,
-            tuple[LoopPipeline, AsyncGenerator[None, None] | None],
-        ] = weakref.WeakKeyDictionary()
+        self._pipelines: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopPipeline] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def _after_fork_in_child(self) -> None:
         fresh_lock(self._state_lock)
@@ -349,12 +348,12 @@ class RedisBackend:
     async def _pipeline(self) -> LoopPipeline:
         """This event loop's pipeline (and client: asyncio clients belong to one loop)."""
         loop = asyncio.get_running_loop()
-        held = self._pipelines.get(loop)
-        if held is not None:
-            return held[0]
+        pipeline = self._pipelines.get(loop)
+        if pipeline is not None:
+            return pipeline
         if self._given_async is not None:
             pipeline = LoopPipeline(self._given_async, self.timeout, client_times_out=False)
-            self._pipelines[loop] = (pipeline, None)
+            self._pipelines[loop] = pipeline
             return pipeline
         if self._make_async is None:
             raise ConfigurationError(
@@ -366,7 +365,7 @@ class RedisBackend:
         await anext(closer)
         _CLOSERS.setdefault(loop, []).append(closer)
         pipeline = LoopPipeline(client, self.timeout, client_times_out=True)
-        self._pipelines[loop] = (pipeline, closer)
+        self._pipelines[loop] = pipeline
         return pipeline
 
     def __repr__(self) -> str:
