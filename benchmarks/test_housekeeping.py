@@ -75,8 +75,10 @@ LIMITER = pytest.mark.benchmark(group="housekeeping-keyed-limiter", warmup=False
 #: Every row's figures, printed by benchmarks/conftest.py once the tables are out.
 RESULTS: list[str] = []
 
-#: Builds a scenario, ready to time: its call, and a check of the state after the run.
-Scenario = Callable[[], tuple[Callable[[], object], Callable[[], None]]]
+#: A scenario ready to time: its call, and a check of the state after the run.
+Run = tuple[Callable[[], object], Callable[[], None]]
+#: Builds a fresh :data:`Run`, the same every time (each row is timed several times).
+Scenario = Callable[[], Run]
 
 
 @pytest.fixture(autouse=True)
@@ -150,7 +152,7 @@ def no_check() -> None:
 def bare_bounded_table(size: int) -> Scenario:
     """Writes into a plain LRU table of ``size`` keys, already full: the floor."""
 
-    def scenario() -> tuple[Callable[[], object], Callable[[], None]]:
+    def scenario() -> Run:
         table: OrderedDict[int, int] = OrderedDict.fromkeys(range(size), 0)
         new_keys = itertools.count(size)
         pop_oldest = table.popitem
@@ -167,7 +169,7 @@ def bare_bounded_table(size: int) -> Scenario:
 def bare_sharded_table(size: int, shards: int = 1024) -> Scenario:
     """The same writes into ``size`` keys split by hash into ``shards`` LRU tables."""
 
-    def scenario() -> tuple[Callable[[], object], Callable[[], None]]:
+    def scenario() -> Run:
         tables = [OrderedDict[int, int]() for _ in range(shards)]
         mask = shards - 1
         for key in range(size):
@@ -195,7 +197,7 @@ def fixed_work(additions: int) -> Scenario:
             total += step
         return total
 
-    def scenario() -> tuple[Callable[[], object], Callable[[], None]]:
+    def scenario() -> Run:
         return add, no_check
 
     return scenario
@@ -231,7 +233,7 @@ def test_fixed_work_keyed_limiter_fed_distinct_keys(benchmark: BenchmarkFixture)
     each_call(benchmark, fixed_work(FIXED_ADDITIONS["limiter"]), DISTINCT_KEYS)
 
 
-def hazina_cache_writes() -> tuple[Callable[[], object], Callable[[], None]]:
+def hazina_cache_writes() -> Run:
     clock = FakeClock()
     cache = hazina.Registry(clock=clock).cache("bench", max_size=ENTRIES, ttl=1)
     for key in range(ENTRIES):
@@ -252,7 +254,7 @@ def test_hazina_cache_writes_after_a_mass_expiry(benchmark: BenchmarkFixture) ->
     each_call(benchmark, hazina_cache_writes, ENTRIES)
 
 
-def cachetools_cache_writes() -> tuple[Callable[[], object], Callable[[], None]]:
+def cachetools_cache_writes() -> Run:
     now = [0.0]
     cache: cachetools.TTLCache[int, int] = cachetools.TTLCache(ENTRIES, ttl=1, timer=lambda: now[0])
     for key in range(ENTRIES):
@@ -274,7 +276,7 @@ def test_cachetools_cache_writes_after_a_mass_expiry(benchmark: BenchmarkFixture
     each_call(benchmark, cachetools_cache_writes, ENTRIES)
 
 
-def hazina_keyed_limiter() -> tuple[Callable[[], object], Callable[[], None]]:
+def hazina_keyed_limiter() -> Run:
     limiter = hazina.Registry(clock=FakeClock()).rate_limiter(
         "bench", rate=10, per=60, max_keys=ENTRIES
     )
