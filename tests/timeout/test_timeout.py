@@ -487,8 +487,8 @@ def test_an_interrupted_caller_leaves_its_call_running_without_a_timeout(
         started.wait(2)
         time.sleep(0.05)  # the caller is waiting for the call by now
         # A real SIGINT to the main thread, which wakes it from its wait as Ctrl-C would.
-        # Again while it still waits: CPython's lock wait misses a signal that arrives
-        # just before the wait starts (a window of microseconds, hit once in a full run).
+        # Again while it still waits: in 3 of about 22 full runs the caller's wait was
+        # not woken by the signal, and stayed until its 10 s ran out (cause not found).
         for _ in range(25):
             signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
             if caller_interrupted.wait(0.2):
